@@ -1,0 +1,105 @@
+package dev.tandem.core.generate;
+
+import dev.tandem.core.backend.Activation;
+import dev.tandem.core.backend.AttentionBatch;
+import dev.tandem.core.backend.KvLayout;
+import dev.tandem.core.backend.KvStorage;
+import dev.tandem.core.kv.BlockPool;
+import dev.tandem.core.kv.BlockTable;
+import dev.tandem.core.model.LlamaModel;
+import dev.tandem.core.model.StepBatch;
+import dev.tandem.core.sampling.Sampler;
+import dev.tandem.core.sampling.SamplingParams;
+
+import java.util.Arrays;
+import java.util.List;
+import java.util.function.IntPredicate;
+
+/**
+ * Generates one sequence: the prompt as matrix-matrix chunks, then one token per step, through the same
+ * paged KV-cache layout (blocks of 16 tokens, a block table) the serving engine uses.
+ */
+public final class Generator implements AutoCloseable {
+    private final LlamaModel model;
+    private final int context;
+    private final BlockPool pool;
+    private final KvStorage kv;
+    private final float[] logitsRow;
+
+    public Generator(LlamaModel model, int context) {
+        this.model = model;
+        this.context = context;
+        int blocks = (context + KvLayout.DEFAULT_BLOCK_SIZE - 1) / KvLayout.DEFAULT_BLOCK_SIZE;
+        var c = model.config();
+        this.pool = new BlockPool(blocks, KvLayout.DEFAULT_BLOCK_SIZE);
+        this.kv = model.backend().allocateKv(new KvLayout(c.layers(), blocks, KvLayout.DEFAULT_BLOCK_SIZE, c.kvHeads(), c.headDim()));
+        this.logitsRow = new float[c.vocabSize()];
+    }
+
+    /** Receives each generated token as it is produced; returning false stops generation. */
+    public interface TokenSink extends IntPredicate {}
+
+    /**
+     * Generates up to {@code maxTokens} tokens after {@code prompt}.
+     *
+     * @param stopAtEos stop (without emitting) at the model's EOS token
+     */
+    public GenerationStats generate(int[] prompt, int maxTokens, SamplingParams params, boolean stopAtEos, int eos, TokenSink sink) {
+        if (prompt.length == 0) throw new IllegalArgumentException("empty prompt: at least one token (e.g. BOS) is needed");
+        if (prompt.length >= context) {
+            throw new IllegalArgumentException("prompt of " + prompt.length + " tokens does not fit the context of " + context + " tokens");
+        }
+        Sampler sampler = new Sampler(params);
+        int[] history = Arrays.copyOf(prompt, prompt.length + maxTokens);
+        int len = prompt.length;
+        BlockTable table = new BlockTable(pool);
+        try {
+            long t0 = System.nanoTime();
+            int next = -1;
+            for (int start = 0; start < prompt.length; start += model.maxTokens()) {
+                int n = Math.min(model.maxTokens(), prompt.length - start);
+                Activation logits = step(table, history, start, n);
+                if (start + n == prompt.length) {
+                    model.backend().read(logits, 0, logitsRow);
+                    next = sampler.sample(logitsRow, history, len);
+                }
+            }
+            long t1 = System.nanoTime();
+            int generated = 0;
+            String reason = "length";
+            while (true) {
+                if (stopAtEos && next == eos) { reason = "eos"; break; }
+                history[len++] = next;
+                generated++;
+                if (!sink.test(next)) { reason = "stopped"; break; }
+                if (generated >= maxTokens) break;
+                if (len >= context) { reason = "context"; break; }
+                Activation logits = step(table, history, len - 1, 1);
+                model.backend().read(logits, 0, logitsRow);
+                next = sampler.sample(logitsRow, history, len);
+            }
+            return new GenerationStats(prompt.length, t1 - t0, generated, System.nanoTime() - t1, reason);
+        } finally {
+            table.release();
+        }
+    }
+
+    /** Runs positions [start, start + n) of the sequence and returns the logits of the last one. */
+    private Activation step(BlockTable table, int[] tokens, int start, int n) {
+        if (!table.ensureCapacity(start + n)) throw new IllegalStateException("KV cache full");
+        int[] ids = Arrays.copyOfRange(tokens, start, start + n);
+        int[] positions = new int[n];
+        int[] slots = new int[n];
+        for (int i = 0; i < n; i++) {
+            positions[i] = start + i;
+            slots[i] = table.slot(start + i);
+        }
+        var seq = new AttentionBatch.Seq(0, n, start + n, table.blocks());
+        return model.forward(new StepBatch(ids, positions, slots, List.of(seq), new int[] {n - 1}), kv);
+    }
+
+    public int context() { return context; }
+
+    @Override
+    public void close() { }
+}

@@ -1,0 +1,124 @@
+package dev.tandem.core.sampling;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * The sampler chain: penalties, then (greedy: argmax) temperature, top-k, softmax, top-p, min-p, draw.
+ * Each step is a small method over the candidate list; a fixed seed reproduces the draws.
+ */
+public final class Sampler {
+    private final SamplingParams params;
+    private final SplittableRandom random;
+    private float[] probs = new float[0];
+    private int[] order = new int[0];
+
+    public Sampler(SamplingParams params) {
+        this.params = params;
+        this.random = new SplittableRandom(params.seed());
+    }
+
+    public SamplingParams params() { return params; }
+
+    /**
+     * Picks the next token. {@code logits} is modified (penalties, temperature). {@code history} holds the
+     * tokens so far (prompt and generated), of which the last {@code historyLen} are valid.
+     */
+    public int sample(float[] logits, int[] history, int historyLen) {
+        applyPenalties(logits, history, historyLen);
+        if (params.greedy()) return argmax(logits);
+        int n = logits.length;
+        if (probs.length != n) {
+            probs = new float[n];
+            order = new int[n];
+        }
+        float invT = 1f / params.temperature();
+        for (int i = 0; i < n; i++) logits[i] *= invT;
+        int k = candidates(logits);
+        softmax(logits, k);
+        k = topP(k);
+        k = minP(k);
+        return draw(k);
+    }
+
+    /** First index of the largest value (ties go to the lowest id, as torch.argmax does). */
+    public static int argmax(float[] logits) {
+        int best = 0;
+        for (int i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+        return best;
+    }
+
+    private void applyPenalties(float[] logits, int[] history, int historyLen) {
+        boolean repeat = params.repeatPenalty() != 1f && params.repeatLastN() > 0;
+        boolean freq = params.presencePenalty() != 0f || params.frequencyPenalty() != 0f;
+        if (!repeat && !freq) return;
+        int from = repeat ? Math.max(0, historyLen - params.repeatLastN()) : 0;
+        int[] counts = new int[logits.length];
+        for (int i = repeat && !freq ? from : 0; i < historyLen; i++) {
+            int t = history[i];
+            if (t >= 0 && t < logits.length) counts[t]++;
+        }
+        boolean[] inWindow = new boolean[logits.length];
+        if (repeat) for (int i = from; i < historyLen; i++) if (history[i] >= 0 && history[i] < logits.length) inWindow[history[i]] = true;
+        for (int t = 0; t < logits.length; t++) {
+            if (inWindow[t]) {
+                // llama.cpp / CTRL: shrink positive logits, push negative ones further down.
+                logits[t] = logits[t] > 0 ? logits[t] / params.repeatPenalty() : logits[t] * params.repeatPenalty();
+            }
+            if (freq && counts[t] > 0) {
+                logits[t] -= params.frequencyPenalty() * counts[t] + params.presencePenalty();
+            }
+        }
+    }
+
+    /** Sorts candidate ids by logit, keeping the top-k (all when k is 0); returns how many remain. */
+    private int candidates(float[] logits) {
+        int n = logits.length;
+        int k = params.topK() > 0 ? Math.min(params.topK(), n) : n;
+        Integer[] ids = new Integer[n];
+        for (int i = 0; i < n; i++) ids[i] = i;
+        Arrays.sort(ids, (a, b) -> logits[a] != logits[b] ? Float.compare(logits[b], logits[a]) : Integer.compare(a, b));
+        for (int i = 0; i < k; i++) order[i] = ids[i];
+        return k;
+    }
+
+    private void softmax(float[] logits, int k) {
+        float max = logits[order[0]];
+        double sum = 0;
+        for (int i = 0; i < k; i++) {
+            probs[i] = (float) Math.exp(logits[order[i]] - max);
+            sum += probs[i];
+        }
+        for (int i = 0; i < k; i++) probs[i] /= (float) sum;
+    }
+
+    private int topP(int k) {
+        if (params.topP() >= 1f) return k;
+        double cum = 0;
+        for (int i = 0; i < k; i++) {
+            cum += probs[i];
+            if (cum >= params.topP()) return i + 1;
+        }
+        return k;
+    }
+
+    private int minP(int k) {
+        if (params.minP() <= 0f) return k;
+        float threshold = probs[0] * params.minP();
+        int keep = 1;
+        while (keep < k && probs[keep] >= threshold) keep++;
+        return keep;
+    }
+
+    private int draw(int k) {
+        double total = 0;
+        for (int i = 0; i < k; i++) total += probs[i];
+        double r = random.nextDouble() * total;
+        double cum = 0;
+        for (int i = 0; i < k; i++) {
+            cum += probs[i];
+            if (r < cum) return order[i];
+        }
+        return order[k - 1];
+    }
+}
