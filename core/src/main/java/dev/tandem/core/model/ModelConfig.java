@@ -7,6 +7,7 @@ import dev.tandem.core.backend.Rope;
  *
  * @param architecture   "llama", "mistral" or "qwen2"
  * @param ropeStyle      how the file's Q/K weights pair dimensions for RoPE
+ * @param ropeTheta      RoPE base frequency
  * @param ropeInvFreq    headDim/2 inverse frequencies, already scaled (Llama 3 scaling)
  * @param qkvBias        Qwen2 has biases on the Q, K and V projections
  * @param slidingWindow  Mistral's attention window, 0 for none (windows longer than the context change nothing)
@@ -23,6 +24,7 @@ public record ModelConfig(
         int contextLength,
         float normEps,
         Rope.Style ropeStyle,
+        double ropeTheta,
         float[] ropeInvFreq,
         boolean tiedEmbeddings,
         boolean qkvBias,

@@ -60,7 +60,7 @@ public final class HfConfig {
         return new ModelConfig(arch, dim, positive(c, "intermediate_size", where), positive(c, "num_hidden_layers", where),
                 heads, kvHeads, headDim, positive(c, "vocab_size", where),
                 c.path("max_position_embeddings").asInt(4096), (float) c.path("rms_norm_eps").asDouble(1e-6),
-                Rope.Style.HALF, invFreq, tied, bias, window, c.path("bos_token_id").asInt(-1), eos);
+                Rope.Style.HALF, theta, invFreq, tied, bias, window, c.path("bos_token_id").asInt(-1), eos);
     }
 
     private static int positive(JsonNode c, String field, String where) {

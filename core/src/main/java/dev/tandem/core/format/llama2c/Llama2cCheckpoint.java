@@ -114,7 +114,7 @@ public final class Llama2cCheckpoint {
         }
         // run.c: rotate adjacent pairs with frequency 1 / 10000^(2i / head_size), rmsnorm eps 1e-5.
         ModelConfig config = new ModelConfig("llama", dim, hidden, layers, heads, kvHeads, headDim, vocab, seq, 1e-5f,
-                Rope.Style.INTERLEAVED, Rope.invFreq(headDim, 10000.0), shared, false, 0, 1, 2);
+                Rope.Style.INTERLEAVED, 10000.0, Rope.invFreq(headDim, 10000.0), shared, false, 0, 1, 2);
         return new Loaded(config, new ModelWeights(embedding, lw, finalNorm, output));
     }
 

@@ -1,0 +1,126 @@
+package dev.tandem.server.cli;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Command-line options of one subcommand: {@code --name value}, {@code --name=value}, boolean {@code --flag}s
+ * and positional words. Unknown options and malformed values are usage errors that name the option.
+ */
+public final class Args {
+    private final String command;
+    private final Map<String, String> values = new HashMap<>();
+    private final List<String> positional = new ArrayList<>();
+
+    /**
+     * @param valued options that take a value (with their help text)
+     * @param flags  options that take none
+     */
+    public Args(String command, String[] argv, Map<String, String> valued, Map<String, String> flags) {
+        this.command = command;
+        for (int i = 0; i < argv.length; i++) {
+            String a = argv[i];
+            if (a.startsWith("--") && a.length() > 2) {
+                String name = a.substring(2), value = null;
+                int eq = name.indexOf('=');
+                if (eq >= 0) {
+                    value = name.substring(eq + 1);
+                    name = name.substring(0, eq);
+                }
+                if (flags.containsKey(name)) {
+                    if (value != null) throw usage("--" + name + " takes no value");
+                    values.put(name, "true");
+                } else if (valued.containsKey(name)) {
+                    if (value == null) {
+                        if (i + 1 >= argv.length) throw usage("--" + name + " needs a value");
+                        value = argv[++i];
+                    }
+                    values.put(name, value);
+                } else {
+                    Set<String> known = new java.util.TreeSet<>(valued.keySet());
+                    known.addAll(flags.keySet());
+                    throw usage("unknown option --" + name + " (known: --" + String.join(", --", known) + ")");
+                }
+            } else if (a.startsWith("-") && a.length() > 1 && !isNumber(a) && valued.containsKey(a.substring(1))) {
+                // llama-bench style short options: -p 512 -n 128 -r 5
+                if (i + 1 >= argv.length) throw usage(a + " needs a value");
+                values.put(a.substring(1), argv[++i]);
+            } else {
+                positional.add(a);
+            }
+        }
+    }
+
+    private static boolean isNumber(String s) {
+        try {
+            Double.parseDouble(s);
+            return true;
+        } catch (NumberFormatException e) {
+            return false;
+        }
+    }
+
+    public UsageException usage(String message) { return new UsageException(command + ": " + message); }
+
+    public boolean has(String name) { return values.containsKey(name); }
+
+    public boolean flag(String name) { return values.containsKey(name); }
+
+    public String string(String name, String def) { return values.getOrDefault(name, def); }
+
+    public String required(String name) {
+        String v = values.get(name);
+        if (v == null) throw usage("--" + name + " is required");
+        return v;
+    }
+
+    public int integer(String name, int def) {
+        String v = values.get(name);
+        if (v == null) return def;
+        try {
+            return Integer.parseInt(v.trim());
+        } catch (NumberFormatException e) {
+            throw usage("--" + name + " expects an integer, got '" + v + "'");
+        }
+    }
+
+    public long longValue(String name, long def) {
+        String v = values.get(name);
+        if (v == null) return def;
+        try {
+            return Long.parseLong(v.trim());
+        } catch (NumberFormatException e) {
+            throw usage("--" + name + " expects an integer, got '" + v + "'");
+        }
+    }
+
+    public float number(String name, float def) {
+        String v = values.get(name);
+        if (v == null) return def;
+        try {
+            float f = Float.parseFloat(v.trim());
+            if (!Float.isFinite(f)) throw new NumberFormatException();
+            return f;
+        } catch (NumberFormatException e) {
+            throw usage("--" + name + " expects a number, got '" + v + "'");
+        }
+    }
+
+    public List<String> positional() { return positional; }
+
+    /** Ordered option table builder, so help text lists options in a readable order. */
+    public static Map<String, String> options(String... nameHelpPairs) {
+        Map<String, String> m = new LinkedHashMap<>();
+        for (int i = 0; i < nameHelpPairs.length; i += 2) m.put(nameHelpPairs[i], nameHelpPairs[i + 1]);
+        return m;
+    }
+
+    /** A mistake in how a command was called: printed without a stack trace, exit code 2. */
+    public static final class UsageException extends RuntimeException {
+        public UsageException(String message) { super(message); }
+    }
+}

@@ -1,0 +1,64 @@
+package dev.tandem.server.cli;
+
+import dev.tandem.core.format.ModelFormatException;
+
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+
+/** `tandem` command-line entry point: dispatches to one subcommand and turns user errors into messages. */
+public final class Main {
+    private Main() {}
+
+    static final String HELP = """
+            usage: tandem <command> [options]
+
+            commands:
+              generate     generate text from a prompt            (tandem generate --model PATH --prompt TEXT)
+              tokenize     print the token ids of a text          (tandem tokenize --model PATH TEXT)
+              convert      write a model as GGUF                  (tandem convert --model PATH --to gguf --type q8_0 --out FILE)
+              bench        llama-bench-like throughput table      (tandem bench generate --model PATH [-p 512] [-n 128] [-r 5])
+              init-random  write a seeded random-weight model     (tandem init-random --config llama-110m --dtype f32 --seed 1 --out FILE)
+              test         build and run the test suite (handled by the ./tandem launcher)
+
+            run `tandem <command> --help` for a command's options.
+            """;
+
+    public static void main(String[] argv) {
+        System.setOut(new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), false, StandardCharsets.UTF_8));
+        System.exit(run(argv));
+    }
+
+    public static int run(String[] argv) {
+        if (argv.length == 0 || argv[0].equals("help") || argv[0].equals("--help") || argv[0].equals("-h")) {
+            System.out.print(HELP);
+            return argv.length == 0 ? 2 : 0;
+        }
+        String[] rest = Arrays.copyOfRange(argv, 1, argv.length);
+        try {
+            return switch (argv[0]) {
+                case "generate" -> new GenerateCommand().run(rest);
+                case "tokenize" -> new TokenizeCommand().run(rest);
+                case "convert" -> new ConvertCommand().run(rest);
+                case "bench" -> new BenchCommand().run(rest);
+                case "init-random" -> new InitRandomCommand().run(rest);
+                default -> {
+                    System.err.println("tandem: unknown command '" + argv[0] + "'\n\n" + HELP);
+                    yield 2;
+                }
+            };
+        } catch (Args.UsageException e) {
+            System.err.println("tandem " + e.getMessage());
+            return 2;
+        } catch (ModelFormatException e) {
+            System.err.println("tandem: " + e.getMessage());
+            return 1;
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            System.err.println("tandem " + argv[0] + ": " + e.getMessage());
+            return 1;
+        } catch (java.io.IOException | java.io.UncheckedIOException e) {
+            System.err.println("tandem " + argv[0] + ": I/O error: " + e.getMessage());
+            return 1;
+        }
+    }
+}
