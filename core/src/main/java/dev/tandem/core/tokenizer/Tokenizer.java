@@ -2,7 +2,7 @@ package dev.tandem.core.tokenizer;
 
 /**
  * Text to token ids and back. Implementations: SentencePiece-style BPE with byte fallback and byte-level BPE
- * (tokenizer.json). Decoding goes through {@link #tokenBytes(int)} so that a {@link StreamDecoder} can hold
+ * (tokenizer.json). Decoding goes through {@link #tokenBytes(int, int)} so that a {@link StreamDecoder} can hold
  * back an incomplete UTF-8 character.
  */
 public interface Tokenizer {
