@@ -36,6 +36,16 @@ final class BpeMerges implements MergeRule {
 
     int size() { return pairs.size(); }
 
+    /** The merges in rank order as "a b" strings (GGUF's tokenizer.ggml.merges). */
+    String[] toStrings(String[] pieces) {
+        String[] out = new String[pairs.size()];
+        for (Map.Entry<Long, Long> e : pairs.entrySet()) {
+            int rank = (int) (e.getValue() >>> 32);
+            out[rank] = pieces[(int) (e.getKey() >>> 32)] + " " + pieces[(int) (long) e.getKey()];
+        }
+        return java.util.Arrays.stream(out).filter(java.util.Objects::nonNull).toArray(String[]::new);
+    }
+
     @Override
     public long merge(int left, int right) {
         Long m = pairs.get(key(left, right));

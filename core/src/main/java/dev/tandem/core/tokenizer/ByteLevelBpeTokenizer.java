@@ -195,6 +195,15 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
 
     @Override public boolean isSpecial(int id) { return special[checkToken(id)]; }
 
+    /** The merges in rank order as "a b" strings, for writing GGUF. */
+    public String[] mergeStrings() { return merges.toStrings(pieces); }
+
+    /** The pre-tokenizer's split regexes, in order. */
+    public List<String> splitPatterns() { return preTokenizer.patterns(); }
+
+    /** Whether encoding with addSpecial puts BOS first. */
+    public boolean addsBos() { return bos >= 0 && prefix.length > 0 && prefix[0] == bos; }
+
     private int checkToken(int id) {
         if (id < 0 || id >= pieces.length) {
             throw new IllegalArgumentException("token id " + id + " outside the vocabulary (size " + pieces.length + ")");

@@ -13,11 +13,25 @@ interface PreTokenizer {
     /** Appends the words of {@code text} to {@code out}. */
     void split(String text, List<String> out);
 
+    /** The split regexes applied, in order (what GGUF's tokenizer.ggml.pre names). */
+    default List<String> patterns() { return List.of(); }
+
+    /** Attaches the regexes a step applies to a split function. */
+    static PreTokenizer of(List<String> patterns, PreTokenizer split) {
+        List<String> copy = List.copyOf(patterns);
+        return new PreTokenizer() {
+            @Override public void split(String text, List<String> out) { split.split(text, out); }
+            @Override public List<String> patterns() { return copy; }
+        };
+    }
+
     /** Each step splits every word of the previous step further. */
     static PreTokenizer sequence(List<PreTokenizer> steps) {
         if (steps.size() == 1) return steps.getFirst();
         List<PreTokenizer> copy = List.copyOf(steps);
-        return (text, out) -> {
+        List<String> patterns = new ArrayList<>();
+        for (PreTokenizer step : copy) patterns.addAll(step.patterns());
+        return of(patterns, (text, out) -> {
             List<String> words = List.of(text);
             for (PreTokenizer step : copy) {
                 List<String> next = new ArrayList<>();
@@ -25,7 +39,7 @@ interface PreTokenizer {
                 words = next;
             }
             out.addAll(words);
-        };
+        });
     }
 
     /**
@@ -34,7 +48,7 @@ interface PreTokenizer {
      */
     static PreTokenizer isolate(String regex) {
         Pattern p = Pattern.compile(regex, Pattern.UNICODE_CHARACTER_CLASS);
-        return (text, out) -> {
+        return of(List.of(regex), (text, out) -> {
             Matcher m = p.matcher(text);
             int last = 0;
             while (m.find()) {
@@ -44,7 +58,7 @@ interface PreTokenizer {
                 last = m.end();
             }
             if (last < text.length()) out.add(text.substring(last));
-        };
+        });
     }
 
     /**
@@ -54,7 +68,7 @@ interface PreTokenizer {
      */
     static PreTokenizer byteLevel(boolean addPrefixSpace, boolean useRegex) {
         PreTokenizer gpt2 = useRegex ? isolate(GPT2_REGEX) : null;
-        return (text, out) -> {
+        return of(useRegex ? List.of(GPT2_REGEX) : List.of(), (text, out) -> {
             String s = addPrefixSpace && !text.startsWith(" ") ? " " + text : text;
             if (gpt2 == null) {
                 if (!s.isEmpty()) out.add(ByteLevel.encode(s));
@@ -63,6 +77,6 @@ interface PreTokenizer {
             List<String> words = new ArrayList<>();
             gpt2.split(s, words);
             for (String w : words) out.add(ByteLevel.encode(w));
-        };
+        });
     }
 }

@@ -20,7 +20,7 @@ import java.lang.foreign.ValueLayout;
  * Plain scalar loops, one thread, double accumulation where it is cheap: the definition of every op that
  * the vectorised and GPU backends are tested against. Slow on purpose; never used to serve.
  */
-public final class ReferenceBackend implements Backend {
+public class ReferenceBackend implements Backend {
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
     private final Arena arena = Arena.ofShared();
 

@@ -96,7 +96,7 @@ public final class GgufModelReader {
             case "gpt2" -> {
                 String[] merges = g.getStringArray("tokenizer.ggml.merges").toArray(String[]::new);
                 yield ByteLevelBpeTokenizer.fromVocabulary(tokens, types, merges, bos, eos,
-                        g.getBoolean("tokenizer.ggml.add_bos_token", false), g.getString("tokenizer.ggml.pre", "default"));
+                        g.getBoolean("tokenizer.ggml.add_bos_token", false), GgufVocab.preRegex(g.getString("tokenizer.ggml.pre", "default")));
             }
             default -> throw new ModelFormatException(fileName + ": tokenizer.ggml.model '" + model + "' is not supported (supported: llama, gpt2)");
         };
