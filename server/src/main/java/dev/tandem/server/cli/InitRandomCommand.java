@@ -17,7 +17,7 @@ import java.util.SplittableRandom;
  */
 final class InitRandomCommand {
     static final Map<String, String> VALUED = Args.options(
-            "config", "llama-110m (dim 768, 12 layers, 12 heads, FFN 2048, vocab 32000), llama3-8b, llama3-70b, or a config.json",
+            "config", "llama-110m (dim 768, 12 layers, 12 heads, FFN 2048, vocab 32000, tied), llama3-8b, llama3-70b, or a config.json",
             "dtype", "type of the matrices: f32, f16, bf16, q8_0, q4_0",
             "seed", "random seed (default 1)",
             "out", "GGUF file to write");
@@ -51,9 +51,9 @@ final class InitRandomCommand {
 
     static ModelConfig preset(Args args, String name) {
         return switch (name) {
-            case "llama-110m" -> llama(768, 2048, 12, 12, 12, 32000, 1024, 10000, 1e-5f);
-            case "llama3-8b" -> llama(4096, 14336, 32, 32, 8, 128256, 8192, 500000, 1e-5f);
-            case "llama3-70b" -> llama(8192, 28672, 80, 64, 8, 128256, 8192, 500000, 1e-5f);
+            case "llama-110m" -> llama(768, 2048, 12, 12, 12, 32000, 1024, 10000, 1e-5f, true); // stories110M's shape, shared classifier
+            case "llama3-8b" -> llama(4096, 14336, 32, 32, 8, 128256, 8192, 500000, 1e-5f, false);
+            case "llama3-70b" -> llama(8192, 28672, 80, 64, 8, 128256, 8192, 500000, 1e-5f, false);
             default -> {
                 Path p = Path.of(name);
                 if (!java.nio.file.Files.isRegularFile(p)) {
@@ -64,10 +64,10 @@ final class InitRandomCommand {
         };
     }
 
-    private static ModelConfig llama(int dim, int hidden, int layers, int heads, int kvHeads, int vocab, int ctx, double theta, float eps) {
+    private static ModelConfig llama(int dim, int hidden, int layers, int heads, int kvHeads, int vocab, int ctx, double theta, float eps, boolean tied) {
         int headDim = dim / heads;
         return new ModelConfig("llama", dim, hidden, layers, heads, kvHeads, headDim, vocab, ctx, eps, Rope.Style.INTERLEAVED,
-                theta, Rope.invFreq(headDim, theta), false, false, 0, 1, 2);
+                theta, Rope.invFreq(headDim, theta), tied, false, 0, 1, 2);
     }
 
     /** A SentencePiece-style vocabulary of any size: unk, BOS, EOS, the 256 byte pieces, then numbered pieces. */
