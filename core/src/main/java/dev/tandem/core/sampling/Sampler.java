@@ -75,11 +75,44 @@ public final class Sampler {
     private int candidates(float[] logits) {
         int n = logits.length;
         int k = params.topK() > 0 ? Math.min(params.topK(), n) : n;
-        Integer[] ids = new Integer[n];
-        for (int i = 0; i < n; i++) ids[i] = i;
-        Arrays.sort(ids, (a, b) -> logits[a] != logits[b] ? Float.compare(logits[b], logits[a]) : Integer.compare(a, b));
-        for (int i = 0; i < k; i++) order[i] = ids[i];
+        // Sort (descending logit, ascending id) as one primitive long per token: no boxing on the hot path.
+        long[] keys = new long[n];
+        for (int i = 0; i < n; i++) keys[i] = ((long) descendingKey(logits[i]) << 32) | i;
+        if (k < n / 8) {
+            selectSmallest(keys, k);
+            Arrays.sort(keys, 0, k);
+        } else {
+            Arrays.sort(keys);
+        }
+        for (int i = 0; i < k; i++) order[i] = (int) keys[i];
         return k;
+    }
+
+    /** An int that orders floats from largest to smallest (as signed ints). */
+    private static int descendingKey(float f) {
+        int bits = Float.floatToIntBits(f);
+        int ascending = bits >= 0 ? bits : bits ^ 0x7fffffff;
+        return ~ascending;
+    }
+
+    /** Moves the k smallest keys to the front (quickselect). */
+    private static void selectSmallest(long[] a, int k) {
+        int lo = 0, hi = a.length - 1;
+        while (lo < hi) {
+            long pivot = a[(lo + hi) >>> 1];
+            int i = lo, j = hi;
+            while (i <= j) {
+                while (a[i] < pivot) i++;
+                while (a[j] > pivot) j--;
+                if (i <= j) {
+                    long t = a[i]; a[i] = a[j]; a[j] = t;
+                    i++; j--;
+                }
+            }
+            if (k - 1 <= j) hi = j;
+            else if (k - 1 >= i) lo = i;
+            else return;
+        }
     }
 
     private void softmax(float[] logits, int k) {
