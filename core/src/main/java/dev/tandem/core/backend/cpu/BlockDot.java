@@ -44,7 +44,7 @@ final class BlockDot {
             for (int e = 0; e < 32; e += L) s = quants(q4, w, block, e).fma(FloatVector.fromMemorySegment(F, x, x0 + 4L * (c + e), NATIVE), s);
             acc = s.fma(d, acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return MatVec.sum(acc);
     }
 
     static void dot4(boolean q4, MemorySegment w, long row, int cols, MemorySegment x, long x0, long x1, long x2, long x3, float[] out) {
@@ -71,10 +71,10 @@ final class BlockDot {
             a2 = s2.fma(d, a2);
             a3 = s3.fma(d, a3);
         }
-        out[0] = a0.reduceLanes(VectorOperators.ADD);
-        out[1] = a1.reduceLanes(VectorOperators.ADD);
-        out[2] = a2.reduceLanes(VectorOperators.ADD);
-        out[3] = a3.reduceLanes(VectorOperators.ADD);
+        out[0] = MatVec.sum(a0);
+        out[1] = MatVec.sum(a1);
+        out[2] = MatVec.sum(a2);
+        out[3] = MatVec.sum(a3);
     }
 
     // Q4_0 with 16 float lanes: the block's 16 bytes hold values 0..15 (low nibbles) and 16..31 (high nibbles).
@@ -97,7 +97,7 @@ final class BlockDot {
             s = hi(q).fma(FloatVector.fromMemorySegment(F, x, o + 64, NATIVE), s);
             acc = s.fma(d, acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return MatVec.sum(acc);
     }
 
     private static void q4dot4(MemorySegment w, long row, int cols, MemorySegment x, long x0, long x1, long x2, long x3, float[] out) {
@@ -113,9 +113,9 @@ final class BlockDot {
             a2 = h.fma(FloatVector.fromMemorySegment(F, x, x2 + o + 64, NATIVE), l.fma(FloatVector.fromMemorySegment(F, x, x2 + o, NATIVE), z)).fma(d, a2);
             a3 = h.fma(FloatVector.fromMemorySegment(F, x, x3 + o + 64, NATIVE), l.fma(FloatVector.fromMemorySegment(F, x, x3 + o, NATIVE), z)).fma(d, a3);
         }
-        out[0] = a0.reduceLanes(VectorOperators.ADD);
-        out[1] = a1.reduceLanes(VectorOperators.ADD);
-        out[2] = a2.reduceLanes(VectorOperators.ADD);
-        out[3] = a3.reduceLanes(VectorOperators.ADD);
+        out[0] = MatVec.sum(a0);
+        out[1] = MatVec.sum(a1);
+        out[2] = MatVec.sum(a2);
+        out[3] = MatVec.sum(a3);
     }
 }

@@ -137,7 +137,7 @@ public final class CpuBackend implements Backend {
             FloatVector v = FloatVector.fromMemorySegment(F, s, base + 4L * c, NATIVE);
             acc = v.fma(v, acc);
         }
-        float ss = acc.reduceLanes(VectorOperators.ADD);
+        float ss = MatVec.sum(acc);
         for (; c < n; c++) {
             float v = s.get(X, base + 4L * c);
             ss += v * v;
@@ -187,13 +187,8 @@ public final class CpuBackend implements Backend {
         pool.parallelFor(g.rows(), 8, (t0, t1) -> {
             for (int t = t0; t < t1; t++) {
                 long gb = g.offset(t, 0), ub = u.offset(t, 0), ob = o.offset(t, 0);
-                int c = 0;
-                for (; c < F.loopBound(n); c += L) {
-                    FloatVector v = FloatVector.fromMemorySegment(F, g.segment(), gb + 4L * c, NATIVE);
-                    FloatVector silu = v.div(v.neg().lanewise(VectorOperators.EXP).add(1f));
-                    silu.mul(FloatVector.fromMemorySegment(F, u.segment(), ub + 4L * c, NATIVE)).intoMemorySegment(o.segment(), ob + 4L * c, NATIVE);
-                }
-                for (; c < n; c++) {
+                // Math.exp, not the vector EXP: their interpreted and compiled results differ (see MatVec.sum).
+                for (int c = 0; c < n; c++) {
                     float v = g.segment().get(X, gb + 4L * c);
                     o.segment().set(X, ob + 4L * c, (float) (v / (1 + Math.exp(-v))) * u.segment().get(X, ub + 4L * c));
                 }
@@ -271,20 +266,14 @@ public final class CpuBackend implements Backend {
             VectorMask<Float> m = F.indexInRange(c, n);
             acc = FloatVector.fromMemorySegment(F, a, ao + 4L * c, NATIVE, m).fma(FloatVector.fromMemorySegment(F, b, bo + 4L * c, NATIVE, m), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return MatVec.sum(acc);
     }
 
     /** v[i] = exp(v[i] - max) for i < n; returns the sum. */
     private static float expInPlace(float[] v, int n, float max) {
-        FloatVector sum = FloatVector.zero(F);
-        int i = 0;
-        for (; i < F.loopBound(n); i += L) {
-            FloatVector e = FloatVector.fromArray(F, v, i).sub(max).lanewise(VectorOperators.EXP);
-            e.intoArray(v, i);
-            sum = sum.add(e);
-        }
-        float s = sum.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) {
+        // Math.exp rather than the vector EXP, whose interpreted and compiled results differ (see MatVec.sum).
+        float s = 0;
+        for (int i = 0; i < n; i++) {
             v[i] = (float) Math.exp(v[i] - max);
             s += v[i];
         }

@@ -53,6 +53,18 @@ final class MatVec {
         return mag.reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
     }
 
+    /**
+     * Sum of the lanes in a fixed order. reduceLanes(ADD) leaves the order open, and its interpreted and compiled
+     * forms differ in the last bit, which would let a token's result depend on JIT timing.
+     */
+    static float sum(FloatVector v) {
+        float[] t = new float[L];
+        v.intoArray(t, 0);
+        float s = 0;
+        for (int i = 0; i < L; i++) s += t[i];
+        return s;
+    }
+
     /** Scalar weight value at column c (tails of float formats only). */
     static float scalar(DType t, MemorySegment w, long row, int c) {
         return switch (t) {
@@ -73,7 +85,7 @@ final class MatVec {
             a1 = load(t, w, row, c + L).fma(FloatVector.fromMemorySegment(F, x, x0 + 4L * (c + L), NATIVE), a1);
         }
         for (; c < bound; c += L) a0 = load(t, w, row, c).fma(FloatVector.fromMemorySegment(F, x, x0 + 4L * c, NATIVE), a0);
-        float s = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        float s = MatVec.sum(a0.add(a1));
         for (; c < cols; c++) s += scalar(t, w, row, c) * x.get(XF, x0 + 4L * c);
         return s;
     }
@@ -107,8 +119,8 @@ final class MatVec {
             c0 = w0.fma(FloatVector.fromMemorySegment(F, x, x2 + o0, NATIVE), c0);
             d0 = w0.fma(FloatVector.fromMemorySegment(F, x, x3 + o0, NATIVE), d0);
         }
-        float sa = a0.add(a1).reduceLanes(VectorOperators.ADD), sb = b0.add(b1).reduceLanes(VectorOperators.ADD);
-        float sc = c0.add(c1).reduceLanes(VectorOperators.ADD), sd = d0.add(d1).reduceLanes(VectorOperators.ADD);
+        float sa = MatVec.sum(a0.add(a1)), sb = MatVec.sum(b0.add(b1));
+        float sc = MatVec.sum(c0.add(c1)), sd = MatVec.sum(d0.add(d1));
         for (; c < cols; c++) {
             float wv = scalar(t, w, row, c);
             long o = 4L * c;
