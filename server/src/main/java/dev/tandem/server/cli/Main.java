@@ -19,6 +19,7 @@ public final class Main {
               convert      write a model as GGUF                  (tandem convert --model PATH --to gguf --type q8_0 --out FILE)
               bench        llama-bench-like throughput table      (tandem bench generate --model PATH [-p 512] [-n 128] [-r 5])
               init-random  write a seeded random-weight model     (tandem init-random --config llama-110m --dtype f32 --seed 1 --out FILE)
+              logits       dump every position's logits (f32)     (tandem logits --model PATH --ids 0,5,7 --out FILE)
               test         build and run the test suite (handled by the ./tandem launcher)
 
             run `tandem <command> --help` for a command's options.
@@ -42,6 +43,7 @@ public final class Main {
                 case "convert" -> new ConvertCommand().run(rest);
                 case "bench" -> new BenchCommand().run(rest);
                 case "init-random" -> new InitRandomCommand().run(rest);
+                case "logits" -> new LogitsCommand().run(rest);
                 default -> {
                     System.err.println("tandem: unknown command '" + argv[0] + "'\n\n" + HELP);
                     yield 2;
