@@ -1,0 +1,10 @@
+package dev.tandem.engine;
+
+/**
+ * A snapshot of counters and gauges for /metrics. Latency histograms are recorded by the server, which sees
+ * the requests' timings.
+ */
+public record EngineStats(int running, int waiting, double kvCacheUsage, int kvBlocksTotal, int kvBlocksFree,
+                          long promptTokens, long generationTokens, long preemptions,
+                          long prefixCacheQueries, long prefixCacheHits, long steps) {
+}

@@ -1,0 +1,87 @@
+package dev.tandem.engine.exec;
+
+import dev.tandem.core.backend.Activation;
+import dev.tandem.core.backend.AttentionBatch;
+import dev.tandem.core.backend.Backend;
+import dev.tandem.core.backend.KvLayout;
+import dev.tandem.core.backend.KvStorage;
+import dev.tandem.core.model.LlamaModel;
+import dev.tandem.core.model.ModelConfig;
+import dev.tandem.core.model.ModelWeights;
+import dev.tandem.core.model.StepBatch;
+import dev.tandem.engine.TokenEvent;
+import dev.tandem.engine.kv.KvCacheManager;
+import dev.tandem.engine.sched.Scheduler;
+import dev.tandem.engine.sched.Sequence;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Runs one scheduled step as a single forward pass over every sequence's chunk, then samples a token for each
+ * sequence whose chunk reached its end. Logits are read back only for those rows.
+ */
+public final class ModelRunner {
+    private final LlamaModel model;
+    private final Backend backend;
+    private final KvStorage kv;
+    private final KvCacheManager blocks;
+    private final float[] logits;
+    private final float[] raw;
+
+    public ModelRunner(ModelConfig config, ModelWeights weights, Backend backend, KvCacheManager blocks, int maxTokens, int maxSeqs) {
+        this.backend = backend;
+        this.blocks = blocks;
+        this.model = new LlamaModel(config, weights, backend, maxTokens, maxSeqs);
+        this.kv = backend.allocateKv(new KvLayout(config.layers(), blocks.numBlocks(), blocks.blockSize(), config.kvHeads(), config.headDim()));
+        this.logits = new float[config.vocabSize()];
+        this.raw = new float[config.vocabSize()];
+    }
+
+    /** A sampled token for one sequence. */
+    public record Sampled(Sequence seq, TokenEvent event) {}
+
+    /** Bytes of KV cache one token takes in all layers (f32 keys and values). */
+    public static long kvBytesPerToken(ModelConfig c) { return 2L * c.layers() * c.kvDim() * Float.BYTES; }
+
+    public List<Sampled> execute(List<Scheduler.Scheduled> step) {
+        int n = 0;
+        for (Scheduler.Scheduled s : step) n += s.count();
+        int[] tokens = new int[n], positions = new int[n], slots = new int[n];
+        List<AttentionBatch.Seq> seqs = new ArrayList<>(step.size());
+        List<Sequence> sampling = new ArrayList<>();
+        int[] logitRows = new int[step.size()];
+        int row = 0, r = 0;
+        for (Scheduler.Scheduled s : step) {
+            Sequence seq = s.seq();
+            for (int i = 0; i < s.count(); i++) {
+                int p = s.start() + i;
+                tokens[row + i] = seq.tokens()[p];
+                positions[row + i] = p;
+                slots[row + i] = blocks.slot(seq, p);
+            }
+            seqs.add(new AttentionBatch.Seq(row, s.count(), s.start() + s.count(), seq.blockTable()));
+            row += s.count();
+            if (s.samples()) {
+                logitRows[r++] = row - 1;
+                sampling.add(seq);
+            }
+        }
+        int[] rows = java.util.Arrays.copyOf(logitRows, r);
+        Activation out = model.forward(new StepBatch(tokens, positions, slots, seqs, rows), kv);
+        for (Scheduler.Scheduled s : step) {
+            s.seq().setNumComputed(s.start() + s.count());
+            blocks.registerFullBlocks(s.seq(), s.seq().numComputed());
+        }
+        List<Sampled> result = new ArrayList<>(sampling.size());
+        for (int i = 0; i < sampling.size(); i++) {
+            Sequence seq = sampling.get(i);
+            backend.read(out, i, logits);
+            int top = seq.request().topLogprobs();
+            if (top >= 0) System.arraycopy(logits, 0, raw, 0, logits.length);
+            int token = seq.sampler().sample(logits, seq.tokens(), seq.numTokens());
+            result.add(new Sampled(seq, top >= 0 ? Logprobs.of(raw, token, top) : new TokenEvent(token, Float.NaN, new int[0], new float[0])));
+        }
+        return result;
+    }
+}

@@ -1,0 +1,104 @@
+package dev.tandem.engine.sched;
+
+import dev.tandem.engine.EngineConfig;
+import dev.tandem.engine.Role;
+import dev.tandem.engine.kv.KvCacheManager;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.List;
+
+/**
+ * Fills each step's token budget the way vLLM's v1 scheduler does: running sequences first (a decode needs one
+ * token, an unfinished prompt its next chunk), then waiting ones in arrival order, as far as the budget, the
+ * running-sequence limit and free KV blocks allow. When a running sequence cannot get a block, the most
+ * recently admitted sequence is preempted: its blocks are freed and it goes back to the front of the queue,
+ * to be recomputed later. Nothing is dropped, duplicated or reordered.
+ */
+public final class Scheduler {
+    /** One sequence's share of a step: its tokens [start, start + count) go through the model. */
+    public record Scheduled(Sequence seq, int start, int count) {
+        /** Whether this chunk reaches the sequence's last token, so a new token is sampled after it. */
+        public boolean samples() { return start + count == seq.numTokens(); }
+    }
+
+    private final EngineConfig config;
+    private final KvCacheManager kv;
+    private final Deque<Sequence> waiting = new ArrayDeque<>();
+    private final List<Sequence> running = new ArrayList<>();
+    private long preemptions;
+
+    public Scheduler(EngineConfig config, KvCacheManager kv) {
+        if (config.role() != Role.MIXED) {
+            throw new IllegalArgumentException("role " + config.role() + " needs the Splitwise hand-over; this engine runs MIXED workers");
+        }
+        this.config = config;
+        this.kv = kv;
+    }
+
+    public void add(Sequence seq) { waiting.addLast(seq); }
+
+    public int numWaiting() { return waiting.size(); }
+
+    public int numRunning() { return running.size(); }
+
+    public long preemptions() { return preemptions; }
+
+    public boolean idle() { return waiting.isEmpty() && running.isEmpty(); }
+
+    public List<Sequence> running() { return running; }
+
+    public Deque<Sequence> waiting() { return waiting; }
+
+    /** Chooses this step's work; an empty list means nothing can run now. */
+    public List<Scheduled> schedule() {
+        List<Scheduled> out = new ArrayList<>();
+        int budget = config.maxNumBatchedTokens();
+        boolean preempted = false;
+        for (int i = 0; i < running.size() && budget > 0; i++) {
+            Sequence seq = running.get(i);
+            int n = Math.min(seq.remaining(), budget);
+            while (!kv.allocate(seq, seq.numComputed() + n)) {
+                Sequence victim = running.removeLast();
+                preempt(victim);
+                preempted = true;
+                if (victim == seq) break;
+            }
+            if (seq.state() != Sequence.State.RUNNING) break; // it was the victim: nothing after it is running
+            out.add(new Scheduled(seq, seq.numComputed(), n));
+            budget -= n;
+        }
+        // Admit waiting sequences only when no one was preempted this step (they would just push others out).
+        while (!preempted && budget > 0 && !waiting.isEmpty() && running.size() < config.maxNumSeqs()) {
+            Sequence seq = waiting.peekFirst();
+            if (seq.numBlocks() == 0 && seq.numComputed() == 0) {
+                int cached = kv.acquireCachedPrefix(seq);
+                seq.setNumComputed(cached);
+                if (seq.generated() == 0) seq.setCachedPromptTokens(cached);
+            }
+            int n = Math.min(seq.remaining(), budget);
+            if (!kv.allocate(seq, seq.numComputed() + n)) break;
+            waiting.pollFirst();
+            seq.setState(Sequence.State.RUNNING);
+            running.add(seq);
+            out.add(new Scheduled(seq, seq.numComputed(), n));
+            budget -= n;
+        }
+        return out;
+    }
+
+    private void preempt(Sequence seq) {
+        kv.release(seq);
+        seq.setNumComputed(0);
+        seq.setState(Sequence.State.WAITING);
+        waiting.addFirst(seq);
+        preemptions++;
+    }
+
+    /** Takes a finished or cancelled sequence out and frees its blocks. */
+    public void remove(Sequence seq) {
+        if (!running.remove(seq)) waiting.remove(seq);
+        kv.release(seq);
+    }
+}
