@@ -79,7 +79,11 @@ public final class CpuBackend implements Backend {
         if (x.cols() != cols || out.cols() != rows || out.rows() < tokens) {
             throw new IllegalArgumentException("matmul " + w.name() + " [" + rows + "x" + cols + "] with x " + x.rows() + "x" + x.cols() + " into " + out.rows() + "x" + out.cols());
         }
-        MemorySegment ws = t.data(), xs = x.segment(), os = out.segment();
+        MemorySegment ws = t.data(), os = out.segment();
+        boolean half = HalfDot.AVAILABLE && (type == DType.BF16 || type == DType.F16);
+        boolean f16 = type == DType.F16;
+        CpuActivation xin = half ? deinterleaved(x) : x;
+        MemorySegment xs = xin.segment();
         long rowBytes = type.bytesFor(cols);
         int grain = Math.max(4, rows / (pool.threads() * 8));
         pool.parallelFor(rows, grain, (r0, r1) -> {
@@ -90,13 +94,30 @@ public final class CpuBackend implements Backend {
                     long row = r * rowBytes;
                     int tk = tb;
                     for (; tk + 4 <= te; tk += 4) {
-                        MatVec.dot4(type, ws, row, cols, xs, x.offset(tk, 0), x.offset(tk + 1, 0), x.offset(tk + 2, 0), x.offset(tk + 3, 0), four);
+                        long x0 = x.offset(tk, 0), x1 = x.offset(tk + 1, 0), x2 = x.offset(tk + 2, 0), x3 = x.offset(tk + 3, 0);
+                        if (half) HalfDot.dot4(f16, ws, row, cols, xs, x0, x1, x2, x3, four);
+                        else MatVec.dot4(type, ws, row, cols, xs, x0, x1, x2, x3, four);
                         for (int i = 0; i < 4; i++) os.set(X, out.offset(tk + i, r), four[i]);
                     }
-                    for (; tk < te; tk++) os.set(X, out.offset(tk, r), MatVec.dot1(type, ws, row, cols, xs, x.offset(tk, 0)));
+                    for (; tk < te; tk++) {
+                        float v = half ? HalfDot.dot1(f16, ws, row, cols, xs, x.offset(tk, 0)) : MatVec.dot1(type, ws, row, cols, xs, x.offset(tk, 0));
+                        os.set(X, out.offset(tk, r), v);
+                    }
                 }
             }
         });
+    }
+
+    private CpuActivation halfScratch;
+
+    /** x with each row's 32-value chunks split into evens and odds, the layout HalfDot reads (engine thread only). */
+    private CpuActivation deinterleaved(CpuActivation x) {
+        if (halfScratch == null || halfScratch.segment().byteSize() < (long) x.rows() * x.cols() * Float.BYTES) {
+            halfScratch = allocate(Math.max(x.rows(), 64), x.cols());
+        }
+        CpuActivation d = new CpuActivation(halfScratch.segment(), x.rows(), x.cols());
+        for (int t = 0; t < x.rows(); t++) HalfDot.deinterleave(x.segment(), x.offset(t, 0), d.segment(), d.offset(t, 0), x.cols());
+        return d;
     }
 
     @Override
