@@ -37,8 +37,9 @@ final class BenchCommand {
     static final Map<String, String> FLAGS = Args.options("help", "show options");
 
     int run(String[] argv) {
+        if (argv.length > 0 && argv[0].equals("serve")) return dev.tandem.bench.ServeBenchmark.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length == 0 || !argv[0].equals("generate")) {
-            throw new Args.UsageException("bench: expected 'bench generate --model PATH [-p 512] [-n 128] [-r 5]'");
+            throw new Args.UsageException("bench: expected 'bench generate --model PATH [-p 512] [-n 128] [-r 5]' or 'bench serve --url URL --trace FILE ...'");
         }
         Args args = new Args("bench generate", java.util.Arrays.copyOfRange(argv, 1, argv.length), VALUED, FLAGS);
         if (args.flag("help")) return Help.print("bench generate --model PATH [-p 512] [-n 128] [-r 5]", VALUED, FLAGS);
