@@ -40,8 +40,12 @@ public final class ErrorMapper {
     /** Writes the error unless the response has already started (then there is nothing left to do). */
     public static void send(ServerResponse res, ApiError error) {
         if (res.isSent()) return;
-        res.status(Status.create(error.status()));
-        res.header(HeaderNames.CONTENT_TYPE, "application/json");
-        res.send(Json.bytes(error.body()));
+        try {
+            res.status(Status.create(error.status()));
+            res.header(HeaderNames.CONTENT_TYPE, "application/json");
+            res.send(Json.bytes(error.body()));
+        } catch (IllegalStateException | java.io.UncheckedIOException e) {
+            // a streamed response had already begun, or the client has gone: nothing more can be said
+        }
     }
 }

@@ -14,6 +14,8 @@ import io.helidon.webserver.http.ServerResponse;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Set;
@@ -62,11 +64,25 @@ public final class OpenAiServer implements AutoCloseable {
                 .build();
     }
 
-    /** Binds and starts serving. */
+    /** Binds and starts serving; a port that cannot be bound is an IllegalStateException saying why. */
     public static OpenAiServer start(Engine engine, ServerConfig config) {
+        checkBindable(config);
         OpenAiServer s = new OpenAiServer(engine, config);
         s.server.start();
+        if (!s.server.isRunning()) throw new IllegalStateException("could not listen on " + config.host() + ":" + config.port());
         return s;
+    }
+
+    /** Helidon logs a failed bind and carries on; find out first, so the user gets one clear line. */
+    private static void checkBindable(ServerConfig config) {
+        if (config.port() == 0) return;
+        try (ServerSocket probe = new ServerSocket()) {
+            probe.setReuseAddress(true);
+            probe.bind(new InetSocketAddress(config.host(), config.port()));
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot listen on " + config.host() + ":" + config.port() + ": " + e.getMessage()
+                    + " (is another server using the port? choose one with --port)");
+        }
     }
 
     public int port() { return server.port(); }
