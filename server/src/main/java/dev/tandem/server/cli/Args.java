@@ -110,6 +110,30 @@ public final class Args {
         }
     }
 
+    /** A size in bytes: a plain number or one with a K, M, G or T suffix (powers of 1024; "512M", "2G", "1.5G"). */
+    public long bytes(String name, long def) {
+        String v = values.get(name);
+        if (v == null) return def;
+        String t = v.trim().toUpperCase(java.util.Locale.ROOT);
+        if (t.endsWith("IB")) t = t.substring(0, t.length() - 2);
+        else if (t.endsWith("B")) t = t.substring(0, t.length() - 1);
+        long unit = 1;
+        if (!t.isEmpty()) {
+            int shift = "KMGT".indexOf(t.charAt(t.length() - 1));
+            if (shift >= 0) {
+                unit = 1L << (10 * (shift + 1));
+                t = t.substring(0, t.length() - 1);
+            }
+        }
+        try {
+            double n = Double.parseDouble(t.trim());
+            if (!(n > 0) || Double.isInfinite(n) || n * unit >= Long.MAX_VALUE) throw new NumberFormatException();
+            return (long) (n * unit);
+        } catch (NumberFormatException e) {
+            throw usage("--" + name + " expects a size such as 512M or 2G, got '" + v + "'");
+        }
+    }
+
     public List<String> positional() { return positional; }
 
     /** Ordered option table builder, so help text lists options in a readable order. */

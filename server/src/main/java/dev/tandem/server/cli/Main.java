@@ -15,6 +15,7 @@ public final class Main {
 
             commands:
               generate     generate text from a prompt            (tandem generate --model PATH --prompt TEXT)
+              serve        OpenAI-compatible HTTP server          (tandem serve --model PATH [--port 8000] [--api-key KEY])
               tokenize     print the token ids of a text          (tandem tokenize --model PATH TEXT)
               convert      write a model as GGUF                  (tandem convert --model PATH --to gguf --type q8_0 --out FILE)
               bench        llama-bench-like throughput table      (tandem bench generate --model PATH [-p 512] [-n 128] [-r 5])
@@ -40,6 +41,7 @@ public final class Main {
         try {
             return switch (argv[0]) {
                 case "generate" -> new GenerateCommand().run(rest);
+                case "serve" -> new ServeCommand().run(rest);
                 case "tokenize" -> new TokenizeCommand().run(rest);
                 case "convert" -> new ConvertCommand().run(rest);
                 case "bench" -> new BenchCommand().run(rest);
@@ -61,6 +63,10 @@ public final class Main {
             return 1;
         } catch (java.io.IOException | java.io.UncheckedIOException e) {
             System.err.println("tandem " + argv[0] + ": I/O error: " + e.getMessage());
+            return 1;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            System.err.println("tandem " + argv[0] + ": interrupted");
             return 1;
         }
     }

@@ -1,0 +1,96 @@
+package dev.tandem.server.cli;
+
+import dev.tandem.core.backend.Backend;
+import dev.tandem.core.format.ModelLoader;
+import dev.tandem.core.model.Model;
+import dev.tandem.engine.Engine;
+import dev.tandem.engine.EngineConfig;
+import dev.tandem.server.http.OpenAiServer;
+import dev.tandem.server.http.ServerConfig;
+import sun.misc.Signal;
+import sun.misc.SignalHandler;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * `tandem serve`: the OpenAI-compatible HTTP server. Prints the URL on stderr when it is ready; SIGTERM or SIGINT
+ * stop it gracefully (running requests finish within --shutdown-timeout, then are cancelled) and it exits 0.
+ */
+final class ServeCommand {
+    static final Map<String, String> VALUED = Args.options(
+            "model", "model folder (Hugging Face) or file (GGUF, llama2.c .bin)",
+            "host", "address to bind (default 127.0.0.1, this machine only; 0.0.0.0 for all)",
+            "port", "TCP port (default 8000; 0 picks a free one)",
+            "api-key", "require 'Authorization: Bearer KEY' (health and metrics stay open)",
+            "served-model-name", "model name for the API (default: the model's folder or file name)",
+            "max-num-seqs", "most sequences running at once (default " + EngineConfig.DEFAULT.maxNumSeqs() + ")",
+            "max-num-batched-tokens", "token budget of one engine step (default " + EngineConfig.DEFAULT.maxNumBatchedTokens() + ")",
+            "kv-cache-memory", "memory for the paged KV cache, e.g. 512M or 2G (default " + (EngineConfig.DEFAULT.kvCacheBytes() >> 20) + "M)",
+            "max-queue", "most requests waiting to start; more get 429 (default " + EngineConfig.DEFAULT.maxQueue() + ")",
+            "max-body", "largest request body, e.g. 4M (default 4M; larger get 413)",
+            "shutdown-timeout", "seconds running requests may take to finish on SIGTERM (default 30)",
+            "tokenizer", "tokenizer file (llama2.c tokenizer.bin, tokenizer.model or tokenizer.json)",
+            BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3]);
+    static final Map<String, String> FLAGS = Args.options(
+            "no-prefix-caching", "do not reuse the KV cache of identical prompt prefixes",
+            "help", "show options");
+
+    /** Held so that the level set on it is not lost when the logger is garbage-collected. */
+    private static final Logger HELIDON_LOG = Logger.getLogger("io.helidon");
+
+    int run(String[] argv) throws InterruptedException {
+        Args args = new Args("serve", argv, VALUED, FLAGS);
+        if (args.flag("help")) return Help.print("serve --model PATH [options]", VALUED, FLAGS);
+        Path modelPath = Path.of(args.required("model"));
+        String name = args.string("served-model-name", modelPath.toAbsolutePath().normalize().getFileName().toString());
+        EngineConfig engineConfig;
+        ServerConfig serverConfig;
+        try {
+            engineConfig = EngineConfig.DEFAULT
+                    .withMaxNumSeqs(args.integer("max-num-seqs", EngineConfig.DEFAULT.maxNumSeqs()))
+                    .withMaxNumBatchedTokens(args.integer("max-num-batched-tokens", EngineConfig.DEFAULT.maxNumBatchedTokens()))
+                    .withKvCacheBytes(args.bytes("kv-cache-memory", EngineConfig.DEFAULT.kvCacheBytes()))
+                    .withMaxQueue(args.integer("max-queue", EngineConfig.DEFAULT.maxQueue()))
+                    .withPrefixCaching(!args.flag("no-prefix-caching"));
+            int timeout = args.integer("shutdown-timeout", 30);
+            if (timeout < 0) throw new IllegalArgumentException("--shutdown-timeout must be >= 0, got " + timeout);
+            serverConfig = new ServerConfig(args.string("host", "127.0.0.1"), args.integer("port", 8000),
+                    Optional.ofNullable(args.string("api-key", null)), name, args.bytes("max-body", ServerConfig.DEFAULT_MAX_BODY),
+                    Duration.ofSeconds(timeout));
+        } catch (IllegalArgumentException e) {
+            throw args.usage(e.getMessage());
+        }
+        Path tokenizer = args.has("tokenizer") ? Path.of(args.string("tokenizer", null)) : null;
+        HELIDON_LOG.setLevel(Level.WARNING); // we print the one line that matters
+
+        long t0 = System.nanoTime();
+        try (Backend backend = BackendOptions.open(args);
+             Model model = ModelLoader.load(modelPath, tokenizer);
+             Engine engine = new Engine(model, backend, engineConfig)) {
+            OpenAiServer server = OpenAiServer.start(engine, serverConfig);
+            CountDownLatch stop = new CountDownLatch(1);
+            AtomicInteger signals = new AtomicInteger();
+            SignalHandler onSignal = sig -> {
+                if (signals.incrementAndGet() == 1) stop.countDown();
+                else server.cancelRunning(); // a second signal: do not wait for running requests
+            };
+            Signal.handle(new Signal("TERM"), onSignal);
+            Signal.handle(new Signal("INT"), onSignal);
+            System.err.printf("tandem serve: %s (%s, context %d) ready in %.1f s at %s%n", name, model.format(), engine.contextLength(),
+                    (System.nanoTime() - t0) / 1e9, server.url());
+            System.err.flush();
+            stop.await();
+            System.err.println("tandem serve: stopping; running requests may finish for " + serverConfig.shutdownTimeout().toSeconds() + " s");
+            server.shutdown();
+            System.err.println("tandem serve: stopped");
+        }
+        return 0;
+    }
+}
