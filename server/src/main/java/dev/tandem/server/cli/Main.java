@@ -20,6 +20,7 @@ public final class Main {
               convert      write a model as GGUF                  (tandem convert --model PATH --to gguf --type q8_0 --out FILE)
               bench        llama-bench-like throughput table      (tandem bench generate --model PATH [-p 512] [-n 128] [-r 5])
                            load test of an OpenAI-compatible server (tandem bench serve --url URL --tokenizer PATH --trace FILE.csv --rate R)
+                           HTTP server overhead on a 1-token completion (tandem bench overhead --model PATH)
               init-random  write a seeded random-weight model     (tandem init-random --config llama-110m --dtype f32 --seed 1 --out FILE)
               logits       dump every position's logits (f32)     (tandem logits --model PATH --ids 0,5,7 --out FILE)
               test         build and run the test suite (handled by the ./tandem launcher)
@@ -67,6 +68,9 @@ public final class Main {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             System.err.println("tandem " + argv[0] + ": interrupted");
+            return 1;
+        } catch (Exception e) {
+            System.err.println("tandem " + argv[0] + ": " + e);
             return 1;
         }
     }
