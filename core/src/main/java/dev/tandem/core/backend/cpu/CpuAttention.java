@@ -9,14 +9,23 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.List;
 
 /**
- * Causal attention over the paged KV cache. One task per (query row, KV head), computing the query heads of
- * that KV head's group: scores q.k over positions up to the row's own, a max-subtracted softmax, and the
- * weighted sum of values. A task reads only its own row and its sequence's cache, in an order fixed by the
- * row's position and head_dim, so a row's result does not depend on the rest of the batch or on threads.
+ * Causal attention over the paged KV cache: per query row and head, scores q.k over the positions up to the
+ * row's own, a max-subtracted softmax, and the weighted sum of values.
+ *
+ * <p>A row's positions are cut into chunks of {@link #CHUNK}; a task is one (row, chunk) for all heads, and
+ * walks its positions in order reading each slot whole (a slot keeps all heads of a token together): reading
+ * one head's slice per slot, one per 4 KiB page, defeated the hardware prefetcher and ran at a third of the
+ * bandwidth. Chunks also spread a single decode row over the threads. Each chunk yields, per head, its max
+ * score m, its sum of e^(score - m) and its unnormalised weighted values; a second pass combines the chunks in
+ * order (flash-decoding). The chunking depends only on the row's position and every step has a fixed order,
+ * so a row's result is the same alone or in any batch, on any number of threads.
  */
 final class CpuAttention {
+    /** Positions per task. Fixed, not derived from threads or batch: results must not depend on them. */
+    static final int CHUNK = 64;
     private static final VectorSpecies<Float> F = MatmulKernel.F;
     private static final int L = F.length();
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
@@ -24,7 +33,6 @@ final class CpuAttention {
     private static final class Scratch {
         float[] q = new float[0];
         float[] scores = new float[0];
-        long[] slots = new long[0];
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -33,113 +41,228 @@ final class CpuAttention {
 
     static void run(CpuThreadPool pool, CpuActivation q, CpuKvStorage kv, int layer, AttentionBatch batch,
                     CpuActivation out) {
-        int hd = batch.headDim(), kvHeads = batch.kvHeads();
-        if (batch.heads() % kvHeads != 0 || kv.layout().kvHeads() != kvHeads || kv.layout().headDim() != hd
-                || q.cols() != batch.heads() * hd || out.cols() != q.cols()) {
+        int hd = batch.headDim(), kvHeads = batch.kvHeads(), heads = batch.heads();
+        if (heads % kvHeads != 0 || kv.layout().kvHeads() != kvHeads || kv.layout().headDim() != hd
+                || q.cols() != heads * hd || out.cols() != q.cols()) {
             throw new IllegalArgumentException("attention shapes do not match the batch / cache layout");
         }
+        List<AttentionBatch.Seq> seqs = batch.seqs();
         int rows = 0;
-        for (AttentionBatch.Seq s : batch.seqs()) rows += s.qLen();
-        int[] seqOf = new int[rows], rowIdx = new int[rows];
-        int k = 0;
-        for (int si = 0; si < batch.seqs().size(); si++) {
-            for (int i = 0; i < batch.seqs().get(si).qLen(); i++) {
-                seqOf[k] = si;
-                rowIdx[k++] = i;
+        for (AttentionBatch.Seq s : seqs) rows += s.qLen();
+        // Per row: its sequence, its index in the sequence, and its first chunk; chunk c belongs to row chunkRow[c].
+        int[] seqOf = new int[rows], rowIdx = new int[rows], firstChunk = new int[rows + 1];
+        long[][] slots = new long[seqs.size()][];
+        int bs = kv.layout().blockSize(), r = 0;
+        for (int si = 0; si < seqs.size(); si++) {
+            AttentionBatch.Seq s = seqs.get(si);
+            slots[si] = slotOffsets(kv, s, bs);
+            for (int i = 0; i < s.qLen(); i++, r++) {
+                seqOf[r] = si;
+                rowIdx[r] = i;
+                int n = s.ctxLen() - s.qLen() + i + 1;
+                firstChunk[r + 1] = firstChunk[r] + (n + CHUNK - 1) / CHUNK;
             }
         }
-        pool.parallelFor(rows * kvHeads, t -> {
-            int r = t / kvHeads;
-            task(q, kv, layer, batch, batch.seqs().get(seqOf[r]), rowIdx[r], t % kvHeads, out);
+        int chunks = firstChunk[rows], nRows = rows;
+        int[] chunkRow = new int[chunks];
+        for (int i = 0; i < rows; i++) Arrays.fill(chunkRow, firstChunk[i], firstChunk[i + 1], i);
+        int hdPad = (hd + L - 1) / L * L, stride = heads * (hdPad + 2);
+        // Per chunk and head: [max, sum, hdPad unnormalised values].
+        float[] part = new float[chunks * stride];
+        pool.parallelFor(chunks, c -> {
+            int row = chunkRow[c];
+            AttentionBatch.Seq s = seqs.get(seqOf[row]);
+            chunk(q, kv, layer, batch, s, slots[seqOf[row]], rowIdx[row], c - firstChunk[row], part, c * stride);
+        });
+        int perTask = Math.max(1, nRows / (4 * pool.threads()));
+        pool.parallelFor((nRows + perTask - 1) / perTask, t -> {
+            for (int row = t * perTask; row < Math.min(nRows, (t + 1) * perTask); row++) {
+                AttentionBatch.Seq s = seqs.get(seqOf[row]);
+                combine(part, firstChunk[row], firstChunk[row + 1], stride, heads, hd, hdPad, out, s.qStart() + rowIdx[row]);
+            }
         });
     }
 
-    private static void task(CpuActivation q, CpuKvStorage kv, int layer, AttentionBatch batch, AttentionBatch.Seq seq,
-                             int i, int kvh, CpuActivation out) {
-        int hd = batch.headDim(), group = batch.groupSize(), bs = kv.layout().blockSize();
-        int row = seq.qStart() + i, pos = seq.ctxLen() - seq.qLen() + i, n = pos + 1;
-        int hdPad = (hd + L - 1) / L * L, nPad = (n + L - 1) / L * L;
+    /** Byte offset of every position's slot (KV head 0). */
+    private static long[] slotOffsets(CpuKvStorage kv, AttentionBatch.Seq s, int bs) {
+        int[] table = s.blockTable();
+        if ((long) table.length * bs < s.ctxLen()) throw new IllegalArgumentException("block table too short for context " + s.ctxLen());
+        long[] sl = new long[s.ctxLen()];
+        for (int p = 0; p < s.ctxLen(); p++) {
+            long slot = (long) table[p / bs] * bs + p % bs;
+            if (slot < 0 || slot >= kv.layout().slots()) throw new IllegalArgumentException("slot " + slot + " outside the cache");
+            sl[p] = kv.offset(slot, 0);
+        }
+        return sl;
+    }
+
+    /** Query row i of seq, chunk ci of its positions, every head: writes [max, sum, values] per head at part[off]. */
+    private static void chunk(CpuActivation q, CpuKvStorage kv, int layer, AttentionBatch batch, AttentionBatch.Seq seq,
+                              long[] slots, int i, int ci, float[] part, int off) {
+        int hd = batch.headDim(), nh = batch.heads();
+        int row = seq.qStart() + i, n = seq.ctxLen() - seq.qLen() + i + 1;
+        int p0 = ci * CHUNK, len = Math.min(CHUNK, n - p0);
+        int hdPad = (hd + L - 1) / L * L, lenPad = (len + L - 1) / L * L;
         Scratch s = SCRATCH.get();
-        if (s.q.length < hdPad) s.q = new float[hdPad];
-        if (s.scores.length < nPad) s.scores = new float[nPad];
-        if (s.slots.length < nPad) s.slots = new long[Math.max(nPad, 64)];
+        if (s.q.length < nh * hdPad) s.q = new float[nh * hdPad];
+        if (s.scores.length < nh * lenPad) s.scores = new float[nh * lenPad];
         float[] qv = s.q, sc = s.scores;
-        long[] slots = s.slots;
-        int[] table = seq.blockTable();
-        for (int p = 0; p < n; p++) slots[p] = kv.offset((long) table[p / bs] * bs + p % bs, kvh);
-        // Padding up to a multiple of 4 positions: weight 0 (softmax zeroes sc past n), any valid slot.
-        for (int p = n; p < (n + 3) / 4 * 4; p++) slots[p] = slots[0];
-        MemorySegment keys = kv.keys(layer), values = kv.values(layer);
-        MemorySegment qs = q.segment(), os = out.segment();
-        float scale = batch.scale();
-        for (int h = kvh * group; h < (kvh + 1) * group; h++) {
-            MemorySegment.copy(qs, ValueLayout.JAVA_FLOAT, q.offset(row, h * hd), qv, 0, hd);
-            Arrays.fill(qv, hd, hdPad, 0f);
-            float max = scores(qv, hd, keys, slots, n, scale, sc);
-            float total = softmax(sc, n, max);
-            weightedValues(sc, n, total, values, slots, hd, os, out.offset(row, h * hd));
+        for (int h = 0; h < nh; h++) {
+            MemorySegment.copy(q.segment(), ValueLayout.JAVA_FLOAT, q.offset(row, h * hd), qv, h * hdPad, hd);
+            Arrays.fill(qv, h * hdPad + hd, (h + 1) * hdPad, 0f);
+        }
+        scores(qv, nh, batch.groupSize(), hd, hdPad, kv.keys(layer), slots, p0, len, batch.scale(), sc, lenPad);
+        int stride = hdPad + 2;
+        for (int h = 0; h < nh; h++) softmax(sc, h * lenPad, len, part, off + h * stride);
+        weightedValues(sc, lenPad, len, nh, batch.groupSize(), hd, hdPad, kv.values(layer), slots, p0, part, off);
+    }
+
+    /** out = sum_c e^(m_c - M) o_c / sum_c e^(m_c - M) s_c over the row's chunks in order, M = max m_c. */
+    private static void combine(float[] part, int c0, int c1, int stride, int nh, int hd, int hdPad, CpuActivation out, int row) {
+        int hs = hdPad + 2;
+        float[] w = new float[c1 - c0];
+        for (int h = 0; h < nh; h++) {
+            float max = Float.NEGATIVE_INFINITY;
+            for (int c = c0; c < c1; c++) max = Math.max(max, part[c * stride + h * hs]);
+            float total = 0;
+            for (int c = c0; c < c1; c++) {
+                int b = c * stride + h * hs;
+                w[c - c0] = (float) StrictMath.exp(part[b] - max); // StrictMath: the same bits on every JIT tier
+                total += w[c - c0] * part[b + 1];
+            }
+            long o = out.offset(row, h * hd);
+            for (int d = 0; d < hd; d++) {
+                float v = 0;
+                for (int c = c0; c < c1; c++) v += w[c - c0] * part[c * stride + h * hs + 2 + d];
+                out.segment().set(ValueLayout.JAVA_FLOAT, o + 4L * d, v / total);
+            }
         }
     }
 
     // The phases are separate methods to keep each small: C1 cannot compile large Vector API methods.
 
-    /** sc[p] = scale * q.k_p for p < n; returns the max. Per position: FMA chain over head_dim, fixed lane tree. */
-    private static float scores(float[] qv, int hd, MemorySegment keys, long[] slots, int n, float scale, float[] sc) {
+    /**
+     * sc[h * lenPad + j] = scale * q_h . k_(p0 + j) for j < len and all heads. Per (head, position): an FMA chain
+     * over head_dim's vectors, then the lanes summed as the pairwise tree of {@link VectorMath#sum}, written out
+     * here so that it is compiled inline. head_dim of up to 8 whole vectors (the usual 64 or 128) takes a path
+     * without an inner loop, whose set-up per dot product cost more than the dot product.
+     */
+    static void scores(float[] qv, int nh, int group, int hd, int hdPad, MemorySegment keys, long[] slots, int p0,
+                       int len, float scale, float[] sc, int lenPad) {
+        if (hd % L == 0 && hd <= 8 * L) {
+            scoresShort(qv, nh, group, hd, keys, slots, p0, len, scale, sc, lenPad);
+            return;
+        }
         int full = hd - hd % L;
         VectorMask<Float> tail = F.indexInRange(full, hd);
-        float max = Float.NEGATIVE_INFINITY;
-        for (int p = 0; p < n; p++) {
-            long ko = slots[p];
-            FloatVector acc = FloatVector.zero(F);
-            for (int d = 0; d < full; d += L) {
-                acc = FloatVector.fromArray(F, qv, d).fma(FloatVector.fromMemorySegment(F, keys, ko + 4L * d, LE), acc);
+        for (int j = 0; j < len; j++) {
+            long ko = slots[p0 + j] - 4L * hd;
+            for (int h = 0, gi = 0; h < nh; h++, gi = gi + 1 == group ? 0 : gi + 1) {
+                if (gi == 0) ko += 4L * hd; // the next KV head (counting avoids a division per head)
+                int qo = h * hdPad;
+                FloatVector a = FloatVector.zero(F);
+                for (int d = 0; d < full; d += L) {
+                    a = FloatVector.fromArray(F, qv, qo + d).fma(FloatVector.fromMemorySegment(F, keys, ko + 4L * d, LE), a);
+                }
+                if (full < hd) {
+                    a = FloatVector.fromArray(F, qv, qo + full).fma(FloatVector.fromMemorySegment(F, keys, ko + 4L * full, LE, tail), a);
+                }
+                a = a.add(a.rearrange(VectorMath.SWAP1));
+                a = a.add(a.rearrange(VectorMath.SWAP2));
+                a = a.add(a.rearrange(VectorMath.SWAP4));
+                if (L == 16) a = a.add(a.rearrange(VectorMath.SWAP8));
+                sc[h * lenPad + j] = a.lane(0) * scale;
             }
-            if (full < hd) {
-                acc = FloatVector.fromArray(F, qv, full).fma(FloatVector.fromMemorySegment(F, keys, ko + 4L * full, LE, tail), acc);
-            }
-            float v = VectorMath.sum(acc) * scale;
-            sc[p] = v;
-            max = Math.max(max, v);
         }
-        return max;
     }
 
-    /** sc[p] = e^(sc[p] - max) for p < n (sc has room for a whole last vector); returns their sum. */
-    private static float softmax(float[] sc, int n, float max) {
-        FloatVector sum = FloatVector.zero(F);
-        FloatVector mx = FloatVector.broadcast(F, max);
-        int full = n - n % L;
-        for (int p = 0; p < full; p += L) {
-            FloatVector e = VectorMath.exp(FloatVector.fromArray(F, sc, p).sub(mx));
-            e.intoArray(sc, p);
-            sum = sum.add(e);
+    /** {@link #scores} for head_dim = K whole vectors, K <= 8: the same operations, the chunk loop unrolled. */
+    private static void scoresShort(float[] qv, int nh, int group, int hd, MemorySegment keys, long[] slots, int p0,
+                                    int len, float scale, float[] sc, int lenPad) {
+        int K = hd / L;
+        for (int j = 0; j < len; j++) {
+            long ko = slots[p0 + j] - 4L * hd;
+            for (int h = 0, gi = 0; h < nh; h++, gi = gi + 1 == group ? 0 : gi + 1) {
+                if (gi == 0) ko += 4L * hd;
+                int qo = h * hd;
+                FloatVector a = FloatVector.fromArray(F, qv, qo).fma(FloatVector.fromMemorySegment(F, keys, ko, LE), FloatVector.zero(F));
+                if (K > 1) a = FloatVector.fromArray(F, qv, qo + L).fma(FloatVector.fromMemorySegment(F, keys, ko + 4L * L, LE), a);
+                if (K > 2) a = FloatVector.fromArray(F, qv, qo + 2 * L).fma(FloatVector.fromMemorySegment(F, keys, ko + 8L * L, LE), a);
+                if (K > 3) a = FloatVector.fromArray(F, qv, qo + 3 * L).fma(FloatVector.fromMemorySegment(F, keys, ko + 12L * L, LE), a);
+                if (K > 4) a = FloatVector.fromArray(F, qv, qo + 4 * L).fma(FloatVector.fromMemorySegment(F, keys, ko + 16L * L, LE), a);
+                if (K > 5) a = FloatVector.fromArray(F, qv, qo + 5 * L).fma(FloatVector.fromMemorySegment(F, keys, ko + 20L * L, LE), a);
+                if (K > 6) a = FloatVector.fromArray(F, qv, qo + 6 * L).fma(FloatVector.fromMemorySegment(F, keys, ko + 24L * L, LE), a);
+                if (K > 7) a = FloatVector.fromArray(F, qv, qo + 7 * L).fma(FloatVector.fromMemorySegment(F, keys, ko + 28L * L, LE), a);
+                a = a.add(a.rearrange(VectorMath.SWAP1));
+                a = a.add(a.rearrange(VectorMath.SWAP2));
+                a = a.add(a.rearrange(VectorMath.SWAP4));
+                if (L == 16) a = a.add(a.rearrange(VectorMath.SWAP8));
+                sc[h * lenPad + j] = a.lane(0) * scale;
+            }
         }
-        if (full < n) {
-            VectorMask<Float> m = F.indexInRange(full, n);
-            FloatVector e = VectorMath.exp(FloatVector.fromArray(F, sc, full).sub(mx)).blend(0f, m.not());
-            e.intoArray(sc, full);
-            sum = sum.add(e);
-        }
-        return VectorMath.sum(sum);
     }
 
     /**
-     * out[d] = sum_p sc[p] v_p[d] / total, a vector of head_dim at a time. Positions go round-robin into four
-     * chains (for instruction-level parallelism), combined as (c0 + c1) + (c2 + c3): a fixed order. Positions are
-     * padded to a multiple of 4 with weight 0, which leaves the chains' values unchanged.
+     * Replaces sc[off, off + n) by e^(sc - max) and zeroes it up to the next whole vector; stores the max and
+     * the sum (lane sums in a fixed order, then the fixed lane tree) at part[pOff] and part[pOff + 1].
      */
-    private static void weightedValues(float[] sc, int n, float total, MemorySegment values, long[] slots, int hd,
-                                       MemorySegment out, long outOff) {
-        for (int d = 0; d < hd; d += L) {
-            VectorMask<Float> m = F.indexInRange(d, hd);
-            FloatVector c0 = FloatVector.zero(F), c1 = c0, c2 = c0, c3 = c0;
-            for (int p = 0; p < n; p += 4) {
-                c0 = FloatVector.fromMemorySegment(F, values, slots[p] + 4L * d, LE, m).fma(FloatVector.broadcast(F, sc[p]), c0);
-                c1 = FloatVector.fromMemorySegment(F, values, slots[p + 1] + 4L * d, LE, m).fma(FloatVector.broadcast(F, sc[p + 1]), c1);
-                c2 = FloatVector.fromMemorySegment(F, values, slots[p + 2] + 4L * d, LE, m).fma(FloatVector.broadcast(F, sc[p + 2]), c2);
-                c3 = FloatVector.fromMemorySegment(F, values, slots[p + 3] + 4L * d, LE, m).fma(FloatVector.broadcast(F, sc[p + 3]), c3);
+    static void softmax(float[] sc, int off, int n, float[] part, int pOff) {
+        int full = n - n % L;
+        VectorMask<Float> tail = F.indexInRange(full, n);
+        FloatVector m = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        for (int p = 0; p < full; p += L) m = m.max(FloatVector.fromArray(F, sc, off + p));
+        if (full < n) m = m.max(FloatVector.fromArray(F, sc, off + full, tail).blend(Float.NEGATIVE_INFINITY, tail.not()));
+        float max = Float.NEGATIVE_INFINITY;
+        for (int l = 0; l < L; l++) max = Math.max(max, m.lane(l));
+        FloatVector mx = FloatVector.broadcast(F, max);
+        FloatVector sum = FloatVector.zero(F);
+        for (int p = 0; p < full; p += L) {
+            FloatVector e = VectorMath.exp(FloatVector.fromArray(F, sc, off + p).sub(mx));
+            e.intoArray(sc, off + p);
+            sum = sum.add(e);
+        }
+        if (full < n) {
+            FloatVector e = VectorMath.exp(FloatVector.fromArray(F, sc, off + full).sub(mx)).blend(0f, tail.not());
+            e.intoArray(sc, off + full);
+            sum = sum.add(e);
+        }
+        part[pOff] = max;
+        part[pOff + 1] = VectorMath.sum(sum);
+    }
+
+    /**
+     * part[off + h * (hdPad + 2) + 2 + d] = sum_j sc[h * lenPad + j] v_(p0 + j)[d], positions in order: one FMA
+     * chain per element (heads and head_dim vectors give the instruction-level parallelism). As in
+     * {@link #scores}, head_dim of up to 8 whole vectors skips the inner loop.
+     */
+    static void weightedValues(float[] sc, int lenPad, int len, int nh, int group, int hd, int hdPad,
+                               MemorySegment values, long[] slots, int p0, float[] part, int off) {
+        int hs = hdPad + 2;
+        for (int h = 0; h < nh; h++) Arrays.fill(part, off + h * hs + 2, off + (h + 1) * hs, 0f);
+        boolean aligned = hd % L == 0 && hd <= 8 * L;
+        int K = hd / L;
+        for (int j = 0; j < len; j++) {
+            long vo = slots[p0 + j] - 4L * hd;
+            for (int h = 0, gi = 0; h < nh; h++, gi = gi + 1 == group ? 0 : gi + 1) {
+                if (gi == 0) vo += 4L * hd;
+                FloatVector w = FloatVector.broadcast(F, sc[h * lenPad + j]);
+                int a = off + h * hs + 2;
+                if (aligned) {
+                    FloatVector.fromMemorySegment(F, values, vo, LE).fma(w, FloatVector.fromArray(F, part, a)).intoArray(part, a);
+                    if (K > 1) FloatVector.fromMemorySegment(F, values, vo + 4L * L, LE).fma(w, FloatVector.fromArray(F, part, a + L)).intoArray(part, a + L);
+                    if (K > 2) FloatVector.fromMemorySegment(F, values, vo + 8L * L, LE).fma(w, FloatVector.fromArray(F, part, a + 2 * L)).intoArray(part, a + 2 * L);
+                    if (K > 3) FloatVector.fromMemorySegment(F, values, vo + 12L * L, LE).fma(w, FloatVector.fromArray(F, part, a + 3 * L)).intoArray(part, a + 3 * L);
+                    if (K > 4) FloatVector.fromMemorySegment(F, values, vo + 16L * L, LE).fma(w, FloatVector.fromArray(F, part, a + 4 * L)).intoArray(part, a + 4 * L);
+                    if (K > 5) FloatVector.fromMemorySegment(F, values, vo + 20L * L, LE).fma(w, FloatVector.fromArray(F, part, a + 5 * L)).intoArray(part, a + 5 * L);
+                    if (K > 6) FloatVector.fromMemorySegment(F, values, vo + 24L * L, LE).fma(w, FloatVector.fromArray(F, part, a + 6 * L)).intoArray(part, a + 6 * L);
+                    if (K > 7) FloatVector.fromMemorySegment(F, values, vo + 28L * L, LE).fma(w, FloatVector.fromArray(F, part, a + 7 * L)).intoArray(part, a + 7 * L);
+                } else {
+                    for (int d = 0; d < hd; d += L) {
+                        FloatVector v = FloatVector.fromMemorySegment(F, values, vo + 4L * d, LE, F.indexInRange(d, hd));
+                        v.fma(w, FloatVector.fromArray(F, part, a + d)).intoArray(part, a + d);
+                    }
+                }
             }
-            c0.add(c1).add(c2.add(c3)).div(total).intoMemorySegment(out, outOff + 4L * d, LE, m);
         }
     }
 }

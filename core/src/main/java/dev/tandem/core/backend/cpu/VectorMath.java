@@ -14,30 +14,24 @@ import jdk.incubator.vector.VectorSpecies;
 final class VectorMath {
     static final VectorSpecies<Float> F = MatmulKernel.F;
     static final int LANES = F.length();
-    private static final VectorShuffle<Float>[] SWAPS = swaps();
+    /** Lane i takes lane i ^ d: adjacent lanes, pairs, quads, octets swap places. */
+    static final VectorShuffle<Float> SWAP1 = swap(1), SWAP2 = swap(2), SWAP4 = swap(4), SWAP8 = swap(8);
 
     private VectorMath() {}
 
-    @SuppressWarnings("unchecked")
-    private static VectorShuffle<Float>[] swaps() {
-        int levels = Integer.numberOfTrailingZeros(LANES);
-        VectorShuffle<Float>[] s = new VectorShuffle[levels];
-        for (int l = 0; l < levels; l++) {
-            int d = 1 << l;
-            s[l] = VectorShuffle.fromOp(F, i -> i ^ d);
-        }
-        return s;
+    private static VectorShuffle<Float> swap(int d) {
+        return VectorShuffle.fromOp(F, i -> d < LANES ? i ^ d : i);
     }
 
-    /** Sum of the lanes as a pairwise tree over adjacent lanes: ((l0+l1)+(l2+l3))+... Fixed order. */
+    /**
+     * Sum of the lanes as a pairwise tree over adjacent lanes, ((l0+l1)+(l2+l3))+...: a fixed order.
+     * (Supports 8 or 16 lanes.)
+     */
     static float sum(FloatVector v) {
-        for (VectorShuffle<Float> s : SWAPS) v = v.add(v.rearrange(s));
-        return v.lane(0);
-    }
-
-    /** Largest lane (exact whatever the order). */
-    static float max(FloatVector v) {
-        for (VectorShuffle<Float> s : SWAPS) v = v.max(v.rearrange(s));
+        v = v.add(v.rearrange(SWAP1));
+        v = v.add(v.rearrange(SWAP2));
+        v = v.add(v.rearrange(SWAP4));
+        if (LANES == 16) v = v.add(v.rearrange(SWAP8));
         return v.lane(0);
     }
 

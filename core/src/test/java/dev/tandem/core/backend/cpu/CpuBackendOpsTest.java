@@ -201,13 +201,14 @@ class CpuBackendOpsTest {
     static Stream<Arguments> attentionCases() {
         List<Arguments> a = new ArrayList<>();
         // heads, kvHeads, headDim, blockSize, qLens, ctxLens: a prefill chunk with cached context, decodes,
-        // a first token, a whole prompt; GQA group 2 and plain multi-head.
+        // a first token, a whole prompt, contexts of several attention chunks; GQA groups 2 and 4, multi-head.
         Object[][] cases = {
                 {4, 2, 56, 4, new int[]{5, 1, 1, 1}, new int[]{9, 23, 1, 40}},
                 {4, 2, 48, 16, new int[]{1, 6, 1}, new int[]{70, 6, 17}},
                 {2, 2, 8, 4, new int[]{3, 1}, new int[]{3, 35}},
                 {6, 2, 64, 16, new int[]{17, 1}, new int[]{20, 130}},
                 {3, 3, 128, 8, new int[]{1, 4}, new int[]{9, 12}},
+                {4, 1, 128, 16, new int[]{1, 3, 1}, new int[]{300, 200, 64}},
         };
         for (Factory f : BACKENDS) for (Object[] c : cases) a.add(Arguments.of(f, c[0], c[1], c[2], c[3], c[4], c[5]));
         return a.stream();

@@ -1,6 +1,11 @@
 package dev.tandem.core.backend.cpu;
 
 import dev.tandem.core.backend.Activation;
+import dev.tandem.core.backend.AttentionBatch;
+import dev.tandem.core.backend.KvLayout;
+import dev.tandem.core.backend.KvStorage;
+import dev.tandem.core.backend.Rope;
+import dev.tandem.core.backend.Weight;
 import dev.tandem.core.tensor.DType;
 import dev.tandem.core.tensor.Tensor;
 
@@ -15,7 +20,8 @@ import java.util.SplittableRandom;
  * Matmul throughput of the CPU backend (not a unit test). For each format: GEMV (one token, the decode case)
  * and GEMM (a prefill batch) on 768x768, 2048x768, 768x2048 and 32000x768 weights, then the matmuls of one
  * decode step of a 110M-parameter Llama (dim 768, hidden 2048, 12 layers, vocab 32000; 62 MB at Q4_0), whose
- * weights do not fit in cache, as tokens per second. GB/s counts the weight bytes of the file format.
+ * weights do not fit in cache, as tokens per second, and the other ops of a decode step. GB/s counts the
+ * weight bytes of the file format. Best of many short runs, as the machine may be shared.
  *
  * <pre>
  * mvn -q -pl core test-compile
@@ -48,19 +54,66 @@ public final class MatmulBench {
                 }
                 decodeModel(b, type);
             }
+            for (int ctx : new int[]{256, 1024}) decodeOtherOps(b, ctx);
         }
+    }
+
+    /** The non-matmul ops of one decode step of the same model (12 heads of 64), at a given context length. */
+    private static void decodeOtherOps(CpuBackend b, int ctx) {
+        int dim = 768, hidden = 2048, layers = 12, heads = 12, hd = 64, bs = 16;
+        KvLayout layout = new KvLayout(layers, ctx / bs + 1, bs, heads, hd);
+        KvStorage kv = b.allocateKv(layout);
+        int[] table = new int[ctx / bs + 1];
+        for (int i = 0; i < table.length; i++) table[i] = table.length - 1 - i;
+        AttentionBatch batch = new AttentionBatch(List.of(new AttentionBatch.Seq(0, 1, ctx, table)), heads, heads, hd,
+                0.125f);
+        Rope rope = new Rope(hd, Rope.Style.INTERLEAVED, Rope.invFreq(hd, 10000), ctx + 1);
+        Activation x = b.allocate(1, dim), h = b.allocate(1, dim), q = b.allocate(1, dim), o = b.allocate(1, dim),
+                g = b.allocate(1, hidden), u = b.allocate(1, hidden);
+        fill(x);
+        fill(q);
+        fill(g);
+        fill(u);
+        Weight gamma = b.upload(random(DType.F32, 1, dim, 5));
+        for (int l = 0; l < layers; l++) b.writeKv(kv, l, q, q, new int[]{0});
+        int[] pos = {ctx - 1};
+        Runnable step = () -> {
+            for (int l = 0; l < layers; l++) {
+                b.rmsNorm(x, gamma, 1e-5f, h);
+                b.rope(q, heads, pos, rope);
+                b.rope(o, heads, pos, rope);
+                b.writeKv(kv, l, q, o, new int[]{table[(ctx - 1) / bs] * bs + (ctx - 1) % bs});
+                b.attention(q, kv, l, batch, o);
+                b.add(x, o);
+                b.rmsNorm(x, gamma, 1e-5f, h);
+                b.swiglu(g, u, g);
+                b.add(x, o);
+            }
+            b.rmsNorm(x, gamma, 1e-5f, h);
+        };
+        long warm = System.nanoTime() + 3_000_000_000L; // past C2 compilation of every op
+        while (System.nanoTime() < warm) step.run();
+        double best = Double.MAX_VALUE;
+        for (int run = 0; run < 30; run++) {
+            long t0 = System.nanoTime();
+            for (int i = 0; i < 10; i++) step.run();
+            best = Math.min(best, (System.nanoTime() - t0) / 10.0);
+        }
+        System.out.printf("110M model decode, other ops (norms, rope, KV write, attention, SwiGLU, residuals) at context %d: %.3f ms/token%n",
+                ctx, best / 1e6);
     }
 
     /** {GB/s of weights, GFLOP/s} for x of n rows, best of several timed runs of ~0.2 s. */
     private static double[] time(CpuBackend b, CpuWeight w, int n) {
         Activation x = b.allocate(n, w.cols()), out = b.allocate(n, w.rows());
         fill(x);
-        b.matmul(x, w, out);
         long bytes = w.dtype().bytesFor((long) w.rows() * w.cols());
+        long warm = System.nanoTime() + 300_000_000L;
+        while (System.nanoTime() < warm) b.matmul(x, w, out);
         double flops = 2.0 * w.rows() * w.cols() * n;
-        int reps = (int) Math.max(1, Math.min(100_000, 2e8 / (flops + bytes)));
+        int reps = (int) Math.max(1, Math.min(100_000, 5e7 / (flops + bytes)));
         double best = Double.MAX_VALUE;
-        for (int run = 0; run < 12; run++) {
+        for (int run = 0; run < 40; run++) {
             long t0 = System.nanoTime();
             for (int i = 0; i < reps; i++) b.matmul(x, w, out);
             best = Math.min(best, (System.nanoTime() - t0) / (double) reps);
@@ -92,13 +145,13 @@ public final class MatmulBench {
                 b.matmul(in, w, out);
             }
         };
-        step.run();
+        long warm = System.nanoTime() + 1_000_000_000L;
+        while (System.nanoTime() < warm) step.run();
         double best = Double.MAX_VALUE;
-        for (int run = 0; run < 8; run++) {
+        for (int run = 0; run < 60; run++) {
             long t0 = System.nanoTime();
-            int reps = 10;
-            for (int i = 0; i < reps; i++) step.run();
-            best = Math.min(best, (System.nanoTime() - t0) / (double) reps);
+            step.run();
+            best = Math.min(best, System.nanoTime() - t0);
         }
         System.out.printf("%-5s 110M model decode: %.1f MB/token, %.2f ms/token, %.1f GB/s, %.0f tokens/s (matmuls only)%n",
                 type, bytes / 1e6, best / 1e6, bytes / best, 1e9 / best);
