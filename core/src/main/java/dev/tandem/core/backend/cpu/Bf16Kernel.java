@@ -19,7 +19,7 @@ final class Bf16Kernel extends MatmulKernel {
     private static final VectorSpecies<Integer> I = F.withLanes(int.class);
 
     @Override
-    long packedBytes(int rows, int cols) { return groups(rows) * cols * COL; }
+    long packedBytes(int rows, int cols) { return (long) groups(rows) * cols * COL; }
 
     @Override
     void pack(Tensor t, MemorySegment dst) {
@@ -27,7 +27,7 @@ final class Bf16Kernel extends MatmulKernel {
         short[] row = new short[cols];
         for (int r = 0; r < rows; r++) {
             MemorySegment.copy(t.data(), Codec.I16, (long) r * cols * Short.BYTES, row, 0, cols);
-            long base = (r / LANES) * cols * COL + (r % LANES) * Short.BYTES;
+            long base = (long) (r / LANES) * cols * COL + (r % LANES) * Short.BYTES;
             for (int c = 0; c < cols; c++) dst.set(ValueLayout.JAVA_SHORT_UNALIGNED, base + c * COL, row[c]);
         }
     }

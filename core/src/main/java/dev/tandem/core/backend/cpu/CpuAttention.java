@@ -26,6 +26,8 @@ import java.util.List;
 final class CpuAttention {
     /** Positions per task. Fixed, not derived from threads or batch: results must not depend on them. */
     static final int CHUNK = 64;
+    /** Bound on the partial results held at once (16 MiB); tests lower it to exercise several passes. */
+    static int partFloats = 1 << 22;
     private static final VectorSpecies<Float> F = MatmulKernel.F;
     private static final int L = F.length();
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
@@ -33,6 +35,7 @@ final class CpuAttention {
     private static final class Scratch {
         float[] q = new float[0];
         float[] scores = new float[0];
+        float[] part = new float[0];
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -49,7 +52,7 @@ final class CpuAttention {
         List<AttentionBatch.Seq> seqs = batch.seqs();
         int rows = 0;
         for (AttentionBatch.Seq s : seqs) rows += s.qLen();
-        // Per row: its sequence, its index in the sequence, and its first chunk; chunk c belongs to row chunkRow[c].
+        // Per row: its sequence, its index in the sequence, and its first chunk.
         int[] seqOf = new int[rows], rowIdx = new int[rows], firstChunk = new int[rows + 1];
         long[][] slots = new long[seqs.size()][];
         int bs = kv.layout().blockSize(), r = 0;
@@ -63,24 +66,32 @@ final class CpuAttention {
                 firstChunk[r + 1] = firstChunk[r] + (n + CHUNK - 1) / CHUNK;
             }
         }
-        int chunks = firstChunk[rows], nRows = rows;
-        int[] chunkRow = new int[chunks];
-        for (int i = 0; i < rows; i++) Arrays.fill(chunkRow, firstChunk[i], firstChunk[i + 1], i);
         int hdPad = (hd + L - 1) / L * L, stride = heads * (hdPad + 2);
-        // Per chunk and head: [max, sum, hdPad unnormalised values].
-        float[] part = new float[chunks * stride];
-        pool.parallelFor(chunks, c -> {
-            int row = chunkRow[c];
-            AttentionBatch.Seq s = seqs.get(seqOf[row]);
-            chunk(q, kv, layer, batch, s, slots[seqOf[row]], rowIdx[row], c - firstChunk[row], part, c * stride);
-        });
-        int perTask = Math.max(1, nRows / (4 * pool.threads()));
-        pool.parallelFor((nRows + perTask - 1) / perTask, t -> {
-            for (int row = t * perTask; row < Math.min(nRows, (t + 1) * perTask); row++) {
-                AttentionBatch.Seq s = seqs.get(seqOf[row]);
-                combine(part, firstChunk[row], firstChunk[row + 1], stride, heads, hd, hdPad, out, s.qStart() + rowIdx[row]);
-            }
-        });
+        // Rows go in passes whose partial results fit partFloats (a long prefill has a chunk per 64 positions
+        // per row); a row's result does not depend on the pass it is in.
+        Scratch mine = SCRATCH.get();
+        for (int r0 = 0; r0 < rows; ) {
+            int r1 = r0 + 1;
+            while (r1 < rows && (long) (firstChunk[r1 + 1] - firstChunk[r0]) * stride <= partFloats) r1++;
+            int c0 = firstChunk[r0], chunks = firstChunk[r1] - c0, ra = r0, rb = r1;
+            if (mine.part.length < chunks * stride) mine.part = new float[chunks * stride];
+            float[] part = mine.part; // per chunk and head: [max, sum, hdPad unnormalised values]
+            int[] chunkRow = new int[chunks];
+            for (int i = ra; i < rb; i++) Arrays.fill(chunkRow, firstChunk[i] - c0, firstChunk[i + 1] - c0, i);
+            pool.parallelFor(chunks, c -> {
+                int row = chunkRow[c];
+                chunk(q, kv, layer, batch, seqs.get(seqOf[row]), slots[seqOf[row]], rowIdx[row], c + c0 - firstChunk[row],
+                        part, c * stride);
+            });
+            int perTask = Math.max(1, (rb - ra) / (4 * pool.threads()));
+            pool.parallelFor((rb - ra + perTask - 1) / perTask, t -> {
+                for (int row = ra + t * perTask; row < Math.min(rb, ra + (t + 1) * perTask); row++) {
+                    combine(part, firstChunk[row] - c0, firstChunk[row + 1] - c0, stride, heads, hd, hdPad, out,
+                            seqs.get(seqOf[row]).qStart() + rowIdx[row]);
+                }
+            });
+            r0 = r1;
+        }
     }
 
     /** Byte offset of every position's slot (KV head 0). */

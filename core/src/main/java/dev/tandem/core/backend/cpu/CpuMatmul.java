@@ -2,6 +2,7 @@ package dev.tandem.core.backend.cpu;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 
 /**
  * Splits a matmul over the thread pool. One token: GEMV, tasks are runs of row groups. Several tokens: the
@@ -52,19 +53,22 @@ final class CpuMatmul {
         int tiles = (n + TILE - 1) / TILE;
         float[] xp = scratch(0, tiles * cols * TILE);
         float[] sums = k.needsBlockSums() ? scratch(1, tiles * blocks * TILE) : null;
-        float[] row = scratch(2, cols);
-        for (int t = 0; t < tiles * TILE; t++) {
-            int tile = t / TILE, lane = t % TILE;
-            if (t < n) {
-                MemorySegment.copy(xs, ValueLayout.JAVA_FLOAT, x.offset(t, 0), row, 0, cols);
-            } else {
-                java.util.Arrays.fill(row, 0f);
+        // Pack the tokens tile by tile (in parallel: at prefill sizes this is not negligible).
+        pool.parallelFor(tiles, tile -> {
+            float[] row = new float[cols];
+            for (int lane = 0; lane < TILE; lane++) {
+                int t = tile * TILE + lane;
+                if (t < n) {
+                    MemorySegment.copy(xs, ValueLayout.JAVA_FLOAT, x.offset(t, 0), row, 0, cols);
+                } else {
+                    Arrays.fill(row, 0f);
+                }
+                if (sums != null) MatmulKernel.blockSums(row, 0, cols, sums, tile * blocks * TILE + lane, TILE);
+                k.prepare(row, 0, cols);
+                int base = tile * cols * TILE + lane;
+                for (int c = 0; c < cols; c++) xp[base + c * TILE] = row[c];
             }
-            if (sums != null) MatmulKernel.blockSums(row, 0, cols, sums, tile * blocks * TILE + lane, TILE);
-            k.prepare(row, 0, cols);
-            int base = tile * cols * TILE + lane;
-            for (int c = 0; c < cols; c++) xp[base + c * TILE] = row[c];
-        }
+        });
         int pairs = (groups + 1) / 2;
         pool.parallelFor(pairs, i -> {
             int g0 = 2 * i, g1 = Math.min(groups, g0 + 2);

@@ -16,7 +16,7 @@ final class F32Kernel extends MatmulKernel {
     private static final long COL = (long) LANES * Float.BYTES;
 
     @Override
-    long packedBytes(int rows, int cols) { return groups(rows) * cols * COL; }
+    long packedBytes(int rows, int cols) { return (long) groups(rows) * cols * COL; }
 
     @Override
     void pack(Tensor t, MemorySegment dst) {
@@ -24,7 +24,7 @@ final class F32Kernel extends MatmulKernel {
         float[] row = new float[cols];
         for (int r = 0; r < rows; r++) {
             MemorySegment.copy(t.data(), Codec.F32, (long) r * cols * Float.BYTES, row, 0, cols);
-            long base = (r / LANES) * cols * COL + (r % LANES) * Float.BYTES;
+            long base = (long) (r / LANES) * cols * COL + (r % LANES) * Float.BYTES;
             for (int c = 0; c < cols; c++) dst.set(ValueLayout.JAVA_FLOAT_UNALIGNED, base + c * COL, row[c]);
         }
     }

@@ -3,7 +3,6 @@ package dev.tandem.core.backend.cpu;
 import dev.tandem.core.tensor.DType;
 import dev.tandem.core.tensor.Tensor;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
@@ -23,13 +22,18 @@ import java.nio.ByteOrder;
  * element, the identical sequence of IEEE operations. Interleaving other groups or tokens, the tile position,
  * padding tokens and the thread that runs a task change nothing. No kernel may use reduceLanes (its order
  * differs between interpreter and JIT) or any other cross-lane reduction in the dot product.
+ *
+ * <p><b>JIT constraints</b> (each cost a 10-100x slowdown when broken): kernel bodies call Vector API methods
+ * (force-inlined) rather than our own vector helpers, which C2 stops inlining past a node budget, boxing the
+ * vectors they take or return; and they are loops with small bodies rather than long unrolled sequences,
+ * because C1 gives up on big Vector API methods ("out of virtual registers"), and a method that C1 compiled
+ * at tier 2 but cannot compile at tier 3 never reaches C2. C2 unrolls the loops itself.
  */
 abstract class MatmulKernel {
     static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED.length() >= 8
             ? FloatVector.SPECIES_PREFERRED : FloatVector.SPECIES_256;
     /** Rows per packed group: one float vector of outputs. */
     static final int LANES = F.length();
-    static final VectorShape SHAPE = F.vectorShape();
     static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     /** Tokens per GEMM tile. */
     static final int TILE = 4;

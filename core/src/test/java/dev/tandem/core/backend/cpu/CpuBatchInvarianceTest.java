@@ -76,6 +76,21 @@ class CpuBatchInvarianceTest {
         }
     }
 
+    /** Rows of a long batch are processed in passes bounded by memory; the pass a row lands in must not matter. */
+    @Test
+    void attentionIsTheSameInAnyPass() {
+        Random rnd = new Random(13);
+        BackendTestData.Attn all = BackendTestData.Attn.random(rnd, 4, 2, 48, 16, new int[]{9, 1, 5}, new int[]{150, 90, 5});
+        int saved = CpuAttention.partFloats;
+        try (Backend b = new CpuBackend(2)) {
+            float[][] onePass = all.run(b);
+            CpuAttention.partFloats = 1000; // a chunk's partials are 4 heads * 50 floats: a few rows per pass
+            assertRowsEqual(onePass, all.run(b), 0, "several passes");
+        } finally {
+            CpuAttention.partFloats = saved;
+        }
+    }
+
     @Test
     void rowOpsAreTheSameInAnyBatch() {
         Random rnd = new Random(5);
