@@ -1,0 +1,94 @@
+package dev.tandem.core.backend.cpu;
+
+import dev.tandem.core.tensor.Codec;
+import dev.tandem.core.tensor.Tensor;
+import jdk.incubator.vector.FloatVector;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * F32 weights. Packed: per group, cols columns of LANES floats. Each output is one FMA chain over the columns
+ * in order. (The kernel bodies are written out rather than factored into helpers: C2 stops inlining our own
+ * methods once a compilation grows past its node cutoff, and a vector that escapes an un-inlined call is boxed.)
+ */
+final class F32Kernel extends MatmulKernel {
+    private static final long COL = (long) LANES * Float.BYTES;
+
+    @Override
+    long packedBytes(int rows, int cols) { return (long) groups(rows) * cols * COL; }
+
+    @Override
+    void pack(Tensor t, MemorySegment dst) {
+        int rows = t.rows(), cols = t.cols();
+        float[] row = new float[cols];
+        for (int r = 0; r < rows; r++) {
+            MemorySegment.copy(t.data(), Codec.F32, (long) r * cols * Float.BYTES, row, 0, cols);
+            long base = (long) (r / LANES) * cols * COL + (r % LANES) * Float.BYTES;
+            for (int c = 0; c < cols; c++) dst.set(ValueLayout.JAVA_FLOAT_UNALIGNED, base + c * COL, row[c]);
+        }
+    }
+
+    @Override
+    void gemv(MemorySegment w, int rows, int cols, float[] x, float[] xs, MemorySegment out, long outOff, int g0, int g1) {
+        long gs = cols * COL;
+        float[] acc = new float[4 * LANES];
+        for (int g = g0; g < g1; g += 4) {
+            long o0 = g * gs, o1 = Math.min(g + 1, g1 - 1) * gs, o2 = Math.min(g + 2, g1 - 1) * gs,
+                    o3 = Math.min(g + 3, g1 - 1) * gs;
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+            for (int c = 0; c < cols; c++) {
+                FloatVector xv = FloatVector.broadcast(F, x[c]);
+                long co = c * COL;
+                a0 = FloatVector.fromMemorySegment(F, w, o0 + co, LE).fma(xv, a0);
+                a1 = FloatVector.fromMemorySegment(F, w, o1 + co, LE).fma(xv, a1);
+                a2 = FloatVector.fromMemorySegment(F, w, o2 + co, LE).fma(xv, a2);
+                a3 = FloatVector.fromMemorySegment(F, w, o3 + co, LE).fma(xv, a3);
+            }
+            a0.intoArray(acc, 0);
+            a1.intoArray(acc, LANES);
+            a2.intoArray(acc, 2 * LANES);
+            a3.intoArray(acc, 3 * LANES);
+            store(acc, 4, Math.min(4, g1 - g), 1, rows, out, outOff, g);
+        }
+    }
+
+    @Override
+    void gemm(MemorySegment w, int rows, int cols, float[] xp, int xpOff, float[] xs, int xsOff,
+              MemorySegment out, long outOff, int ntok, int g0, int g1) {
+        long gs = cols * COL;
+        float[] acc = new float[8 * LANES];
+        for (int g = g0; g < g1; g += 2) {
+            long o0 = g * gs, o1 = Math.min(g + 1, g1 - 1) * gs;
+            FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00;
+            FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+            for (int c = 0; c < cols; c++) {
+                long co = c * COL;
+                int xo = xpOff + c * TILE;
+                FloatVector w0 = FloatVector.fromMemorySegment(F, w, o0 + co, LE);
+                FloatVector w1 = FloatVector.fromMemorySegment(F, w, o1 + co, LE);
+                FloatVector x0 = FloatVector.broadcast(F, xp[xo]);
+                a00 = w0.fma(x0, a00);
+                a10 = w1.fma(x0, a10);
+                FloatVector x1 = FloatVector.broadcast(F, xp[xo + 1]);
+                a01 = w0.fma(x1, a01);
+                a11 = w1.fma(x1, a11);
+                FloatVector x2 = FloatVector.broadcast(F, xp[xo + 2]);
+                a02 = w0.fma(x2, a02);
+                a12 = w1.fma(x2, a12);
+                FloatVector x3 = FloatVector.broadcast(F, xp[xo + 3]);
+                a03 = w0.fma(x3, a03);
+                a13 = w1.fma(x3, a13);
+            }
+            a00.intoArray(acc, 0);
+            a10.intoArray(acc, LANES);
+            a01.intoArray(acc, 2 * LANES);
+            a11.intoArray(acc, 3 * LANES);
+            a02.intoArray(acc, 4 * LANES);
+            a12.intoArray(acc, 5 * LANES);
+            a03.intoArray(acc, 6 * LANES);
+            a13.intoArray(acc, 7 * LANES);
+            store(acc, 2, Math.min(2, g1 - g), ntok, rows, out, outOff, g);
+        }
+    }
+}
