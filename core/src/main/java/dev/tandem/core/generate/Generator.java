@@ -1,7 +1,6 @@
 package dev.tandem.core.generate;
 
 import dev.tandem.core.backend.Activation;
-import dev.tandem.core.backend.AttentionBatch;
 import dev.tandem.core.backend.KvLayout;
 import dev.tandem.core.backend.KvStorage;
 import dev.tandem.core.kv.BlockPool;
@@ -12,7 +11,6 @@ import dev.tandem.core.sampling.Sampler;
 import dev.tandem.core.sampling.SamplingParams;
 
 import java.util.Arrays;
-import java.util.List;
 import java.util.function.IntPredicate;
 
 /**
@@ -87,15 +85,7 @@ public final class Generator implements AutoCloseable {
     /** Runs positions [start, start + n) of the sequence and returns the logits of the last one. */
     private Activation step(BlockTable table, int[] tokens, int start, int n) {
         if (!table.ensureCapacity(start + n)) throw new IllegalStateException("KV cache full");
-        int[] ids = Arrays.copyOfRange(tokens, start, start + n);
-        int[] positions = new int[n];
-        int[] slots = new int[n];
-        for (int i = 0; i < n; i++) {
-            positions[i] = start + i;
-            slots[i] = table.slot(start + i);
-        }
-        var seq = new AttentionBatch.Seq(0, n, start + n, table.blocks());
-        return model.forward(new StepBatch(ids, positions, slots, List.of(seq), new int[] {n - 1}), kv);
+        return model.forward(StepBatch.ofSequence(tokens, start, n, table, n - 1), kv);
     }
 
     public int context() { return context; }

@@ -14,4 +14,19 @@ public record StepBatch(int[] tokens, int[] positions, int[] slots, java.util.Li
     }
 
     public int size() { return tokens.length; }
+
+    /**
+     * One sequence's positions [start, start + count) (its tokens taken from {@code sequence}), with logits for the
+     * given rows of the step (0 = position start). The table must already hold blocks for start + count positions.
+     */
+    public static StepBatch ofSequence(int[] sequence, int start, int count, dev.tandem.core.kv.BlockTable table, int... logitRows) {
+        int[] ids = java.util.Arrays.copyOfRange(sequence, start, start + count);
+        int[] positions = new int[count], slots = new int[count];
+        for (int i = 0; i < count; i++) {
+            positions[i] = start + i;
+            slots[i] = table.slot(start + i);
+        }
+        var seq = new AttentionBatch.Seq(0, count, start + count, table.blocks());
+        return new StepBatch(ids, positions, slots, java.util.List.of(seq), logitRows);
+    }
 }

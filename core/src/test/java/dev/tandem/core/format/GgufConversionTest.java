@@ -3,7 +3,6 @@ package dev.tandem.core.format;
 import dev.tandem.core.Golden;
 import dev.tandem.core.TestModels;
 import dev.tandem.core.backend.Activation;
-import dev.tandem.core.backend.AttentionBatch;
 import dev.tandem.core.backend.Backend;
 import dev.tandem.core.backend.KvLayout;
 import dev.tandem.core.backend.cpu.CpuBackend;
@@ -22,7 +21,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
-import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -58,14 +56,9 @@ class GgufConversionTest {
         BlockTable table = new BlockTable(new BlockPool(8, 16));
         table.ensureCapacity(seq.length);
         var kv = backend.allocateKv(new KvLayout(c.layers(), 8, 16, c.kvHeads(), c.headDim()));
-        int[] pos = new int[seq.length], slots = new int[seq.length];
-        for (int i = 0; i < seq.length; i++) {
-            pos[i] = i;
-            slots[i] = table.slot(i);
-        }
         int[] rows = new int[p.targetIds().length];
         for (int i = 0; i < rows.length; i++) rows[i] = p.ids().length - 1 + i;
-        Activation logits = llama.forward(new StepBatch(seq, pos, slots, List.of(new AttentionBatch.Seq(0, seq.length, seq.length, table.blocks())), rows), kv);
+        Activation logits = llama.forward(StepBatch.ofSequence(seq, 0, seq.length, table, rows), kv);
         int[] out = new int[rows.length];
         float[] row = new float[c.vocabSize()];
         for (int i = 0; i < rows.length; i++) {

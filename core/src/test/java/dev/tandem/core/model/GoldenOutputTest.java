@@ -3,7 +3,6 @@ package dev.tandem.core.model;
 import dev.tandem.core.Golden;
 import dev.tandem.core.TestModels;
 import dev.tandem.core.backend.Activation;
-import dev.tandem.core.backend.AttentionBatch;
 import dev.tandem.core.backend.Backend;
 import dev.tandem.core.backend.KvLayout;
 import dev.tandem.core.backend.KvStorage;
@@ -92,14 +91,9 @@ class GoldenOutputTest {
             BlockTable table = new BlockTable(pool);
             assertTrue(table.ensureCapacity(seq.length));
             KvStorage kv = backend.allocateKv(new KvLayout(c.layers(), 8, 16, c.kvHeads(), c.headDim()));
-            int[] pos = new int[seq.length], slots = new int[seq.length], rows = new int[seq.length];
-            for (int i = 0; i < seq.length; i++) {
-                pos[i] = i;
-                slots[i] = table.slot(i);
-                rows[i] = i;
-            }
-            Activation logits = llama.forward(new StepBatch(seq, pos, slots,
-                    List.of(new AttentionBatch.Seq(0, seq.length, seq.length, table.blocks())), rows), kv);
+            int[] rows = new int[seq.length];
+            for (int i = 0; i < seq.length; i++) rows[i] = i;
+            Activation logits = llama.forward(StepBatch.ofSequence(seq, 0, seq.length, table, rows), kv);
             float[] row = new float[c.vocabSize()];
             double worst = 0;
             for (Golden.Top5 t : p.targetTop5()) {

@@ -1,6 +1,5 @@
 package dev.tandem.server.cli;
 
-import dev.tandem.core.backend.AttentionBatch;
 import dev.tandem.core.backend.Backend;
 import dev.tandem.core.backend.KvLayout;
 import dev.tandem.core.backend.KvStorage;
@@ -117,14 +116,7 @@ final class BenchCommand {
 
     private static void step(LlamaModel llama, KvStorage kv, BlockTable table, int[] tokens, int start, int len) {
         table.ensureCapacity(start + len);
-        int[] ids = java.util.Arrays.copyOfRange(tokens, start, start + len);
-        int[] pos = new int[len], slots = new int[len];
-        for (int i = 0; i < len; i++) {
-            pos[i] = start + i;
-            slots[i] = table.slot(start + i);
-        }
-        var seq = new AttentionBatch.Seq(0, len, start + len, table.blocks());
-        var logits = llama.forward(new StepBatch(ids, pos, slots, List.of(seq), new int[] {len - 1}), kv);
+        var logits = llama.forward(StepBatch.ofSequence(tokens, start, len, table, len - 1), kv);
         llama.backend().read(logits, 0, new float[logits.cols()]); // wait for the result, as a caller would
     }
 

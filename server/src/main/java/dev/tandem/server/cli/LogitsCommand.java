@@ -1,7 +1,6 @@
 package dev.tandem.server.cli;
 
 import dev.tandem.core.backend.Activation;
-import dev.tandem.core.backend.AttentionBatch;
 import dev.tandem.core.backend.Backend;
 import dev.tandem.core.backend.KvLayout;
 import dev.tandem.core.format.ModelLoader;
@@ -19,7 +18,6 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -59,12 +57,9 @@ final class LogitsCommand {
             var kv = backend.allocateKv(new KvLayout(c.layers(), blocks, KvLayout.DEFAULT_BLOCK_SIZE, c.kvHeads(), c.headDim()));
             BlockTable table = new BlockTable(new BlockPool(blocks, KvLayout.DEFAULT_BLOCK_SIZE));
             table.ensureCapacity(n);
-            int[] pos = new int[n], slots = new int[n];
-            for (int i = 0; i < n; i++) {
-                pos[i] = i;
-                slots[i] = table.slot(i);
-            }
-            Activation logits = llama.forward(new StepBatch(ids, pos, slots, List.of(new AttentionBatch.Seq(0, n, n, table.blocks())), pos), kv);
+            int[] rows = new int[n];
+            for (int i = 0; i < n; i++) rows[i] = i;
+            Activation logits = llama.forward(StepBatch.ofSequence(ids, 0, n, table, rows), kv);
             float[] row = new float[c.vocabSize()];
             ByteBuffer buf = ByteBuffer.allocate(row.length * 4).order(ByteOrder.LITTLE_ENDIAN);
             try (DataOutputStream o = new DataOutputStream(Files.newOutputStream(out))) {
