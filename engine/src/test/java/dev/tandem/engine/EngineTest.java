@@ -85,6 +85,17 @@ class EngineTest {
     }
 
     @Test
+    void aSequenceGetsItsSoloTokensAmongSixtyThreeOthers() {
+        int max = 12;
+        int[][] solo = alone(8, max);
+        try (Engine e = new Engine(model, backend, EngineConfig.DEFAULT.withMaxNumSeqs(64).withMaxNumBatchedTokens(512))) {
+            List<CompletableFuture<Out>> fs = new ArrayList<>();
+            for (int i = 0; i < 64; i++) fs.add(submit(e, greedy(i, max)));
+            for (int i = 0; i < 64; i++) assertArrayEquals(solo[i % 8], fs.get(i).join().tokens(), "request " + i + " of 64");
+        }
+    }
+
+    @Test
     void preemptionByRecomputeKeepsOutputsExact() {
         int max = 40;
         int[][] solo = alone(8, max);
