@@ -1,0 +1,295 @@
+package dev.tandem.cuda;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.util.List;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * The CUDA driver API through the FFM API. Every entry point is looked up once with cuGetProcAddress at a fixed
+ * API version ({@link #API_VERSION}), so the driver hands out the matching versioned function (cuMemAlloc_v2 and
+ * so on) and nothing guesses suffixes. Every call is checked: a failure is a {@link CudaException} naming the
+ * call and the driver's error string. Device pointers are longs; contexts, modules, functions and streams are
+ * opaque addresses.
+ */
+public final class CudaDriver {
+    /** The driver API version the entry points are requested for (CUDA 12.0's ABI). */
+    public static final int API_VERSION = 12000;
+
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static volatile CudaDriver instance;
+    private static volatile Throwable unavailable;
+
+    private final MethodHandle cuInit, cuDriverGetVersion, cuDeviceGetCount, cuDeviceGet, cuDeviceGetName, cuDeviceGetAttribute,
+            cuDevicePrimaryCtxRetain, cuCtxSetCurrent, cuCtxSynchronize, cuMemAlloc, cuMemFree, cuMemcpyHtoD, cuMemcpyDtoH,
+            cuMemsetD8, cuModuleLoadData, cuModuleGetFunction, cuModuleUnload, cuLaunchKernel, cuGetErrorString,
+            cuMemHostAlloc, cuMemFreeHost, cuEventCreate, cuEventRecord, cuEventSynchronize, cuEventElapsedTime, cuEventDestroy;
+
+    private CudaDriver(SymbolLookup lib) {
+        MethodHandle getProc = procAddressLookup(lib);
+        cuGetErrorString = fn(getProc, "cuGetErrorString", JAVA_INT, ADDRESS);
+        cuInit = fn(getProc, "cuInit", JAVA_INT);
+        cuDriverGetVersion = fn(getProc, "cuDriverGetVersion", ADDRESS);
+        cuDeviceGetCount = fn(getProc, "cuDeviceGetCount", ADDRESS);
+        cuDeviceGet = fn(getProc, "cuDeviceGet", ADDRESS, JAVA_INT);
+        cuDeviceGetName = fn(getProc, "cuDeviceGetName", ADDRESS, JAVA_INT, JAVA_INT);
+        cuDeviceGetAttribute = fn(getProc, "cuDeviceGetAttribute", ADDRESS, JAVA_INT, JAVA_INT);
+        cuDevicePrimaryCtxRetain = fn(getProc, "cuDevicePrimaryCtxRetain", ADDRESS, JAVA_INT);
+        cuCtxSetCurrent = fn(getProc, "cuCtxSetCurrent", ADDRESS);
+        cuCtxSynchronize = fn(getProc, "cuCtxSynchronize");
+        cuMemAlloc = fn(getProc, "cuMemAlloc", ADDRESS, JAVA_LONG);
+        cuMemFree = fn(getProc, "cuMemFree", JAVA_LONG);
+        cuMemcpyHtoD = fn(getProc, "cuMemcpyHtoD", JAVA_LONG, ADDRESS, JAVA_LONG);
+        cuMemcpyDtoH = fn(getProc, "cuMemcpyDtoH", ADDRESS, JAVA_LONG, JAVA_LONG);
+        cuMemsetD8 = fn(getProc, "cuMemsetD8", JAVA_LONG, ValueLayout.JAVA_BYTE, JAVA_LONG);
+        cuMemHostAlloc = fn(getProc, "cuMemHostAlloc", ADDRESS, JAVA_LONG, JAVA_INT);
+        cuMemFreeHost = fn(getProc, "cuMemFreeHost", ADDRESS);
+        cuModuleLoadData = fn(getProc, "cuModuleLoadData", ADDRESS, ADDRESS);
+        cuModuleGetFunction = fn(getProc, "cuModuleGetFunction", ADDRESS, ADDRESS, ADDRESS);
+        cuModuleUnload = fn(getProc, "cuModuleUnload", ADDRESS);
+        cuLaunchKernel = fn(getProc, "cuLaunchKernel", ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
+        cuEventCreate = fn(getProc, "cuEventCreate", ADDRESS, JAVA_INT);
+        cuEventRecord = fn(getProc, "cuEventRecord", ADDRESS, ADDRESS);
+        cuEventSynchronize = fn(getProc, "cuEventSynchronize", ADDRESS);
+        cuEventElapsedTime = fn(getProc, "cuEventElapsedTime", ADDRESS, ADDRESS, ADDRESS);
+        cuEventDestroy = fn(getProc, "cuEventDestroy", ADDRESS);
+        check("cuInit", invoke(cuInit, 0));
+    }
+
+    /** The driver, loaded and initialised once; throws CudaException when there is no usable driver. */
+    public static CudaDriver get() {
+        CudaDriver d = instance;
+        if (d != null) return d;
+        synchronized (CudaDriver.class) {
+            if (instance != null) return instance;
+            if (unavailable != null) throw new CudaException("CUDA is not available: " + unavailable.getMessage());
+            try {
+                instance = new CudaDriver(NativeLibraries.open("the CUDA driver (libcuda)", List.of("libcuda.so.1", "libcuda.so")));
+                return instance;
+            } catch (RuntimeException | Error e) {
+                unavailable = e;
+                throw e instanceof CudaException c ? c : new CudaException("CUDA is not available: " + e);
+            }
+        }
+    }
+
+    /** Whether a driver with at least one device is present (for tests that skip on machines without a GPU). */
+    public static String unavailableReason() {
+        try {
+            return get().deviceCount() > 0 ? null : "the CUDA driver reports no device";
+        } catch (CudaException e) {
+            return e.getMessage();
+        }
+    }
+
+    /** cuGetProcAddress as exported: the 5-argument _v2 form (CUDA 12+), else the 4-argument original. */
+    private static MethodHandle procAddressLookup(SymbolLookup lib) {
+        var v2 = lib.find("cuGetProcAddress_v2");
+        if (v2.isPresent()) {
+            MethodHandle h = LINKER.downcallHandle(v2.get(), FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG, ADDRESS));
+            return h;
+        }
+        var v1 = lib.find("cuGetProcAddress").orElseThrow(() -> new CudaException("libcuda exports no cuGetProcAddress: driver too old"));
+        MethodHandle h = LINKER.downcallHandle(v1, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG));
+        return java.lang.invoke.MethodHandles.dropArguments(h, 4, MemorySegment.class);
+    }
+
+    private MethodHandle fn(MethodHandle getProc, String name, java.lang.foreign.MemoryLayout... args) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment pfn = a.allocate(ADDRESS);
+            int r = (int) getProc.invokeExact(a.allocateFrom(name), pfn, API_VERSION, 0L, MemorySegment.NULL);
+            MemorySegment p = pfn.get(ADDRESS, 0);
+            if (r != 0 || p.equals(MemorySegment.NULL)) {
+                throw new CudaException("cuGetProcAddress(" + name + ", " + API_VERSION + ") found no entry point (result " + r + ")");
+            }
+            return LINKER.downcallHandle(p, FunctionDescriptor.of(JAVA_INT, args));
+        } catch (CudaException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException("cuGetProcAddress(" + name + "): " + t);
+        }
+    }
+
+    private static int invoke(MethodHandle h, Object... args) {
+        try {
+            return (int) h.invokeWithArguments(args);
+        } catch (Throwable t) {
+            throw new CudaException("native call failed: " + t);
+        }
+    }
+
+    /** Throws CudaException for a non-zero CUresult, with the driver's own description. */
+    public void check(String call, int result) {
+        if (result == 0) return;
+        String text = "unknown error";
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment out = a.allocate(ADDRESS);
+            if (invoke(cuGetErrorString, result, out) == 0) {
+                MemorySegment s = out.get(ADDRESS, 0);
+                if (!s.equals(MemorySegment.NULL)) text = s.reinterpret(1024).getString(0);
+            }
+        }
+        throw new CudaException(call, result, text);
+    }
+
+    private int call(String name, MethodHandle h, Object... args) {
+        int r = invoke(h, args);
+        check(name, r);
+        return r;
+    }
+
+    public int driverVersion() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(JAVA_INT);
+            call("cuDriverGetVersion", cuDriverGetVersion, v);
+            return v.get(JAVA_INT, 0);
+        }
+    }
+
+    public int deviceCount() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(JAVA_INT);
+            call("cuDeviceGetCount", cuDeviceGetCount, v);
+            return v.get(JAVA_INT, 0);
+        }
+    }
+
+    public int device(int ordinal) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(JAVA_INT);
+            call("cuDeviceGet(" + ordinal + ")", cuDeviceGet, v, ordinal);
+            return v.get(JAVA_INT, 0);
+        }
+    }
+
+    public String deviceName(int device) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(256);
+            call("cuDeviceGetName", cuDeviceGetName, v, 256, device);
+            return v.getString(0);
+        }
+    }
+
+    /** A CUdevice_attribute value, e.g. 75/76 = compute capability major/minor. */
+    public int deviceAttribute(int attribute, int device) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(JAVA_INT);
+            call("cuDeviceGetAttribute(" + attribute + ")", cuDeviceGetAttribute, v, attribute, device);
+            return v.get(JAVA_INT, 0);
+        }
+    }
+
+    /** Retains the device's primary context and makes it current on the calling thread. */
+    public MemorySegment usePrimaryContext(int device) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(ADDRESS);
+            call("cuDevicePrimaryCtxRetain", cuDevicePrimaryCtxRetain, v, device);
+            MemorySegment ctx = v.get(ADDRESS, 0);
+            call("cuCtxSetCurrent", cuCtxSetCurrent, ctx);
+            return ctx;
+        }
+    }
+
+    public void synchronize() { call("cuCtxSynchronize", cuCtxSynchronize); }
+
+    /** Device memory (cuMemAlloc, never managed memory). */
+    public long malloc(long bytes) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(JAVA_LONG);
+            call("cuMemAlloc(" + bytes + " bytes)", cuMemAlloc, v, bytes);
+            return v.get(JAVA_LONG, 0);
+        }
+    }
+
+    public void free(long ptr) { call("cuMemFree", cuMemFree, ptr); }
+
+    public void copyToDevice(long dst, MemorySegment src, long bytes) { call("cuMemcpyHtoD", cuMemcpyHtoD, dst, src, bytes); }
+
+    public void copyToHost(MemorySegment dst, long src, long bytes) { call("cuMemcpyDtoH", cuMemcpyDtoH, dst, src, bytes); }
+
+    public void memset(long dst, byte value, long bytes) { call("cuMemsetD8", cuMemsetD8, dst, value, bytes); }
+
+    /** Page-locked host memory for fast transfers (cuMemHostAlloc); release with {@link #freeHost}. */
+    public MemorySegment hostAlloc(long bytes) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(ADDRESS);
+            call("cuMemHostAlloc(" + bytes + " bytes)", cuMemHostAlloc, v, bytes, 0);
+            return v.get(ADDRESS, 0).reinterpret(bytes);
+        }
+    }
+
+    public void freeHost(MemorySegment p) { call("cuMemFreeHost", cuMemFreeHost, p); }
+
+    /** Loads a PTX or cubin image. */
+    public MemorySegment loadModule(byte[] image) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(ADDRESS);
+            MemorySegment img = a.allocate(image.length + 1L);
+            MemorySegment.copy(image, 0, img, ValueLayout.JAVA_BYTE, 0, image.length);
+            call("cuModuleLoadData", cuModuleLoadData, v, img);
+            return v.get(ADDRESS, 0);
+        }
+    }
+
+    public MemorySegment function(MemorySegment module, String name) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(ADDRESS);
+            call("cuModuleGetFunction(" + name + ")", cuModuleGetFunction, v, module, a.allocateFrom(name));
+            return v.get(ADDRESS, 0);
+        }
+    }
+
+    public void unloadModule(MemorySegment module) { call("cuModuleUnload", cuModuleUnload, module); }
+
+    /**
+     * Launches a kernel. Each argument is a Long (device pointers, 64-bit ints), Integer or Float, passed by value
+     * in the order of the kernel's parameters.
+     */
+    public void launch(MemorySegment function, int gridX, int gridY, int gridZ, int blockX, int blockY, int blockZ, int sharedBytes,
+                       MemorySegment stream, Object... args) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment params = a.allocate(ADDRESS, Math.max(1, args.length));
+            for (int i = 0; i < args.length; i++) {
+                MemorySegment slot = switch (args[i]) {
+                    case Long l -> a.allocateFrom(JAVA_LONG, l);
+                    case Integer n -> a.allocateFrom(JAVA_INT, n);
+                    case Float f -> a.allocateFrom(ValueLayout.JAVA_FLOAT, f);
+                    default -> throw new IllegalArgumentException("kernel argument " + i + " has unsupported type " + args[i].getClass().getSimpleName());
+                };
+                params.setAtIndex(ADDRESS, i, slot);
+            }
+            call("cuLaunchKernel", cuLaunchKernel, function, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes,
+                    stream == null ? MemorySegment.NULL : stream, params, MemorySegment.NULL);
+        }
+    }
+
+    /** Milliseconds the device spends on {@code work} (events on the default stream around it). */
+    public float time(Runnable work) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment e0 = a.allocate(ADDRESS), e1 = a.allocate(ADDRESS), ms = a.allocate(ValueLayout.JAVA_FLOAT);
+            call("cuEventCreate", cuEventCreate, e0, 0);
+            call("cuEventCreate", cuEventCreate, e1, 0);
+            MemorySegment start = e0.get(ADDRESS, 0), stop = e1.get(ADDRESS, 0);
+            try {
+                call("cuEventRecord", cuEventRecord, start, MemorySegment.NULL);
+                work.run();
+                call("cuEventRecord", cuEventRecord, stop, MemorySegment.NULL);
+                call("cuEventSynchronize", cuEventSynchronize, stop);
+                call("cuEventElapsedTime", cuEventElapsedTime, ms, start, stop);
+                return ms.get(ValueLayout.JAVA_FLOAT, 0);
+            } finally {
+                call("cuEventDestroy", cuEventDestroy, start);
+                call("cuEventDestroy", cuEventDestroy, stop);
+            }
+        }
+    }
+}
