@@ -1,0 +1,151 @@
+package dev.tandem.cuda;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.util.List;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * cuBLASLt matrix products in Tandem's row-major convention: out[n, rows] = x[n, cols] * w[rows, cols]^T with
+ * fp32 accumulation. cuBLASLt is column-major, so the product is issued as out^T = w * x^T (w read transposed).
+ * One handle per instance; use it from the thread that owns the CUDA context.
+ */
+public final class CublasLt implements AutoCloseable {
+    /** cudaDataType values. */
+    public static final int R_32F = 0, R_16F = 2, R_16BF = 14;
+    private static final int COMPUTE_32F = 68;
+    private static final int DESC_TRANSA = 3, DESC_TRANSB = 4, OP_N = 0, OP_T = 1, PREF_MAX_WORKSPACE = 1;
+    /** cublasLtMatmulHeuristicResult_t: algo (64 bytes), workspaceSize, state, wavesCount, reserved[4]. */
+    private static final long HEURISTIC_BYTES = 96;
+
+    private static volatile Lib lib;
+    private final MemorySegment handle;
+    private final CudaDriver cuda;
+    private final long workspace;
+    private final long workspaceBytes = 32L << 20;
+
+    private record Lib(MethodHandle create, MethodHandle destroy, MethodHandle descCreate, MethodHandle descDestroy, MethodHandle descSet,
+                       MethodHandle layoutCreate, MethodHandle layoutDestroy, MethodHandle prefCreate, MethodHandle prefDestroy,
+                       MethodHandle prefSet, MethodHandle heuristic, MethodHandle matmul, MethodHandle statusString) {}
+
+    private static Lib lib() {
+        if (lib == null) {
+            synchronized (CublasLt.class) {
+                if (lib == null) {
+                    SymbolLookup l = NativeLibraries.open("cuBLASLt (libcublasLt)", List.of("libcublasLt.so", "libcublasLt.so.13", "libcublasLt.so.12"));
+                    Linker k = Linker.nativeLinker();
+                    lib = new Lib(
+                            h(k, l, "cublasLtCreate", ADDRESS),
+                            h(k, l, "cublasLtDestroy", ADDRESS),
+                            h(k, l, "cublasLtMatmulDescCreate", ADDRESS, JAVA_INT, JAVA_INT),
+                            h(k, l, "cublasLtMatmulDescDestroy", ADDRESS),
+                            h(k, l, "cublasLtMatmulDescSetAttribute", ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG),
+                            h(k, l, "cublasLtMatrixLayoutCreate", ADDRESS, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG),
+                            h(k, l, "cublasLtMatrixLayoutDestroy", ADDRESS),
+                            h(k, l, "cublasLtMatmulPreferenceCreate", ADDRESS),
+                            h(k, l, "cublasLtMatmulPreferenceDestroy", ADDRESS),
+                            h(k, l, "cublasLtMatmulPreferenceSetAttribute", ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG),
+                            h(k, l, "cublasLtMatmulAlgoGetHeuristic", ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS),
+                            h(k, l, "cublasLtMatmul", ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS,
+                                    JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS),
+                            k.downcallHandle(l.find("cublasLtGetStatusString").orElseThrow(), FunctionDescriptor.of(ADDRESS, JAVA_INT)));
+                }
+            }
+        }
+        return lib;
+    }
+
+    private static MethodHandle h(Linker k, SymbolLookup l, String name, java.lang.foreign.MemoryLayout... args) {
+        return k.downcallHandle(l.find(name).orElseThrow(() -> new CudaException("libcublasLt exports no " + name)), FunctionDescriptor.of(JAVA_INT, args));
+    }
+
+    private static void check(String call, Object result) {
+        int r = (int) result;
+        if (r == 0) return;
+        String text;
+        try {
+            text = ((MemorySegment) lib().statusString().invokeExact(r)).reinterpret(256).getString(0);
+        } catch (Throwable t) {
+            text = "unknown";
+        }
+        throw new CudaException(call, r, text);
+    }
+
+    private static Object call(MethodHandle h, Object... args) {
+        try {
+            return h.invokeWithArguments(args);
+        } catch (CudaException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException("cuBLASLt call failed: " + t);
+        }
+    }
+
+    /** A handle with a 32 MiB device workspace; the calling thread must have a current CUDA context. */
+    public CublasLt(CudaDriver cuda) {
+        this.cuda = cuda;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment out = a.allocate(ADDRESS);
+            check("cublasLtCreate", call(lib().create(), out));
+            handle = out.get(ADDRESS, 0);
+        }
+        workspace = cuda.malloc(workspaceBytes);
+    }
+
+    /**
+     * out[n, rows] = x[n, cols] * w[rows, cols]^T, row-major, on the default stream. {@code wType} / {@code xType} /
+     * {@code outType} are cudaDataType values (R_16BF, R_16F, R_32F); accumulation is fp32.
+     */
+    public void matmul(long w, int wType, long x, int xType, long out, int outType, int n, int rows, int cols) {
+        Lib l = lib();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(ADDRESS);
+            check("cublasLtMatmulDescCreate", call(l.descCreate(), p, COMPUTE_32F, R_32F));
+            MemorySegment desc = p.get(ADDRESS, 0);
+            MemorySegment wl = null, xl = null, ol = null, pref = null;
+            try {
+                check("cublasLtMatmulDescSetAttribute(TRANSA)", call(l.descSet(), desc, DESC_TRANSA, a.allocateFrom(JAVA_INT, OP_T), 4L));
+                check("cublasLtMatmulDescSetAttribute(TRANSB)", call(l.descSet(), desc, DESC_TRANSB, a.allocateFrom(JAVA_INT, OP_N), 4L));
+                // Column-major views: w is cols x rows (ld cols), x is cols x n (ld cols), out is rows x n (ld rows).
+                check("cublasLtMatrixLayoutCreate(w)", call(l.layoutCreate(), p, wType, (long) cols, (long) rows, (long) cols));
+                wl = p.get(ADDRESS, 0);
+                check("cublasLtMatrixLayoutCreate(x)", call(l.layoutCreate(), p, xType, (long) cols, (long) n, (long) cols));
+                xl = p.get(ADDRESS, 0);
+                check("cublasLtMatrixLayoutCreate(out)", call(l.layoutCreate(), p, outType, (long) rows, (long) n, (long) rows));
+                ol = p.get(ADDRESS, 0);
+                check("cublasLtMatmulPreferenceCreate", call(l.prefCreate(), p));
+                pref = p.get(ADDRESS, 0);
+                check("cublasLtMatmulPreferenceSetAttribute", call(l.prefSet(), pref, PREF_MAX_WORKSPACE, a.allocateFrom(JAVA_LONG, workspaceBytes), 8L));
+                MemorySegment results = a.allocate(HEURISTIC_BYTES, 8);
+                MemorySegment count = a.allocate(JAVA_INT);
+                check("cublasLtMatmulAlgoGetHeuristic", call(l.heuristic(), handle, desc, wl, xl, ol, ol, pref, 1, results, count));
+                if (count.get(JAVA_INT, 0) == 0) {
+                    throw new CudaException("cuBLASLt has no algorithm for " + n + "x" + cols + " by " + rows + "x" + cols + " (types " + wType + "/" + xType + "/" + outType + ")");
+                }
+                MemorySegment alpha = a.allocateFrom(ValueLayout.JAVA_FLOAT, 1f), beta = a.allocateFrom(ValueLayout.JAVA_FLOAT, 0f);
+                check("cublasLtMatmul", call(l.matmul(), handle, desc, alpha, w, wl, x, xl, beta, out, ol, out, ol, results, MemorySegment.ofAddress(workspace),
+                        workspaceBytes, MemorySegment.NULL));
+            } finally {
+                if (pref != null) call(l.prefDestroy(), pref);
+                if (ol != null) call(l.layoutDestroy(), ol);
+                if (xl != null) call(l.layoutDestroy(), xl);
+                if (wl != null) call(l.layoutDestroy(), wl);
+                call(l.descDestroy(), desc);
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        cuda.free(workspace);
+        check("cublasLtDestroy", call(lib().destroy(), handle));
+    }
+}
