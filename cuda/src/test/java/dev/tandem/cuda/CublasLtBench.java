@@ -6,7 +6,7 @@ import java.lang.foreign.ValueLayout;
 import java.util.Random;
 
 /**
- * bf16 GEMM throughput through Tandem's cuBLASLt binding (a benchmark, not a test): median-free simple mean over
+ * bf16 GEMM throughput through Tandem's cuBLASLt binding (a benchmark, not a test): the mean over
  * 20 products after 3 warm-ups, timed with device events. Usage: CublasLtBench [M N K].
  */
 public final class CublasLtBench {
