@@ -16,7 +16,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 /**
  * cuBLASLt matrix products in Tandem's row-major convention: out[n, rows] = x[n, cols] * w[rows, cols]^T with
  * fp32 accumulation. cuBLASLt is column-major, so the product is issued as out^T = w * x^T (w read transposed).
- * One handle per instance; use it from the thread that owns the CUDA context.
+ * One handle per instance, with a plan (descriptors and the heuristic's algorithm) cached per product shape; use it
+ * from the thread that owns the CUDA context.
  */
 public final class CublasLt implements AutoCloseable {
     /** cudaDataType values. */
@@ -100,51 +101,72 @@ public final class CublasLt implements AutoCloseable {
         workspace = cuda.malloc(workspaceBytes);
     }
 
+    /** Descriptors, layouts and the chosen algorithm of one product shape, made once and reused. */
+    private record Plan(MemorySegment desc, MemorySegment wl, MemorySegment xl, MemorySegment ol, MemorySegment algo) {}
+
+    private record Shape(int n, int rows, int cols, int wType, int xType, int outType) {}
+
+    private final java.util.Map<Shape, Plan> plans = new java.util.HashMap<>();
+    /** Plans live as long as the handle; alpha and beta are constants. */
+    private final Arena planArena = Arena.ofShared();
+    private final MemorySegment alpha = planArena.allocateFrom(ValueLayout.JAVA_FLOAT, 1f), beta = planArena.allocateFrom(ValueLayout.JAVA_FLOAT, 0f);
+
     /**
      * out[n, rows] = x[n, cols] * w[rows, cols]^T, row-major, on the default stream. {@code wType} / {@code xType} /
      * {@code outType} are cudaDataType values (R_16BF, R_16F, R_32F); accumulation is fp32.
      */
     public void matmul(long w, int wType, long x, int xType, long out, int outType, int n, int rows, int cols) {
+        Plan p = plans.computeIfAbsent(new Shape(n, rows, cols, wType, xType, outType), this::plan);
+        check("cublasLtMatmul", call(lib().matmul(), handle, p.desc(), alpha, w, p.wl(), x, p.xl(), beta, out, p.ol(), out, p.ol(), p.algo(),
+                MemorySegment.ofAddress(workspace), workspaceBytes, MemorySegment.NULL));
+    }
+
+    private Plan plan(Shape s) {
         Lib l = lib();
         try (Arena a = Arena.ofConfined()) {
             MemorySegment p = a.allocate(ADDRESS);
             check("cublasLtMatmulDescCreate", call(l.descCreate(), p, COMPUTE_32F, R_32F));
             MemorySegment desc = p.get(ADDRESS, 0);
-            MemorySegment wl = null, xl = null, ol = null, pref = null;
+            check("cublasLtMatmulDescSetAttribute(TRANSA)", call(l.descSet(), desc, DESC_TRANSA, a.allocateFrom(JAVA_INT, OP_T), 4L));
+            check("cublasLtMatmulDescSetAttribute(TRANSB)", call(l.descSet(), desc, DESC_TRANSB, a.allocateFrom(JAVA_INT, OP_N), 4L));
+            // Column-major views: w is cols x rows (ld cols), x is cols x n (ld cols), out is rows x n (ld rows).
+            check("cublasLtMatrixLayoutCreate(w)", call(l.layoutCreate(), p, s.wType(), (long) s.cols(), (long) s.rows(), (long) s.cols()));
+            MemorySegment wl = p.get(ADDRESS, 0);
+            check("cublasLtMatrixLayoutCreate(x)", call(l.layoutCreate(), p, s.xType(), (long) s.cols(), (long) s.n(), (long) s.cols()));
+            MemorySegment xl = p.get(ADDRESS, 0);
+            check("cublasLtMatrixLayoutCreate(out)", call(l.layoutCreate(), p, s.outType(), (long) s.rows(), (long) s.n(), (long) s.rows()));
+            MemorySegment ol = p.get(ADDRESS, 0);
+            check("cublasLtMatmulPreferenceCreate", call(l.prefCreate(), p));
+            MemorySegment pref = p.get(ADDRESS, 0);
             try {
-                check("cublasLtMatmulDescSetAttribute(TRANSA)", call(l.descSet(), desc, DESC_TRANSA, a.allocateFrom(JAVA_INT, OP_T), 4L));
-                check("cublasLtMatmulDescSetAttribute(TRANSB)", call(l.descSet(), desc, DESC_TRANSB, a.allocateFrom(JAVA_INT, OP_N), 4L));
-                // Column-major views: w is cols x rows (ld cols), x is cols x n (ld cols), out is rows x n (ld rows).
-                check("cublasLtMatrixLayoutCreate(w)", call(l.layoutCreate(), p, wType, (long) cols, (long) rows, (long) cols));
-                wl = p.get(ADDRESS, 0);
-                check("cublasLtMatrixLayoutCreate(x)", call(l.layoutCreate(), p, xType, (long) cols, (long) n, (long) cols));
-                xl = p.get(ADDRESS, 0);
-                check("cublasLtMatrixLayoutCreate(out)", call(l.layoutCreate(), p, outType, (long) rows, (long) n, (long) rows));
-                ol = p.get(ADDRESS, 0);
-                check("cublasLtMatmulPreferenceCreate", call(l.prefCreate(), p));
-                pref = p.get(ADDRESS, 0);
                 check("cublasLtMatmulPreferenceSetAttribute", call(l.prefSet(), pref, PREF_MAX_WORKSPACE, a.allocateFrom(JAVA_LONG, workspaceBytes), 8L));
                 MemorySegment results = a.allocate(HEURISTIC_BYTES, 8);
                 MemorySegment count = a.allocate(JAVA_INT);
                 check("cublasLtMatmulAlgoGetHeuristic", call(l.heuristic(), handle, desc, wl, xl, ol, ol, pref, 1, results, count));
                 if (count.get(JAVA_INT, 0) == 0) {
-                    throw new CudaException("cuBLASLt has no algorithm for " + n + "x" + cols + " by " + rows + "x" + cols + " (types " + wType + "/" + xType + "/" + outType + ")");
+                    throw new CudaException("cuBLASLt has no algorithm for " + s.n() + "x" + s.cols() + " by " + s.rows() + "x" + s.cols()
+                            + " (types " + s.wType() + "/" + s.xType() + "/" + s.outType() + ")");
                 }
-                MemorySegment alpha = a.allocateFrom(ValueLayout.JAVA_FLOAT, 1f), beta = a.allocateFrom(ValueLayout.JAVA_FLOAT, 0f);
-                check("cublasLtMatmul", call(l.matmul(), handle, desc, alpha, w, wl, x, xl, beta, out, ol, out, ol, results, MemorySegment.ofAddress(workspace),
-                        workspaceBytes, MemorySegment.NULL));
+                MemorySegment algo = planArena.allocate(64, 8); // cublasLtMatmulAlgo_t, the first field of the result
+                MemorySegment.copy(results, 0, algo, 0, 64);
+                return new Plan(desc, wl, xl, ol, algo);
             } finally {
-                if (pref != null) call(l.prefDestroy(), pref);
-                if (ol != null) call(l.layoutDestroy(), ol);
-                if (xl != null) call(l.layoutDestroy(), xl);
-                if (wl != null) call(l.layoutDestroy(), wl);
-                call(l.descDestroy(), desc);
+                call(l.prefDestroy(), pref);
             }
         }
     }
 
     @Override
     public void close() {
+        Lib l = lib();
+        for (Plan p : plans.values()) {
+            call(l.layoutDestroy(), p.ol());
+            call(l.layoutDestroy(), p.xl());
+            call(l.layoutDestroy(), p.wl());
+            call(l.descDestroy(), p.desc());
+        }
+        plans.clear();
+        planArena.close();
         cuda.free(workspace);
         check("cublasLtDestroy", call(lib().destroy(), handle));
     }
