@@ -66,7 +66,7 @@ public final class ModelLoader {
         if (!Files.exists(configJson)) throw new ModelFormatException(dir + ": no config.json (a Hugging Face model folder needs one)");
         ModelConfig config = HfConfig.read(configJson);
         Arena arena = Arena.ofShared();
-        try {
+        return closingOnFailure(arena::close, () -> {
             HfModelFiles files = HfModelFiles.open(dir, arena);
             ModelWeights weights = new WeightBinder(files.tensors, files.fileOf, "config.json").bind(config, WeightBinder.HUGGING_FACE);
             Tokenizer tokenizer = tokenizerFile != null ? tokenizerFromFile(tokenizerFile)
@@ -80,13 +80,7 @@ public final class ModelLoader {
             }
             String dtypes = files.tensors.values().stream().map(t -> t.dtype().name()).distinct().sorted().reduce((a, b) -> a + "+" + b).orElse("");
             return new Model(config, weights, tokenizer, "Hugging Face safetensors " + dtypes, arena::close);
-        } catch (IOException e) {
-            arena.close();
-            throw new UncheckedIOException(e);
-        } catch (RuntimeException e) {
-            arena.close();
-            throw e;
-        }
+        });
     }
 
     private static Model loadGguf(Path file, Path tokenizerFile) {
@@ -96,7 +90,7 @@ public final class ModelLoader {
         } catch (IOException e) {
             throw new ModelFormatException(file + ": cannot read: " + e.getMessage(), e);
         }
-        try {
+        return closingOnFailure(g::close, () -> {
             GgufModelReader.Loaded m = GgufModelReader.read(g, file.getFileName().toString());
             Tokenizer tokenizer = m.tokenizer();
             if (tokenizerFile != null) {
@@ -104,29 +98,32 @@ public final class ModelLoader {
                 checkVocab(tokenizer, m.config(), tokenizerFile);
             }
             return new Model(m.config(), m.weights(), tokenizer, "GGUF v" + g.version(), g);
-        } catch (IOException e) {
-            g.close();
-            throw new UncheckedIOException(e);
-        } catch (RuntimeException e) {
-            g.close();
-            throw e;
-        }
+        });
     }
 
     private static Model loadLlama2c(Path file, Path tokenizerFile) {
         Arena arena = Arena.ofShared();
-        try {
+        return closingOnFailure(arena::close, () -> {
             MappedFile f = MappedFile.map(file, arena);
             Llama2cCheckpoint.Loaded m = Llama2cCheckpoint.load(f);
             Path tok = tokenizerFile != null ? tokenizerFile : besideLlama2c(file);
             Tokenizer tokenizer = tokenizerFromFile(tok);
             checkVocab(tokenizer, m.config(), tok);
             return new Model(m.config(), m.weights(), tokenizer, "llama2.c checkpoint (f32)", arena::close);
+        });
+    }
+
+    private interface ModelBuilder { Model build() throws IOException; }
+
+    /** Builds a model whose mappings {@code release} owns; releases them if building fails. */
+    private static Model closingOnFailure(Runnable release, ModelBuilder builder) {
+        try {
+            return builder.build();
         } catch (IOException e) {
-            arena.close();
+            release.run();
             throw new UncheckedIOException(e);
         } catch (RuntimeException e) {
-            arena.close();
+            release.run();
             throw e;
         }
     }

@@ -48,25 +48,31 @@ public final class Sampler {
         return best;
     }
 
+    /** Per-token counts of the history, reused across calls and cleared after each use (only touched ids). */
+    private int[] counts = new int[0];
+
     private void applyPenalties(float[] logits, int[] history, int historyLen) {
         boolean repeat = params.repeatPenalty() != 1f && params.repeatLastN() > 0;
         boolean freq = params.presencePenalty() != 0f || params.frequencyPenalty() != 0f;
         if (!repeat && !freq) return;
-        int from = repeat ? Math.max(0, historyLen - params.repeatLastN()) : 0;
-        int[] counts = new int[logits.length];
-        for (int i = repeat && !freq ? from : 0; i < historyLen; i++) {
-            int t = history[i];
-            if (t >= 0 && t < logits.length) counts[t]++;
-        }
-        boolean[] inWindow = new boolean[logits.length];
-        if (repeat) for (int i = from; i < historyLen; i++) if (history[i] >= 0 && history[i] < logits.length) inWindow[history[i]] = true;
-        for (int t = 0; t < logits.length; t++) {
-            if (inWindow[t]) {
-                // llama.cpp / CTRL: shrink positive logits, push negative ones further down.
+        if (counts.length != logits.length) counts = new int[logits.length];
+        if (repeat) {
+            // llama.cpp / CTRL: shrink positive logits, push negative ones further down; once per distinct token.
+            int from = Math.max(0, historyLen - params.repeatLastN());
+            for (int i = from; i < historyLen; i++) {
+                int t = history[i];
+                if (t < 0 || t >= logits.length || counts[t]++ > 0) continue;
                 logits[t] = logits[t] > 0 ? logits[t] / params.repeatPenalty() : logits[t] * params.repeatPenalty();
             }
-            if (freq && counts[t] > 0) {
+            for (int i = from; i < historyLen; i++) if (history[i] >= 0 && history[i] < logits.length) counts[history[i]] = 0;
+        }
+        if (freq) {
+            for (int i = 0; i < historyLen; i++) if (history[i] >= 0 && history[i] < logits.length) counts[history[i]]++;
+            for (int i = 0; i < historyLen; i++) {
+                int t = history[i];
+                if (t < 0 || t >= logits.length || counts[t] == 0) continue;
                 logits[t] -= params.frequencyPenalty() * counts[t] + params.presencePenalty();
+                counts[t] = 0; // applied once per distinct token, and the array is left clean
             }
         }
     }

@@ -57,4 +57,13 @@ class SamplerTest {
         float[] logits = {2f, 1.9f};
         assertEquals(1, new Sampler(new SamplingParams(0f, 0, 1f, 0f, 1.2f, 64, 0f, 0f, 0)).sample(logits, new int[] {0}, 1));
     }
+
+    @Test
+    void frequencyAndPresencePenaltiesSubtractPerOccurrence() {
+        // token 0 seen twice: 3 - (0.5 * 2 + 0.4) = 1.6 < token 1's 1.7, seen never.
+        Sampler s = new Sampler(new SamplingParams(0f, 0, 1f, 0f, 1f, 64, 0.4f, 0.5f, 0));
+        assertEquals(1, s.sample(new float[] {3f, 1.7f}, new int[] {0, 0}, 2));
+        // the same sampler again: nothing left over from the previous call
+        assertEquals(0, s.sample(new float[] {3f, 1.7f}, new int[] {1}, 1));
+    }
 }
