@@ -31,6 +31,7 @@ public final class CublasLt implements AutoCloseable {
     private final MemorySegment handle;
     private final CudaDriver cuda;
     private final long workspace;
+    private final MemorySegment workspaceSegment;
     private final long workspaceBytes = 32L << 20;
 
     private record Lib(MethodHandle create, MethodHandle destroy, MethodHandle descCreate, MethodHandle descDestroy, MethodHandle descSet,
@@ -99,6 +100,7 @@ public final class CublasLt implements AutoCloseable {
             handle = out.get(ADDRESS, 0);
         }
         workspace = cuda.malloc(workspaceBytes);
+        workspaceSegment = MemorySegment.ofAddress(workspace);
     }
 
     /** Descriptors, layouts and the chosen algorithm of one product shape, made once and reused. */
@@ -116,9 +118,20 @@ public final class CublasLt implements AutoCloseable {
      * {@code outType} are cudaDataType values (R_16BF, R_16F, R_32F); accumulation is fp32.
      */
     public void matmul(long w, int wType, long x, int xType, long out, int outType, int n, int rows, int cols) {
+        matmul(w, wType, x, xType, out, outType, n, rows, cols, MemorySegment.NULL);
+    }
+
+    /** As {@link #matmul(long, int, long, int, long, int, int, int, int)}, on {@code stream} (capturable into a graph). */
+    public void matmul(long w, int wType, long x, int xType, long out, int outType, int n, int rows, int cols, MemorySegment stream) {
         Plan p = plans.computeIfAbsent(new Shape(n, rows, cols, wType, xType, outType), this::plan);
-        check("cublasLtMatmul", call(lib().matmul(), handle, p.desc(), alpha, w, p.wl(), x, p.xl(), beta, out, p.ol(), out, p.ol(), p.algo(),
-                MemorySegment.ofAddress(workspace), workspaceBytes, MemorySegment.NULL));
+        int r;
+        try {
+            r = (int) lib().matmul().invokeExact(handle, p.desc(), alpha, w, p.wl(), x, p.xl(), beta, out, p.ol(), out, p.ol(), p.algo(),
+                    workspaceSegment, workspaceBytes, stream);
+        } catch (Throwable t) {
+            throw new CudaException("cuBLASLt call failed: " + t);
+        }
+        check("cublasLtMatmul(" + n + "x" + cols + " by " + rows + "x" + cols + ")", r);
     }
 
     private Plan plan(Shape s) {

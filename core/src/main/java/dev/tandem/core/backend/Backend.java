@@ -60,6 +60,51 @@ public interface Backend extends AutoCloseable {
     /** Copies row {@code row} of x to the host. */
     void read(Activation x, int row, float[] dst);
 
+    /**
+     * Called once per step, before its ops, with the arrays those ops will be given, so that a backend can move all
+     * of the step's metadata to its memory in one transfer. {@code blockTableStride} bounds every block table's
+     * length for the model's context (a fixed stride lets a recorded step be replayed).
+     */
+    default void beginStep(int[] tokens, int[] positions, int[] slots, AttentionBatch batch, int blockTableStride) {}
+
+    /** acc += x, then out = rmsNorm(acc) * gamma: the residual add fused with the norm that follows it. */
+    default void addRmsNorm(Activation acc, Activation x, Weight gamma, float eps, Activation out) {
+        add(acc, x);
+        rmsNorm(acc, gamma, eps, out);
+    }
+
+    /** RoPE on q ({@code heads}) and k ({@code kvHeads}), then k and v into their KV slots; one pass where fused. */
+    default void ropeWriteKv(Activation q, Activation k, Activation v, int heads, int kvHeads, int[] positions, Rope rope,
+                             KvStorage kv, int layer, int[] slots) {
+        rope(q, heads, positions, rope);
+        rope(k, kvHeads, positions, rope);
+        writeKv(kv, layer, k, v, slots);
+    }
+
+    /**
+     * Greedy sampling where the logits live: out[r] = the index of row r's largest value, the lowest index on ties.
+     * A GPU backend returns one int per row instead of a vocabulary of floats.
+     */
+    default void argmax(Activation logits, int[] out) {
+        float[] row = new float[logits.cols()];
+        for (int r = 0; r < out.length; r++) {
+            read(logits, r, row);
+            int best = 0;
+            for (int c = 1; c < row.length; c++) if (row[c] > row[best]) best = c;
+            out[r] = best;
+        }
+    }
+
+    /**
+     * The row count a decode-only step of {@code n} sequences should be padded to so that the backend can replay a
+     * recorded step of that size (CUDA graphs), or 0 when this backend does not replay steps. Padding rows carry
+     * slot -1 (no KV write) and are ignored.
+     */
+    default int replayRows(int n) { return 0; }
+
+    /** Runs one step's ops; a replaying backend records them the first time for {@code rows} and replays them after. */
+    default void replay(int rows, Runnable step) { step.run(); }
+
     /** Releases what this backend allocated. */
     @Override
     void close();

@@ -81,13 +81,62 @@ public final class LlamaModel {
             if (t < 0 || t >= config.vocabSize()) throw new IllegalArgumentException("token id " + t + " outside the vocabulary of " + config.vocabSize());
         }
         for (int p : batch.positions()) rope.checkPosition(p);
-        AttentionBatch ab = new AttentionBatch(batch.seqs(), config.heads(), config.kvHeads(), config.headDim(), attentionScale);
+        int logitRows = batch.logitRows().length;
+        int stride = Math.ceilDiv(config.contextLength(), kv.layout().blockSize());
+        int padded = decodeOnly(batch) ? backend.replayRows(n) : 0;
+        if (padded > 0 && padded <= Math.min(maxTokens, logits.rows())) {
+            // A replayable decode step: padded to a recorded size, every row sampled, metadata read on the device.
+            StepBatch p = padDecode(batch, padded);
+            AttentionBatch ab = attentionBatch(p);
+            backend.beginStep(p.tokens(), p.positions(), p.slots(), ab, stride);
+            backend.replay(padded, () -> run(p, ab, kv));
+            return logits.rows(logitRows);
+        }
+        AttentionBatch ab = attentionBatch(batch);
+        backend.beginStep(batch.tokens(), batch.positions(), batch.slots(), ab, stride);
+        run(batch, ab, kv);
+        return logits.rows(logitRows);
+    }
+
+    private AttentionBatch attentionBatch(StepBatch batch) {
+        return new AttentionBatch(batch.seqs(), config.heads(), config.kvHeads(), config.headDim(), attentionScale);
+    }
+
+    /** One token per sequence, in row order, each row asking for its logits. */
+    private static boolean decodeOnly(StepBatch batch) {
+        if (batch.seqs().size() != batch.size() || batch.logitRows().length != batch.size()) return false;
+        for (int i = 0; i < batch.size(); i++) {
+            AttentionBatch.Seq s = batch.seqs().get(i);
+            if (s.qLen() != 1 || s.qStart() != i || batch.logitRows()[i] != i) return false;
+        }
+        return true;
+    }
+
+    private static final int[] PAD_TABLE = {0};
+
+    /** Adds rows that attend to one cached position of block 0 and write nothing (slot -1); their outputs are ignored. */
+    private static StepBatch padDecode(StepBatch b, int rows) {
+        int n = b.size();
+        int[] tokens = java.util.Arrays.copyOf(b.tokens(), rows), positions = java.util.Arrays.copyOf(b.positions(), rows);
+        int[] slots = java.util.Arrays.copyOf(b.slots(), rows), logitRows = new int[rows];
+        List<AttentionBatch.Seq> seqs = new ArrayList<>(b.seqs());
+        for (int i = 0; i < rows; i++) logitRows[i] = i;
+        for (int i = n; i < rows; i++) {
+            slots[i] = -1;
+            seqs.add(new AttentionBatch.Seq(i, 1, 1, PAD_TABLE));
+        }
+        return new StepBatch(tokens, positions, slots, seqs, logitRows);
+    }
+
+    /** The step's ops, in order; every array they use is one of the batch's (what beginStep was given). */
+    private void run(StepBatch batch, AttentionBatch ab, KvStorage kv) {
+        int n = batch.size();
         Activation x = this.x.rows(n), xb = this.xb.rows(n), q = this.q.rows(n), k = this.k.rows(n), v = this.v.rows(n),
                 att = this.att.rows(n), proj = this.proj.rows(n), gate = this.gate.rows(n), up = this.up.rows(n);
         backend.embed(embedding, batch.tokens(), x);
+        backend.rmsNorm(x, layers.get(0).attnNorm, config.normEps(), xb);
         for (int l = 0; l < layers.size(); l++) {
             Layer w = layers.get(l);
-            backend.rmsNorm(x, w.attnNorm, config.normEps(), xb);
             backend.matmul(xb, w.wq, q);
             backend.matmul(xb, w.wk, k);
             backend.matmul(xb, w.wv, v);
@@ -96,24 +145,24 @@ public final class LlamaModel {
                 backend.addBias(k, w.bk);
                 backend.addBias(v, w.bv);
             }
-            backend.rope(q, config.heads(), batch.positions(), rope);
-            backend.rope(k, config.kvHeads(), batch.positions(), rope);
-            backend.writeKv(kv, l, k, v, batch.slots());
+            backend.ropeWriteKv(q, k, v, config.heads(), config.kvHeads(), batch.positions(), rope, kv, l, batch.slots());
             backend.attention(q, kv, l, ab, att);
             backend.matmul(att, w.wo, proj);
-            backend.add(x, proj);
-            backend.rmsNorm(x, w.ffnNorm, config.normEps(), xb);
+            backend.addRmsNorm(x, proj, w.ffnNorm, config.normEps(), xb);
             backend.matmul(xb, w.gate, gate);
             backend.matmul(xb, w.up, up);
             backend.swiglu(gate, up, gate);
             backend.matmul(gate, w.down, proj);
-            backend.add(x, proj);
+            if (l + 1 < layers.size()) {
+                backend.addRmsNorm(x, proj, layers.get(l + 1).attnNorm, config.normEps(), xb);
+            } else {
+                backend.add(x, proj);
+            }
         }
         int r = batch.logitRows().length;
         Activation last = lastRows.rows(r), norm = lastNorm.rows(r), out = logits.rows(r);
         backend.gatherRows(x, batch.logitRows(), last);
         backend.rmsNorm(last, finalNorm, config.normEps(), norm);
         backend.matmul(norm, output, out);
-        return out;
     }
 }

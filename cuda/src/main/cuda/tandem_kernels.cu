@@ -1,0 +1,475 @@
+// Tandem's CUDA kernels: everything of a Llama-family forward pass that is not a GEMM (cuBLASLt does those).
+//
+// Conventions (shared with CudaBackend):
+// - Activations are f32 row-major [rows][cols]. Ops that feed a GEMM also write a bf16 copy ("mirror", may be null)
+//   so that cuBLASLt reads bf16 without a separate conversion pass.
+// - 1-D weights (norm gammas, biases) are f32 on the device; matrices are bf16 or f32.
+// - The paged KV cache of a layer is [slots][kvHeads * headDim] of KV_T (bf16 or f32), slot = block * blockSize + offset.
+// - Step metadata (token ids, positions, slots, per-row sequence index and position, block tables) is uploaded once
+//   per step; kernels read it from device memory so that a recorded CUDA graph replays with new values.
+// - A negative slot marks a padding row (decode steps padded to a captured batch size): it writes no KV.
+// Every reduction uses a fixed order, so a row's result does not depend on what else is in the batch.
+
+#include <cuda_bf16.h>
+#include <mma.h>
+
+typedef __nv_bfloat16 bf16;
+
+#define NEG_INF (-__int_as_float(0x7f800000))
+
+__device__ __forceinline__ float load(const float* p) { return *p; }
+__device__ __forceinline__ float load(const bf16* p) { return __bfloat162float(*p); }
+__device__ __forceinline__ void store(float* p, float v) { *p = v; }
+__device__ __forceinline__ void store(bf16* p, float v) { *p = __float2bfloat16(v); }
+
+__device__ __forceinline__ float warpSum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warpMax(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// Sum over the whole block (blockDim.x a multiple of 32); every thread gets the result.
+__device__ float blockSum(float v) {
+    __shared__ float part[32];
+    v = warpSum(v);
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    __syncthreads();
+    if (lane == 0) part[warp] = v;
+    __syncthreads();
+    float t = lane < (int) (blockDim.x >> 5) ? part[lane] : 0.f;
+    return warpSum(t);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Element-wise and row-wise ops
+// ---------------------------------------------------------------------------------------------------------------
+
+template <typename W>
+__device__ void embedRow(const int* tokens, const W* table, float* out, bf16* mirror, int cols) {
+    long r = blockIdx.x;
+    const W* src = table + (long) tokens[r] * cols;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = load(src + c);
+        out[r * cols + c] = v;
+        if (mirror) mirror[r * cols + c] = __float2bfloat16(v);
+    }
+}
+
+extern "C" __global__ void tdm_embed_bf16(const int* tokens, const bf16* table, float* out, bf16* mirror, int cols) {
+    embedRow(tokens, table, out, mirror, cols);
+}
+
+extern "C" __global__ void tdm_embed_f32(const int* tokens, const float* table, float* out, bf16* mirror, int cols) {
+    embedRow(tokens, table, out, mirror, cols);
+}
+
+extern "C" __global__ void tdm_to_bf16(const float* src, bf16* dst, long n) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
+        dst[i] = __float2bfloat16(src[i]);
+    }
+}
+
+extern "C" __global__ void tdm_add(float* acc, const float* x, long n) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) acc[i] += x[i];
+}
+
+extern "C" __global__ void tdm_add_bias(float* x, const float* bias, int cols, long n) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) x[i] += bias[i % cols];
+}
+
+// out = x / rms(x) * gamma, one block per row. With acc != null it first does x = acc += x (the residual add),
+// so the residual stream is read and written once.
+extern "C" __global__ void tdm_rmsnorm(float* acc, const float* x, const float* gamma, float* out, bf16* mirror,
+                                       int cols, float eps) {
+    long base = (long) blockIdx.x * cols;
+    float ss = 0.f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = x[base + c];
+        if (acc) {
+            v += acc[base + c];
+            acc[base + c] = v;
+        }
+        ss += v * v;
+    }
+    ss = blockSum(ss);
+    float inv = rsqrtf(ss / cols + eps);
+    const float* src = acc ? acc : x;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = src[base + c] * inv * gamma[c];
+        out[base + c] = v;
+        if (mirror) mirror[base + c] = __float2bfloat16(v);
+    }
+}
+
+extern "C" __global__ void tdm_swiglu(const float* gate, const float* up, float* out, bf16* mirror, long n) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
+        float g = gate[i];
+        float v = g / (1.f + expf(-g)) * up[i];
+        out[i] = v;
+        if (mirror) mirror[i] = __float2bfloat16(v);
+    }
+}
+
+// Rotates pair (i0, i1) of every head of row blockIdx.x by the row's position; cos/sin tables are [pos][hd/2].
+__device__ __forceinline__ void rotate(float* row, int heads, int hd, int interleaved, const float* cosT,
+                                       const float* sinT, int pos) {
+    int half = hd / 2;
+    for (int j = threadIdx.x; j < heads * half; j += blockDim.x) {
+        int h = j / half, i = j % half;
+        int i0 = h * hd + (interleaved ? 2 * i : i);
+        int i1 = h * hd + (interleaved ? 2 * i + 1 : i + half);
+        float c = cosT[(long) pos * half + i], s = sinT[(long) pos * half + i];
+        float v0 = row[i0], v1 = row[i1];
+        row[i0] = v0 * c - v1 * s;
+        row[i1] = v0 * s + v1 * c;
+    }
+}
+
+extern "C" __global__ void tdm_rope(float* x, int heads, int hd, int interleaved, const int* positions,
+                                    const float* cosT, const float* sinT) {
+    rotate(x + (long) blockIdx.x * heads * hd, heads, hd, interleaved, cosT, sinT, positions[blockIdx.x]);
+}
+
+// RoPE on q and k fused with the KV-cache write: one block per row rotates q and k in place and stores k and v into
+// the row's cache slot. With rotateKq == 0 it only writes k and v (the plain writeKv op).
+template <typename KV>
+__device__ void ropeWriteKv(float* q, float* k, const float* v, int heads, int kvHeads, int hd, int interleaved,
+                            int rotateQk, const int* positions, const int* slots, const float* cosT, const float* sinT,
+                            KV* kc, KV* vc) {
+    long r = blockIdx.x;
+    int kvDim = kvHeads * hd;
+    if (rotateQk) {
+        int pos = positions[r];
+        rotate(q + r * heads * hd, heads, hd, interleaved, cosT, sinT, pos);
+        rotate(k + r * kvDim, kvHeads, hd, interleaved, cosT, sinT, pos);
+        __syncthreads();
+    }
+    long slot = slots[r];
+    if (slot < 0) return;
+    for (int c = threadIdx.x; c < kvDim; c += blockDim.x) {
+        store(kc + slot * kvDim + c, k[r * kvDim + c]);
+        store(vc + slot * kvDim + c, v[r * kvDim + c]);
+    }
+}
+
+extern "C" __global__ void tdm_rope_write_kv_bf16(float* q, float* k, const float* v, int heads, int kvHeads, int hd,
+                                                  int interleaved, int rotateQk, const int* positions, const int* slots,
+                                                  const float* cosT, const float* sinT, bf16* kc, bf16* vc) {
+    ropeWriteKv(q, k, v, heads, kvHeads, hd, interleaved, rotateQk, positions, slots, cosT, sinT, kc, vc);
+}
+
+extern "C" __global__ void tdm_rope_write_kv_f32(float* q, float* k, const float* v, int heads, int kvHeads, int hd,
+                                                 int interleaved, int rotateQk, const int* positions, const int* slots,
+                                                 const float* cosT, const float* sinT, float* kc, float* vc) {
+    ropeWriteKv(q, k, v, heads, kvHeads, hd, interleaved, rotateQk, positions, slots, cosT, sinT, kc, vc);
+}
+
+extern "C" __global__ void tdm_gather_rows(const float* x, const int* rows, float* out, bf16* mirror, int cols) {
+    long src = (long) rows[blockIdx.x] * cols, dst = (long) blockIdx.x * cols;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = x[src + c];
+        out[dst + c] = v;
+        if (mirror) mirror[dst + c] = __float2bfloat16(v);
+    }
+}
+
+// Greedy sampling on the device: the index of each row's largest logit (the lowest index on ties, as the host
+// sampler), so that only one int per sequence crosses PCIe.
+extern "C" __global__ void tdm_argmax(const float* logits, int cols, int* out) {
+    const float* row = logits + (long) blockIdx.x * cols;
+    float best = NEG_INF;
+    int bestIdx = 0x7fffffff;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = row[c];
+        if (v > best) { best = v; bestIdx = c; }
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+        float ov = __shfl_xor_sync(0xffffffffu, best, o);
+        int oi = __shfl_xor_sync(0xffffffffu, bestIdx, o);
+        if (ov > best || (ov == best && oi < bestIdx)) { best = ov; bestIdx = oi; }
+    }
+    __shared__ float sv[32];
+    __shared__ int si[32];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (lane == 0) { sv[warp] = best; si[warp] = bestIdx; }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int w = 1; w < (int) (blockDim.x >> 5); w++) {
+            if (sv[w] > best || (sv[w] == best && si[w] < bestIdx)) { best = sv[w]; bestIdx = si[w]; }
+        }
+        out[blockIdx.x] = bestIdx == 0x7fffffff ? 0 : bestIdx;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Paged attention, split-K ("flash-decoding"): grid (rows, heads, splits), 4 warps per block. Each warp walks every
+// 4th key of the block's chunk with an online softmax; lanes hold head_dim / 32 elements of q and of the output.
+// With splits > 1 the partial results go to part* and tdm_attn_combine merges them in split order.
+// Works for any query row (decode tokens and prefill rows alike) and any head_dim <= 256.
+// ---------------------------------------------------------------------------------------------------------------
+
+#define DEC_WARPS 4
+#define MAX_HD 256
+
+template <typename KV>
+__device__ void attnSplit(const float* q, const KV* kc, const KV* vc, const int* rowList, const int* rowSeq,
+                          const int* rowPos, const int* blockTables, int btStride, int blockSize, int heads, int kvHeads,
+                          int hd, float scale, int chunk, float* partO, float* partML, float* out, bf16* mirror) {
+    int ri = blockIdx.x, h = blockIdx.y, s = blockIdx.z, splits = gridDim.z;
+    int r = rowList ? rowList[ri] : ri;
+    int n = rowPos[r] + 1;
+    int start = s * chunk, end = min(n, start + chunk);
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int group = heads / kvHeads, kvh = h / group, kvDim = kvHeads * hd;
+    const int* bt = blockTables + (long) rowSeq[r] * btStride;
+    const float* qr = q + (long) r * heads * hd + h * hd;
+    float qv[MAX_HD / 32], acc[MAX_HD / 32];
+#pragma unroll
+    for (int i = 0; i < MAX_HD / 32; i++) {
+        int d = lane + 32 * i;
+        qv[i] = d < hd ? qr[d] * scale : 0.f;
+        acc[i] = 0.f;
+    }
+    float m = NEG_INF, l = 0.f;
+    for (int p = start + warp; p < end; p += DEC_WARPS) {
+        long base = ((long) bt[p / blockSize] * blockSize + p % blockSize) * kvDim + (long) kvh * hd;
+        float dot = 0.f;
+#pragma unroll
+        for (int i = 0; i < MAX_HD / 32; i++) {
+            int d = lane + 32 * i;
+            if (d < hd) dot += qv[i] * load(kc + base + d);
+        }
+        dot = warpSum(dot);
+        float mNew = fmaxf(m, dot);
+        float corr = expf(m - mNew), e = expf(dot - mNew);
+        l = l * corr + e;
+#pragma unroll
+        for (int i = 0; i < MAX_HD / 32; i++) {
+            int d = lane + 32 * i;
+            if (d < hd) acc[i] = acc[i] * corr + e * load(vc + base + d);
+        }
+        m = mNew;
+    }
+    __shared__ float sm[DEC_WARPS], sl[DEC_WARPS];
+    __shared__ float sacc[DEC_WARPS][MAX_HD];
+    if (lane == 0) { sm[warp] = m; sl[warp] = l; }
+#pragma unroll
+    for (int i = 0; i < MAX_HD / 32; i++) {
+        int d = lane + 32 * i;
+        if (d < hd) sacc[warp][d] = acc[i];
+    }
+    __syncthreads();
+    if (warp != 0) return;
+    float M = NEG_INF;
+    for (int w = 0; w < DEC_WARPS; w++) M = fmaxf(M, sm[w]);
+    float L = 0.f, f[DEC_WARPS];
+    for (int w = 0; w < DEC_WARPS; w++) {
+        f[w] = sm[w] == NEG_INF ? 0.f : expf(sm[w] - M);
+        L += sl[w] * f[w];
+    }
+    long o = (long) r * heads * hd + h * hd;
+    long po = (((long) ri * heads + h) * splits + s);
+    for (int d = lane; d < hd; d += 32) {
+        float v = 0.f;
+        for (int w = 0; w < DEC_WARPS; w++) v += sacc[w][d] * f[w];
+        if (splits == 1) {
+            v /= L;
+            out[o + d] = v;
+            if (mirror) mirror[o + d] = __float2bfloat16(v);
+        } else {
+            partO[po * hd + d] = v;
+        }
+    }
+    if (splits > 1 && lane == 0) {
+        partML[po * 2] = M;
+        partML[po * 2 + 1] = L;
+    }
+}
+
+extern "C" __global__ void tdm_attn_split_bf16(const float* q, const bf16* kc, const bf16* vc, const int* rowList, const int* rowSeq,
+                                               const int* rowPos, const int* blockTables, int btStride, int blockSize,
+                                               int heads, int kvHeads, int hd, float scale, int chunk, float* partO,
+                                               float* partML, float* out, bf16* mirror) {
+    attnSplit(q, kc, vc, rowList, rowSeq, rowPos, blockTables, btStride, blockSize, heads, kvHeads, hd, scale, chunk, partO,
+              partML, out, mirror);
+}
+
+extern "C" __global__ void tdm_attn_split_f32(const float* q, const float* kc, const float* vc, const int* rowList, const int* rowSeq,
+                                              const int* rowPos, const int* blockTables, int btStride, int blockSize,
+                                              int heads, int kvHeads, int hd, float scale, int chunk, float* partO,
+                                              float* partML, float* out, bf16* mirror) {
+    attnSplit(q, kc, vc, rowList, rowSeq, rowPos, blockTables, btStride, blockSize, heads, kvHeads, hd, scale, chunk, partO,
+              partML, out, mirror);
+}
+
+// Merges the splits of tdm_attn_split in split order: grid (listed rows, heads), threads over head_dim. rowList
+// (null: rows 0..) names the batch rows, as for tdm_attn_split.
+extern "C" __global__ void tdm_attn_combine(const int* rowList, const float* partO, const float* partML, int splits,
+                                            int heads, int hd, float* out, bf16* mirror) {
+    int ri = blockIdx.x, h = blockIdx.y;
+    int r = rowList ? rowList[ri] : ri;
+    long po = ((long) ri * heads + h) * splits;
+    float M = NEG_INF;
+    for (int s = 0; s < splits; s++) M = fmaxf(M, partML[(po + s) * 2]);
+    float L = 0.f;
+    for (int s = 0; s < splits; s++) {
+        float m = partML[(po + s) * 2];
+        if (m != NEG_INF) L += partML[(po + s) * 2 + 1] * expf(m - M);
+    }
+    long o = (long) r * heads * hd + h * hd;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float v = 0.f;
+        for (int s = 0; s < splits; s++) {
+            float m = partML[(po + s) * 2];
+            if (m != NEG_INF) v += partO[(po + s) * hd + d] * expf(m - M);
+        }
+        v /= L;
+        out[o + d] = v;
+        if (mirror) mirror[o + d] = __float2bfloat16(v);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Causal flash-attention for prefill chunks on tensor cores (bf16 in, f32 accumulate), head_dim HD in {64, 128}.
+// grid (tiles, heads); a tile is up to 64 query rows of one sequence: tileRow[t] its first batch row, tileLen[t] its
+// valid rows, tileSeq[t] its sequence (block-table row). 4 warps, each owning 16 query rows end to end, so the
+// softmax and the output rescale need only warp-level synchronisation. The output accumulator lives in shared
+// memory (rescaled by the running max each key tile).
+// ---------------------------------------------------------------------------------------------------------------
+
+#define FA_BM 64
+#define FA_BN 64
+#define FA_WARPS 4
+
+template <int HD>
+__device__ void flashPrefill(const float* q, const bf16* kc, const bf16* vc, const int* tileRow, const int* tileLen,
+                             const int* tileSeq, const int* rowPos, const int* blockTables, int btStride, int blockSize,
+                             int heads, int kvHeads, float scale, float* out, bf16* mirror) {
+    using namespace nvcuda;
+    extern __shared__ __align__(128) unsigned char smem[];
+    bf16* sQ = (bf16*) smem;                       // [BM][HD]
+    bf16* sK = sQ + FA_BM * HD;                    // [BN][HD]
+    bf16* sV = sK + FA_BN * HD;                    // [BN][HD]
+    bf16* sP = sV + FA_BN * HD;                    // [BM][BN]
+    float* sS = (float*) (sP + FA_BM * FA_BN);     // [BM][BN]
+    float* sO = sS + FA_BM * FA_BN;                // [BM][HD]
+    float* sM = sO + FA_BM * HD;                   // [BM]
+    float* sL = sM + FA_BM;                        // [BM]
+    int* sPos = (int*) (sL + FA_BM);               // [BM]
+
+    int t = blockIdx.x, h = blockIdx.y;
+    int row0 = tileRow[t], len = tileLen[t];
+    int kvh = h / (heads / kvHeads), kvDim = kvHeads * HD;
+    const int* bt = blockTables + (long) tileSeq[t] * btStride;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int nThreads = blockDim.x;
+
+    for (int i = threadIdx.x; i < FA_BM * HD; i += nThreads) {
+        int rr = i / HD, d = i % HD;
+        float v = rr < len ? q[(long) (row0 + rr) * heads * HD + h * HD + d] * scale : 0.f;
+        sQ[i] = __float2bfloat16(v);
+        sO[i] = 0.f;
+    }
+    for (int i = threadIdx.x; i < FA_BM; i += nThreads) {
+        sM[i] = NEG_INF;
+        sL[i] = 0.f;
+        sPos[i] = i < len ? rowPos[row0 + i] : -1;
+    }
+    __syncthreads();
+    int maxPos = sPos[len - 1];
+    int keyTiles = maxPos / FA_BN + 1;
+
+    for (int kt = 0; kt < keyTiles; kt++) {
+        int k0 = kt * FA_BN;
+        // K and V tiles from the paged cache, 16 bytes per load; keys past maxPos are zero (and masked below).
+        for (int i = threadIdx.x; i < FA_BN * HD / 8; i += nThreads) {
+            int kr = i / (HD / 8), c8 = (i % (HD / 8)) * 8;
+            int p = k0 + kr;
+            uint4 kvk = make_uint4(0, 0, 0, 0), kvv = make_uint4(0, 0, 0, 0);
+            if (p <= maxPos) {
+                long base = ((long) bt[p / blockSize] * blockSize + p % blockSize) * kvDim + (long) kvh * HD + c8;
+                kvk = *(const uint4*) (kc + base);
+                kvv = *(const uint4*) (vc + base);
+            }
+            *(uint4*) (sK + kr * HD + c8) = kvk;
+            *(uint4*) (sV + kr * HD + c8) = kvv;
+        }
+        __syncthreads();
+
+        // S = Q K^T for this warp's 16 rows.
+        int wr = warp * 16;
+        for (int n0 = 0; n0 < FA_BN; n0 += 16) {
+            wmma::fragment<wmma::accumulator, 16, 16, 16, float> c;
+            wmma::fill_fragment(c, 0.f);
+            for (int k = 0; k < HD; k += 16) {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a;
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> b;
+                wmma::load_matrix_sync(a, sQ + wr * HD + k, HD);
+                wmma::load_matrix_sync(b, sK + n0 * HD + k, HD);
+                wmma::mma_sync(c, a, b, c);
+            }
+            wmma::store_matrix_sync(sS + wr * FA_BN + n0, c, FA_BN, wmma::mem_row_major);
+        }
+        __syncwarp();
+
+        // Online softmax, one row at a time; each lane owns columns lane and lane + 32.
+        for (int rr = wr; rr < wr + 16; rr++) {
+            int pos = sPos[rr];
+            float s0 = (k0 + lane <= pos) ? sS[rr * FA_BN + lane] : NEG_INF;
+            float s1 = (k0 + lane + 32 <= pos) ? sS[rr * FA_BN + lane + 32] : NEG_INF;
+            float mOld = sM[rr];
+            float mNew = fmaxf(mOld, warpMax(fmaxf(s0, s1)));
+            float e0 = mNew == NEG_INF ? 0.f : __expf(s0 - mNew);
+            float e1 = mNew == NEG_INF ? 0.f : __expf(s1 - mNew);
+            float sum = warpSum(e0 + e1);
+            float corr = (mOld == NEG_INF) ? 0.f : __expf(mOld - mNew);
+            sP[rr * FA_BN + lane] = __float2bfloat16(e0);
+            sP[rr * FA_BN + lane + 32] = __float2bfloat16(e1);
+            for (int d = lane; d < HD; d += 32) sO[rr * HD + d] *= corr;
+            if (lane == 0) {
+                sM[rr] = mNew;
+                sL[rr] = sL[rr] * corr + sum;
+            }
+        }
+        __syncwarp();
+
+        // O += P V for this warp's rows.
+        for (int n0 = 0; n0 < HD; n0 += 16) {
+            wmma::fragment<wmma::accumulator, 16, 16, 16, float> c;
+            wmma::load_matrix_sync(c, sO + wr * HD + n0, HD, wmma::mem_row_major);
+            for (int k = 0; k < FA_BN; k += 16) {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a;
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> b;
+                wmma::load_matrix_sync(a, sP + wr * FA_BN + k, FA_BN);
+                wmma::load_matrix_sync(b, sV + k * HD + n0, HD);
+                wmma::mma_sync(c, a, b, c);
+            }
+            wmma::store_matrix_sync(sO + wr * HD + n0, c, HD, wmma::mem_row_major);
+        }
+        __syncthreads(); // before the next tile overwrites sK / sV
+    }
+
+    for (int i = threadIdx.x; i < len * HD; i += nThreads) {
+        int rr = i / HD, d = i % HD;
+        float v = sO[i] / sL[rr];
+        long o = (long) (row0 + rr) * heads * HD + h * HD + d;
+        out[o] = v;
+        if (mirror) mirror[o] = __float2bfloat16(v);
+    }
+}
+
+#define FLASH_ENTRY(HD)                                                                                               \
+    extern "C" __global__ void __launch_bounds__(FA_WARPS * 32) tdm_flash_prefill_##HD(                               \
+        const float* q, const bf16* kc, const bf16* vc, const int* tileRow, const int* tileLen, const int* tileSeq,  \
+        const int* rowPos, const int* blockTables, int btStride, int blockSize, int heads, int kvHeads, float scale, \
+        float* out, bf16* mirror) {                                                                                   \
+        flashPrefill<HD>(q, kc, vc, tileRow, tileLen, tileSeq, rowPos, blockTables, btStride, blockSize, heads,      \
+                         kvHeads, scale, out, mirror);                                                                \
+    }
+
+FLASH_ENTRY(64)
+FLASH_ENTRY(128)

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# One call on the GPU machine (carry .device, made by scripts/device/pack.sh): the CUDA tests, then the benchmarks.
+#   bash scripts/device/gpu-run.sh [tests] [bench25m] [random8b] [hf8b] [logits8b]   (default: all)
+# Output goes to $OUT (files) and stdout.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+for f in .device/*.tar.xz; do tar -xJf "$f" -C /tmp; done
+export PATH=/tmp/jre/bin:$PATH
+mkdir -p /tmp/shared/models && cp -r .device/shared/models/* /tmp/shared/models/ && ln -sfn /tmp/gutenberg-stories-llama-25m /tmp/shared/models/gutenberg-stories-llama-25m
+CP=$(ls -d .device/cp/{core,cuda,engine,cluster,bench,server} 2>/dev/null | tr '\n' ':')$(ls .device/lib/*.jar | tr '\n' ':')
+JAVA="java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Dtandem.shared=/tmp/shared"
+tandem() { $JAVA -cp "$CP" dev.tandem.server.cli.Main "$@"; }
+steps=${*:-tests bench25m random8b hf8b logits8b}
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader
+for s in $steps; do
+  echo "=== $s ($(date +%T))"
+  case $s in
+    tests)
+      $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
+        --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test" --select-package dev.tandem.cuda \
+        --details=summary --disable-ansi-colors --reports-dir "$OUT/junit" 2>&1 | tail -60 ;;
+    bench25m)
+      tandem bench steps --model /tmp/gutenberg-stories-llama-25m --device cuda --decode-batches 1,16,64 --prefill 256,512 --context 128 --steps 64 ;;
+    random8b)
+      python3 scripts/device/random_hf_model.py --config llama3-8b --out /tmp/llama3-8b-random --tokenizer /tmp/gutenberg-stories-llama-25m/tokenizer.json ;;
+    bench8b)
+      tandem bench steps --model /tmp/llama3-8b-random --device cuda --decode-batches 1,64 --prefill 2048,8192 --context 128 --steps 64 -r 3 ;;
+    hf8b)
+      python3 scripts/device/hf_bench.py --model /tmp/llama3-8b-random --decode-batches 1,64 --prefill 2048,8192 --context 128 --steps 32 ;;
+    logits8b)
+      tandem logits --model /tmp/llama3-8b-random --device cuda --ids 1,15,300,4000,77,1234,98765,5,6,7,42,128000 --out /tmp/tandem_logits.bin &&
+      python3 scripts/device/compare_logits.py --model /tmp/llama3-8b-random --ids 1,15,300,4000,77,1234,98765,5,6,7,42,128000 --tandem /tmp/tandem_logits.bin ;;
+    *) echo "unknown step $s" ;;
+  esac
+done
