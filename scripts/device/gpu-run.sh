@@ -11,7 +11,7 @@ mkdir -p /tmp/shared/models && cp -r .device/shared/models/* /tmp/shared/models/
 CP=$(ls -d .device/cp/{core,cuda,engine,cluster,bench,server} 2>/dev/null | tr '\n' ':')$(ls .device/lib/*.jar | tr '\n' ':')
 JAVA="java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Dtandem.shared=/tmp/shared"
 tandem() { $JAVA -cp "$CP" dev.tandem.server.cli.Main "$@"; }
-steps=${*:-tests bench25m random8b hf8b logits8b}
+steps=${*:-tests bench25m random8b bench8b hf8b logits8b}
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader
 for s in $steps; do
   echo "=== $s ($(date +%T))"
@@ -29,8 +29,8 @@ for s in $steps; do
     hf8b)
       python3 scripts/device/hf_bench.py --model /tmp/llama3-8b-random --decode-batches 1,64 --prefill 2048,8192 --context 128 --steps 32 ;;
     logits8b)
-      tandem logits --model /tmp/llama3-8b-random --device cuda --ids 1,15,300,4000,77,1234,98765,5,6,7,42,128000 --out /tmp/tandem_logits.bin &&
-      python3 scripts/device/compare_logits.py --model /tmp/llama3-8b-random --ids 1,15,300,4000,77,1234,98765,5,6,7,42,128000 --tandem /tmp/tandem_logits.bin ;;
+      tandem logits --model /tmp/llama3-8b-random --device cuda --ids 1,15,300,4000,77,1234,98765,5,6,7,42,128000 --out /tmp/tandem_bf16.bin && tandem logits --model /tmp/llama3-8b-random --device cuda --precision f32 --ids 1,15,300,4000,77,1234,98765,5,6,7,42,128000 --out /tmp/tandem_f32.bin &&
+      python3 scripts/device/compare_logits.py --model /tmp/llama3-8b-random --ids 1,15,300,4000,77,1234,98765,5,6,7,42,128000 --tandem /tmp/tandem_bf16.bin /tmp/tandem_f32.bin ;;
     *) echo "unknown step $s" ;;
   esac
 done
