@@ -5,7 +5,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-for f in .device/*.tar.xz; do tar -xJf "$f" -C /tmp; done
+for f in .device/*.tar.xz; do [ "$f" = .device/classes.tar.xz ] || tar -xJf "$f" -C /tmp; done
+tar -xJf .device/classes.tar.xz -C .device
 export PATH=/tmp/jre/bin:$PATH
 mkdir -p /tmp/shared/models && cp -r .device/shared/models/* /tmp/shared/models/ && ln -sfn /tmp/gutenberg-stories-llama-25m /tmp/shared/models/gutenberg-stories-llama-25m
 CP=$(ls -d .device/cp/{core,cuda,engine,cluster,bench,server} 2>/dev/null | tr '\n' ':')$(ls .device/lib/*.jar | tr '\n' ':')
@@ -26,6 +27,14 @@ for s in $steps; do
       python3 scripts/device/random_hf_model.py --config llama3-8b --out /tmp/llama3-8b-random --tokenizer /tmp/gutenberg-stories-llama-25m/tokenizer.json ;;
     bench8b)
       tandem bench steps --model /tmp/llama3-8b-random --device cuda --decode-batches 1,64 --prefill 2048,8192 --context 128 --steps 64 -r 3 ;;
+    variants8b)
+      for v in "TANDEM_GEMM_OUT=bf16" "TANDEM_GEMV=0"; do
+        echo "--- $v"; env $v bash -c "$(declare -f tandem); JAVA='$JAVA'; CP='$CP'; tandem bench steps --model /tmp/llama3-8b-random --device cuda --decode-batches 1,64 --prefill 2048 --context 128 --steps 32 -r 3" 2>&1 | grep '^|'
+      done ;;
+    profile8b)
+      for args in "--decode-batches 1 --prefill=" "--decode-batches 64 --prefill=" "--decode-batches= --prefill 2048 -r 1"; do
+        TANDEM_CUDA_PROFILE=1 tandem bench steps --model /tmp/llama3-8b-random --device cuda --steps 16 $args 2>&1 | grep -v WARNING | head -40
+      done ;;
     hf8b)
       python3 scripts/device/hf_bench.py --model /tmp/llama3-8b-random --decode-batches 1,64 --prefill 2048,8192 --context 128 --steps 32 ;;
     logits8b)

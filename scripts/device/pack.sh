@@ -21,5 +21,6 @@ mvn -q -o -pl server dependency:build-classpath -Dmdep.outputFile=/tmp/tandem-cp
 tr ':' '\n' < /tmp/tandem-cp.txt | grep -E 'jackson|snakeyaml' | xargs -I{} cp {} .device/lib/
 [ -f .device/junit-platform-console-standalone-1.13.4.jar ] || \
   mvn -q dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.13.4 -DoutputDirectory=.device
+tar -C .device -cJf .device/classes.tar.xz cp && rm -rf .device/cp   # unpacked by gpu-run.sh
 rm -f .device/tandem.jar; rm -rf .device/classes .device/tok
 echo "packed .device: $(du -sh .device | cut -f1) (64 MiB at most travel with a run)"

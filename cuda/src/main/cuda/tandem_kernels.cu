@@ -105,10 +105,12 @@ extern "C" __global__ void tdm_rmsnorm(float* acc, const float* x, const float* 
     }
 }
 
-extern "C" __global__ void tdm_swiglu(const float* gate, const float* up, float* out, bf16* mirror, long n) {
+// gate and up rows are ld apart (they may be column ranges of one fused gate|up product); out is contiguous.
+extern "C" __global__ void tdm_swiglu(const float* gate, const float* up, float* out, bf16* mirror, int cols, int ld, long n) {
     for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
-        float g = gate[i];
-        float v = g / (1.f + expf(-g)) * up[i];
+        long at = (i / cols) * ld + i % cols;
+        float g = gate[at];
+        float v = g / (1.f + expf(-g)) * up[at];
         out[i] = v;
         if (mirror) mirror[i] = __float2bfloat16(v);
     }
@@ -136,36 +138,37 @@ extern "C" __global__ void tdm_rope(float* x, int heads, int hd, int interleaved
 
 // RoPE on q and k fused with the KV-cache write: one block per row rotates q and k in place and stores k and v into
 // the row's cache slot. With rotateKq == 0 it only writes k and v (the plain writeKv op).
+// q rows are qld apart and k / v rows kvld apart (column ranges of one fused q|k|v product, or separate buffers).
 template <typename KV>
-__device__ void ropeWriteKv(float* q, float* k, const float* v, int heads, int kvHeads, int hd, int interleaved,
-                            int rotateQk, const int* positions, const int* slots, const float* cosT, const float* sinT,
-                            KV* kc, KV* vc) {
+__device__ void ropeWriteKv(float* q, float* k, const float* v, int qld, int kvld, int heads, int kvHeads, int hd,
+                            int interleaved, int rotateQk, const int* positions, const int* slots, const float* cosT,
+                            const float* sinT, KV* kc, KV* vc) {
     long r = blockIdx.x;
     int kvDim = kvHeads * hd;
     if (rotateQk) {
         int pos = positions[r];
-        rotate(q + r * heads * hd, heads, hd, interleaved, cosT, sinT, pos);
-        rotate(k + r * kvDim, kvHeads, hd, interleaved, cosT, sinT, pos);
+        rotate(q + r * qld, heads, hd, interleaved, cosT, sinT, pos);
+        rotate(k + r * kvld, kvHeads, hd, interleaved, cosT, sinT, pos);
         __syncthreads();
     }
     long slot = slots[r];
     if (slot < 0) return;
     for (int c = threadIdx.x; c < kvDim; c += blockDim.x) {
-        store(kc + slot * kvDim + c, k[r * kvDim + c]);
-        store(vc + slot * kvDim + c, v[r * kvDim + c]);
+        store(kc + slot * kvDim + c, k[r * kvld + c]);
+        store(vc + slot * kvDim + c, v[r * kvld + c]);
     }
 }
 
-extern "C" __global__ void tdm_rope_write_kv_bf16(float* q, float* k, const float* v, int heads, int kvHeads, int hd,
+extern "C" __global__ void tdm_rope_write_kv_bf16(float* q, float* k, const float* v, int qld, int kvld, int heads, int kvHeads, int hd,
                                                   int interleaved, int rotateQk, const int* positions, const int* slots,
                                                   const float* cosT, const float* sinT, bf16* kc, bf16* vc) {
-    ropeWriteKv(q, k, v, heads, kvHeads, hd, interleaved, rotateQk, positions, slots, cosT, sinT, kc, vc);
+    ropeWriteKv(q, k, v, qld, kvld, heads, kvHeads, hd, interleaved, rotateQk, positions, slots, cosT, sinT, kc, vc);
 }
 
-extern "C" __global__ void tdm_rope_write_kv_f32(float* q, float* k, const float* v, int heads, int kvHeads, int hd,
+extern "C" __global__ void tdm_rope_write_kv_f32(float* q, float* k, const float* v, int qld, int kvld, int heads, int kvHeads, int hd,
                                                  int interleaved, int rotateQk, const int* positions, const int* slots,
                                                  const float* cosT, const float* sinT, float* kc, float* vc) {
-    ropeWriteKv(q, k, v, heads, kvHeads, hd, interleaved, rotateQk, positions, slots, cosT, sinT, kc, vc);
+    ropeWriteKv(q, k, v, qld, kvld, heads, kvHeads, hd, interleaved, rotateQk, positions, slots, cosT, sinT, kc, vc);
 }
 
 extern "C" __global__ void tdm_gather_rows(const float* x, const int* rows, float* out, bf16* mirror, int cols) {
@@ -214,97 +217,164 @@ extern "C" __global__ void tdm_argmax(const float* logits, int cols, int* out) {
 
 #define DEC_WARPS 4
 #define MAX_HD 256
+#define VEC (MAX_HD / 128)
+#define KEYS 4
 
-template <typename KV>
-__device__ void attnSplit(const float* q, const KV* kc, const KV* vc, const int* rowList, const int* rowSeq,
+__device__ __forceinline__ void load4(const bf16* p, float* o) {
+    uint2 u = *reinterpret_cast<const uint2*>(p);
+    float2 a = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&u.x));
+    float2 b = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&u.y));
+    o[0] = a.x; o[1] = a.y; o[2] = b.x; o[3] = b.y;
+}
+
+__device__ __forceinline__ void load4(const float* p, float* o) {
+    float4 v = *reinterpret_cast<const float4*>(p);
+    o[0] = v.x; o[1] = v.y; o[2] = v.z; o[3] = v.w;
+}
+
+// One block per (row, KV head, split): the G query heads that share a KV head are computed together, so each key
+// and value is read once for all of them (GQA). Lanes hold elements 4l + 128i .. 4l + 128i + 3 of a head (head_dim a
+// multiple of 4, i < V): one 8- or 16-byte load per key; each warp keeps KEYS keys in flight.
+template <typename KV, int G, int V>
+__device__ void attnSplit(const float* q, int qld, const KV* kc, const KV* vc, const int* rowList, const int* rowSeq,
                           const int* rowPos, const int* blockTables, int btStride, int blockSize, int heads, int kvHeads,
                           int hd, float scale, int chunk, float* partO, float* partML, float* out, bf16* mirror) {
-    int ri = blockIdx.x, h = blockIdx.y, s = blockIdx.z, splits = gridDim.z;
+    int ri = blockIdx.x, kvh = blockIdx.y, s = blockIdx.z, splits = gridDim.z;
     int r = rowList ? rowList[ri] : ri;
     int n = rowPos[r] + 1;
     int start = s * chunk, end = min(n, start + chunk);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int group = heads / kvHeads, kvh = h / group, kvDim = kvHeads * hd;
+    int kvDim = kvHeads * hd;
     const int* bt = blockTables + (long) rowSeq[r] * btStride;
-    const float* qr = q + (long) r * heads * hd + h * hd;
-    float qv[MAX_HD / 32], acc[MAX_HD / 32];
+    float qv[G][V][4], acc[G][V][4], m[G], l[G];
 #pragma unroll
-    for (int i = 0; i < MAX_HD / 32; i++) {
-        int d = lane + 32 * i;
-        qv[i] = d < hd ? qr[d] * scale : 0.f;
-        acc[i] = 0.f;
-    }
-    float m = NEG_INF, l = 0.f;
-    for (int p = start + warp; p < end; p += DEC_WARPS) {
-        long base = ((long) bt[p / blockSize] * blockSize + p % blockSize) * kvDim + (long) kvh * hd;
-        float dot = 0.f;
+    for (int g = 0; g < G; g++) {
+        const float* qr = q + (long) r * qld + (kvh * G + g) * hd;
+        m[g] = NEG_INF;
+        l[g] = 0.f;
 #pragma unroll
-        for (int i = 0; i < MAX_HD / 32; i++) {
-            int d = lane + 32 * i;
-            if (d < hd) dot += qv[i] * load(kc + base + d);
+        for (int i = 0; i < V; i++) {
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                int d = 4 * lane + 128 * i + j;
+                qv[g][i][j] = d < hd ? qr[d] * scale : 0.f;
+                acc[g][i][j] = 0.f;
+            }
         }
-        dot = warpSum(dot);
-        float mNew = fmaxf(m, dot);
-        float corr = expf(m - mNew), e = expf(dot - mNew);
-        l = l * corr + e;
-#pragma unroll
-        for (int i = 0; i < MAX_HD / 32; i++) {
-            int d = lane + 32 * i;
-            if (d < hd) acc[i] = acc[i] * corr + e * load(vc + base + d);
-        }
-        m = mNew;
     }
-    __shared__ float sm[DEC_WARPS], sl[DEC_WARPS];
-    __shared__ float sacc[DEC_WARPS][MAX_HD];
-    if (lane == 0) { sm[warp] = m; sl[warp] = l; }
+    for (int p0 = start + warp * KEYS; p0 < end; p0 += DEC_WARPS * KEYS) {
+        long base[KEYS];
 #pragma unroll
-    for (int i = 0; i < MAX_HD / 32; i++) {
-        int d = lane + 32 * i;
-        if (d < hd) sacc[warp][d] = acc[i];
+        for (int k = 0; k < KEYS; k++) {
+            int p = min(p0 + k, end - 1);
+            base[k] = ((long) bt[p / blockSize] * blockSize + p % blockSize) * kvDim + (long) kvh * hd;
+        }
+        float kk[KEYS][V][4], vv[KEYS][V][4];
+#pragma unroll
+        for (int k = 0; k < KEYS; k++) {
+#pragma unroll
+            for (int i = 0; i < V; i++) {
+                int d = 4 * lane + 128 * i;
+                if (d < hd) {
+                    load4(kc + base[k] + d, kk[k][i]);
+                    load4(vc + base[k] + d, vv[k][i]);
+                } else {
+#pragma unroll
+                    for (int j = 0; j < 4; j++) kk[k][i][j] = vv[k][i][j] = 0.f;
+                }
+            }
+        }
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+            float dot[KEYS];
+#pragma unroll
+            for (int k = 0; k < KEYS; k++) {
+                float t = 0.f;
+#pragma unroll
+                for (int i = 0; i < V; i++)
+#pragma unroll
+                    for (int j = 0; j < 4; j++) t += qv[g][i][j] * kk[k][i][j];
+                dot[k] = t;
+            }
+#pragma unroll
+            for (int k = 0; k < KEYS; k++) dot[k] = p0 + k < end ? warpSum(dot[k]) : NEG_INF;
+            float mNew = m[g];
+#pragma unroll
+            for (int k = 0; k < KEYS; k++) mNew = fmaxf(mNew, dot[k]);
+            float corr = expf(m[g] - mNew);
+            l[g] *= corr;
+#pragma unroll
+            for (int i = 0; i < V; i++)
+#pragma unroll
+                for (int j = 0; j < 4; j++) acc[g][i][j] *= corr;
+#pragma unroll
+            for (int k = 0; k < KEYS; k++) {
+                float e = p0 + k < end ? expf(dot[k] - mNew) : 0.f;
+                l[g] += e;
+#pragma unroll
+                for (int i = 0; i < V; i++)
+#pragma unroll
+                    for (int j = 0; j < 4; j++) acc[g][i][j] += e * vv[k][i][j];
+            }
+            m[g] = mNew;
+        }
+    }
+    __shared__ float sm[DEC_WARPS][G], sl[DEC_WARPS][G];
+    __shared__ float sacc[DEC_WARPS][G][V * 128];
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        if (lane == 0) { sm[warp][g] = m[g]; sl[warp][g] = l[g]; }
+#pragma unroll
+        for (int i = 0; i < V; i++)
+#pragma unroll
+            for (int j = 0; j < 4; j++) sacc[warp][g][4 * lane + 128 * i + j] = acc[g][i][j];
     }
     __syncthreads();
-    if (warp != 0) return;
-    float M = NEG_INF;
-    for (int w = 0; w < DEC_WARPS; w++) M = fmaxf(M, sm[w]);
-    float L = 0.f, f[DEC_WARPS];
-    for (int w = 0; w < DEC_WARPS; w++) {
-        f[w] = sm[w] == NEG_INF ? 0.f : expf(sm[w] - M);
-        L += sl[w] * f[w];
-    }
-    long o = (long) r * heads * hd + h * hd;
-    long po = (((long) ri * heads + h) * splits + s);
-    for (int d = lane; d < hd; d += 32) {
-        float v = 0.f;
-        for (int w = 0; w < DEC_WARPS; w++) v += sacc[w][d] * f[w];
-        if (splits == 1) {
-            v /= L;
-            out[o + d] = v;
-            if (mirror) mirror[o + d] = __float2bfloat16(v);
-        } else {
-            partO[po * hd + d] = v;
+    // Warp w merges the warps' states of query heads w, w + DEC_WARPS, ...
+    for (int g = warp; g < G; g += DEC_WARPS) {
+        int h = kvh * G + g;
+        float M = NEG_INF;
+        for (int w = 0; w < DEC_WARPS; w++) M = fmaxf(M, sm[w][g]);
+        float L = 0.f, f[DEC_WARPS];
+        for (int w = 0; w < DEC_WARPS; w++) {
+            f[w] = sm[w][g] == NEG_INF ? 0.f : expf(sm[w][g] - M);
+            L += sl[w][g] * f[w];
+        }
+        long o = (long) r * heads * hd + h * hd;
+        long po = (((long) ri * heads + h) * splits + s);
+        for (int d = lane; d < hd; d += 32) {
+            float v = 0.f;
+            for (int w = 0; w < DEC_WARPS; w++) v += sacc[w][g][d] * f[w];
+            if (splits == 1) {
+                v /= L;
+                out[o + d] = v;
+                if (mirror) mirror[o + d] = __float2bfloat16(v);
+            } else {
+                partO[po * hd + d] = v;
+            }
+        }
+        if (splits > 1 && lane == 0) {
+            partML[po * 2] = M;
+            partML[po * 2 + 1] = L;
         }
     }
-    if (splits > 1 && lane == 0) {
-        partML[po * 2] = M;
-        partML[po * 2 + 1] = L;
+}
+
+#define SPLIT_ENTRY(T, KV, G, V)                                                                                      \
+    extern "C" __global__ void tdm_attn_split_##T##_g##G##_v##V(                                                     \
+        const float* q, int qld, const KV* kc, const KV* vc, const int* rowList, const int* rowSeq, const int* rowPos, \
+        const int* blockTables, int btStride, int blockSize, int heads, int kvHeads, int hd, float scale, int chunk,  \
+        float* partO, float* partML, float* out, bf16* mirror) {                                                      \
+        attnSplit<KV, G, V>(q, qld, kc, vc, rowList, rowSeq, rowPos, blockTables, btStride, blockSize, heads,         \
+                            kvHeads, hd, scale, chunk, partO, partML, out, mirror);                                  \
     }
-}
-
-extern "C" __global__ void tdm_attn_split_bf16(const float* q, const bf16* kc, const bf16* vc, const int* rowList, const int* rowSeq,
-                                               const int* rowPos, const int* blockTables, int btStride, int blockSize,
-                                               int heads, int kvHeads, int hd, float scale, int chunk, float* partO,
-                                               float* partML, float* out, bf16* mirror) {
-    attnSplit(q, kc, vc, rowList, rowSeq, rowPos, blockTables, btStride, blockSize, heads, kvHeads, hd, scale, chunk, partO,
-              partML, out, mirror);
-}
-
-extern "C" __global__ void tdm_attn_split_f32(const float* q, const float* kc, const float* vc, const int* rowList, const int* rowSeq,
-                                              const int* rowPos, const int* blockTables, int btStride, int blockSize,
-                                              int heads, int kvHeads, int hd, float scale, int chunk, float* partO,
-                                              float* partML, float* out, bf16* mirror) {
-    attnSplit(q, kc, vc, rowList, rowSeq, rowPos, blockTables, btStride, blockSize, heads, kvHeads, hd, scale, chunk, partO,
-              partML, out, mirror);
-}
+#define SPLIT_GROUPS(T, KV, V) \
+    SPLIT_ENTRY(T, KV, 1, V) SPLIT_ENTRY(T, KV, 2, V) SPLIT_ENTRY(T, KV, 3, V) SPLIT_ENTRY(T, KV, 4, V) \
+    SPLIT_ENTRY(T, KV, 5, V) SPLIT_ENTRY(T, KV, 6, V) SPLIT_ENTRY(T, KV, 7, V) SPLIT_ENTRY(T, KV, 8, V)
+SPLIT_GROUPS(bf16, bf16, 1)
+SPLIT_GROUPS(bf16, bf16, 2)
+SPLIT_GROUPS(f32, float, 1)
+SPLIT_GROUPS(f32, float, 2)
 
 // Merges the splits of tdm_attn_split in split order: grid (listed rows, heads), threads over head_dim. rowList
 // (null: rows 0..) names the batch rows, as for tdm_attn_split.
@@ -346,20 +416,23 @@ extern "C" __global__ void tdm_attn_combine(const int* rowList, const float* par
 #define FA_WARPS 4
 
 template <int HD>
-__device__ void flashPrefill(const float* q, const bf16* kc, const bf16* vc, const int* tileRow, const int* tileLen,
+__device__ void flashPrefill(const float* q, int qld, const bf16* kc, const bf16* vc, const int* tileRow, const int* tileLen,
                              const int* tileSeq, const int* rowPos, const int* blockTables, int btStride, int blockSize,
                              int heads, int kvHeads, float scale, float* out, bf16* mirror) {
     using namespace nvcuda;
     extern __shared__ __align__(128) unsigned char smem[];
-    bf16* sQ = (bf16*) smem;                       // [BM][HD]
-    bf16* sK = sQ + FA_BM * HD;                    // [BN][HD]
-    bf16* sV = sK + FA_BN * HD;                    // [BN][HD]
-    bf16* sP = sV + FA_BN * HD;                    // [BM][BN]
-    float* sS = (float*) (sP + FA_BM * FA_BN);     // [BM][BN]
-    float* sO = sS + FA_BM * FA_BN;                // [BM][HD]
-    float* sM = sO + FA_BM * HD;                   // [BM]
+    // Rows padded by 16 bytes so that the 8 rows a tensor-core fragment load reads fall in different banks.
+    constexpr int LDH = HD + 8, LDP = FA_BN + 8, LDS = FA_BN + 4, LDO = HD + 4;
+    bf16* sQ = (bf16*) smem;                       // [BM][LDH]
+    bf16* sK = sQ + FA_BM * LDH;                   // [BN][LDH]
+    bf16* sV = sK + FA_BN * LDH;                   // [BN][LDH]
+    bf16* sP = sV + FA_BN * LDH;                   // [BM][LDP]
+    float* sS = (float*) (sP + FA_BM * LDP);       // [BM][LDS]
+    float* sO = sS + FA_BM * LDS;                  // [BM][LDO]
+    float* sM = sO + FA_BM * LDO;                  // [BM]
     float* sL = sM + FA_BM;                        // [BM]
     int* sPos = (int*) (sL + FA_BM);               // [BM]
+    int* sBt = sPos + FA_BM;                       // [BN + 2] block ids of the current key tile
 
     int t = blockIdx.x, h = blockIdx.y;
     int row0 = tileRow[t], len = tileLen[t];
@@ -370,9 +443,9 @@ __device__ void flashPrefill(const float* q, const bf16* kc, const bf16* vc, con
 
     for (int i = threadIdx.x; i < FA_BM * HD; i += nThreads) {
         int rr = i / HD, d = i % HD;
-        float v = rr < len ? q[(long) (row0 + rr) * heads * HD + h * HD + d] * scale : 0.f;
-        sQ[i] = __float2bfloat16(v);
-        sO[i] = 0.f;
+        float v = rr < len ? q[(long) (row0 + rr) * qld + h * HD + d] * scale : 0.f;
+        sQ[rr * LDH + d] = __float2bfloat16(v);
+        sO[rr * LDO + d] = 0.f;
     }
     for (int i = threadIdx.x; i < FA_BM; i += nThreads) {
         sM[i] = NEG_INF;
@@ -386,17 +459,33 @@ __device__ void flashPrefill(const float* q, const bf16* kc, const bf16* vc, con
     for (int kt = 0; kt < keyTiles; kt++) {
         int k0 = kt * FA_BN;
         // K and V tiles from the paged cache, 16 bytes per load; keys past maxPos are zero (and masked below).
-        for (int i = threadIdx.x; i < FA_BN * HD / 8; i += nThreads) {
+        // The tile's block ids are read once, and every load of the tile is issued before any store.
+        int firstBlock = k0 / blockSize;
+        for (int i = threadIdx.x; i <= FA_BN / blockSize + 1; i += nThreads) {
+            int b = firstBlock + i;
+            sBt[i] = b * blockSize <= maxPos ? bt[b] : 0;
+        }
+        __syncthreads();
+        constexpr int PER_THREAD = FA_BN * HD / 8 / (FA_WARPS * 32);
+        uint4 kr4[PER_THREAD], vr4[PER_THREAD];
+#pragma unroll
+        for (int j = 0; j < PER_THREAD; j++) {
+            int i = threadIdx.x + j * FA_WARPS * 32;
             int kr = i / (HD / 8), c8 = (i % (HD / 8)) * 8;
             int p = k0 + kr;
-            uint4 kvk = make_uint4(0, 0, 0, 0), kvv = make_uint4(0, 0, 0, 0);
+            kr4[j] = vr4[j] = make_uint4(0, 0, 0, 0);
             if (p <= maxPos) {
-                long base = ((long) bt[p / blockSize] * blockSize + p % blockSize) * kvDim + (long) kvh * HD + c8;
-                kvk = *(const uint4*) (kc + base);
-                kvv = *(const uint4*) (vc + base);
+                long base = ((long) sBt[p / blockSize - firstBlock] * blockSize + p % blockSize) * kvDim + (long) kvh * HD + c8;
+                kr4[j] = *(const uint4*) (kc + base);
+                vr4[j] = *(const uint4*) (vc + base);
             }
-            *(uint4*) (sK + kr * HD + c8) = kvk;
-            *(uint4*) (sV + kr * HD + c8) = kvv;
+        }
+#pragma unroll
+        for (int j = 0; j < PER_THREAD; j++) {
+            int i = threadIdx.x + j * FA_WARPS * 32;
+            int kr = i / (HD / 8), c8 = (i % (HD / 8)) * 8;
+            *(uint4*) (sK + kr * LDH + c8) = kr4[j];
+            *(uint4*) (sV + kr * LDH + c8) = vr4[j];
         }
         __syncthreads();
 
@@ -408,28 +497,28 @@ __device__ void flashPrefill(const float* q, const bf16* kc, const bf16* vc, con
             for (int k = 0; k < HD; k += 16) {
                 wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a;
                 wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> b;
-                wmma::load_matrix_sync(a, sQ + wr * HD + k, HD);
-                wmma::load_matrix_sync(b, sK + n0 * HD + k, HD);
+                wmma::load_matrix_sync(a, sQ + wr * LDH + k, LDH);
+                wmma::load_matrix_sync(b, sK + n0 * LDH + k, LDH);
                 wmma::mma_sync(c, a, b, c);
             }
-            wmma::store_matrix_sync(sS + wr * FA_BN + n0, c, FA_BN, wmma::mem_row_major);
+            wmma::store_matrix_sync(sS + wr * LDS + n0, c, LDS, wmma::mem_row_major);
         }
         __syncwarp();
 
         // Online softmax, one row at a time; each lane owns columns lane and lane + 32.
         for (int rr = wr; rr < wr + 16; rr++) {
             int pos = sPos[rr];
-            float s0 = (k0 + lane <= pos) ? sS[rr * FA_BN + lane] : NEG_INF;
-            float s1 = (k0 + lane + 32 <= pos) ? sS[rr * FA_BN + lane + 32] : NEG_INF;
+            float s0 = (k0 + lane <= pos) ? sS[rr * LDS + lane] : NEG_INF;
+            float s1 = (k0 + lane + 32 <= pos) ? sS[rr * LDS + lane + 32] : NEG_INF;
             float mOld = sM[rr];
             float mNew = fmaxf(mOld, warpMax(fmaxf(s0, s1)));
             float e0 = mNew == NEG_INF ? 0.f : __expf(s0 - mNew);
             float e1 = mNew == NEG_INF ? 0.f : __expf(s1 - mNew);
             float sum = warpSum(e0 + e1);
             float corr = (mOld == NEG_INF) ? 0.f : __expf(mOld - mNew);
-            sP[rr * FA_BN + lane] = __float2bfloat16(e0);
-            sP[rr * FA_BN + lane + 32] = __float2bfloat16(e1);
-            for (int d = lane; d < HD; d += 32) sO[rr * HD + d] *= corr;
+            sP[rr * LDP + lane] = __float2bfloat16(e0);
+            sP[rr * LDP + lane + 32] = __float2bfloat16(e1);
+            for (int d = lane; d < HD; d += 32) sO[rr * LDO + d] *= corr;
             if (lane == 0) {
                 sM[rr] = mNew;
                 sL[rr] = sL[rr] * corr + sum;
@@ -440,22 +529,22 @@ __device__ void flashPrefill(const float* q, const bf16* kc, const bf16* vc, con
         // O += P V for this warp's rows.
         for (int n0 = 0; n0 < HD; n0 += 16) {
             wmma::fragment<wmma::accumulator, 16, 16, 16, float> c;
-            wmma::load_matrix_sync(c, sO + wr * HD + n0, HD, wmma::mem_row_major);
+            wmma::load_matrix_sync(c, sO + wr * LDO + n0, LDO, wmma::mem_row_major);
             for (int k = 0; k < FA_BN; k += 16) {
                 wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a;
                 wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> b;
-                wmma::load_matrix_sync(a, sP + wr * FA_BN + k, FA_BN);
-                wmma::load_matrix_sync(b, sV + k * HD + n0, HD);
+                wmma::load_matrix_sync(a, sP + wr * LDP + k, LDP);
+                wmma::load_matrix_sync(b, sV + k * LDH + n0, LDH);
                 wmma::mma_sync(c, a, b, c);
             }
-            wmma::store_matrix_sync(sO + wr * HD + n0, c, HD, wmma::mem_row_major);
+            wmma::store_matrix_sync(sO + wr * LDO + n0, c, LDO, wmma::mem_row_major);
         }
         __syncthreads(); // before the next tile overwrites sK / sV
     }
 
     for (int i = threadIdx.x; i < len * HD; i += nThreads) {
         int rr = i / HD, d = i % HD;
-        float v = sO[i] / sL[rr];
+        float v = sO[rr * LDO + d] / sL[rr];
         long o = (long) (row0 + rr) * heads * HD + h * HD + d;
         out[o] = v;
         if (mirror) mirror[o] = __float2bfloat16(v);
@@ -464,12 +553,101 @@ __device__ void flashPrefill(const float* q, const bf16* kc, const bf16* vc, con
 
 #define FLASH_ENTRY(HD)                                                                                               \
     extern "C" __global__ void __launch_bounds__(FA_WARPS * 32) tdm_flash_prefill_##HD(                               \
-        const float* q, const bf16* kc, const bf16* vc, const int* tileRow, const int* tileLen, const int* tileSeq,  \
+        const float* q, int qld, const bf16* kc, const bf16* vc, const int* tileRow, const int* tileLen, const int* tileSeq,  \
         const int* rowPos, const int* blockTables, int btStride, int blockSize, int heads, int kvHeads, float scale, \
         float* out, bf16* mirror) {                                                                                   \
-        flashPrefill<HD>(q, kc, vc, tileRow, tileLen, tileSeq, rowPos, blockTables, btStride, blockSize, heads,      \
+        flashPrefill<HD>(q, qld, kc, vc, tileRow, tileLen, tileSeq, rowPos, blockTables, btStride, blockSize, heads,      \
                          kvHeads, scale, out, mirror);                                                                \
     }
 
 FLASH_ENTRY(64)
 FLASH_ENTRY(128)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Skinny products for decode (M <= 8 activation rows): out[m][r] = sum_c x[m][c] * w[r][c], bf16 weights read once
+// with 16-byte loads, f32 activations, f32 accumulation. cuBLASLt's kernels leave much of the memory bandwidth unused
+// at these shapes; here every block streams GEMV_ROWS weight rows with all its threads splitting the columns, so even
+// 1024-row products fill the GPU. Needs cols % 8 == 0. grid: ceil(rows / GEMV_ROWS), block: 256.
+// ---------------------------------------------------------------------------------------------------------------
+
+#define GEMV_ROWS 4
+#define GEMV_THREADS 256
+
+__device__ __forceinline__ void unpack8(uint4 u, float* f) {
+    const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        float2 v = __bfloat1622float2(h[i]);
+        f[2 * i] = v.x;
+        f[2 * i + 1] = v.y;
+    }
+}
+
+template <int M>
+__device__ void gemv(const bf16* __restrict__ w, const float* __restrict__ x, float* __restrict__ out, int rows, int cols) {
+    int r0 = blockIdx.x * GEMV_ROWS;
+    float acc[GEMV_ROWS][M];
+#pragma unroll
+    for (int i = 0; i < GEMV_ROWS; i++)
+#pragma unroll
+        for (int m = 0; m < M; m++) acc[i][m] = 0.f;
+#pragma unroll 2
+    for (int c = threadIdx.x * 8; c < cols; c += GEMV_THREADS * 8) {
+        uint4 wv[GEMV_ROWS];
+#pragma unroll
+        for (int i = 0; i < GEMV_ROWS; i++) {
+            wv[i] = r0 + i < rows ? __ldg(reinterpret_cast<const uint4*>(w + (long) (r0 + i) * cols + c)) : make_uint4(0, 0, 0, 0);
+        }
+#pragma unroll
+        for (int m = 0; m < M; m++) {
+            float4 a = *reinterpret_cast<const float4*>(x + (long) m * cols + c);
+            float4 b = *reinterpret_cast<const float4*>(x + (long) m * cols + c + 4);
+            float xv[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+#pragma unroll
+            for (int i = 0; i < GEMV_ROWS; i++) {
+                float wf[8];
+                unpack8(wv[i], wf);
+#pragma unroll
+                for (int j = 0; j < 8; j++) acc[i][m] += wf[j] * xv[j];
+            }
+        }
+    }
+    __shared__ float part[GEMV_THREADS / 32][GEMV_ROWS * M];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int i = 0; i < GEMV_ROWS; i++)
+#pragma unroll
+        for (int m = 0; m < M; m++) {
+            float v = warpSum(acc[i][m]);
+            if (lane == 0) part[warp][i * M + m] = v;
+        }
+    __syncthreads();
+    if (threadIdx.x < GEMV_ROWS * M) {
+        int i = threadIdx.x / M, m = threadIdx.x % M;
+        float v = 0.f;
+#pragma unroll
+        for (int k = 0; k < GEMV_THREADS / 32; k++) v += part[k][threadIdx.x];
+        if (r0 + i < rows) out[(long) m * rows + r0 + i] = v;
+    }
+}
+
+#define GEMV_ENTRY(M)                                                                                                 \
+    extern "C" __global__ void __launch_bounds__(GEMV_THREADS) tdm_gemv_bf16_##M(const bf16* w, const float* x,      \
+                                                                                 float* out, int rows, int cols) {    \
+        gemv<M>(w, x, out, rows, cols);                                                                               \
+    }
+
+GEMV_ENTRY(1)
+GEMV_ENTRY(2)
+GEMV_ENTRY(3)
+GEMV_ENTRY(4)
+GEMV_ENTRY(5)
+GEMV_ENTRY(6)
+GEMV_ENTRY(7)
+GEMV_ENTRY(8)
+
+extern "C" __global__ void tdm_bf16_to_f32(const bf16* src, float* dst, long n) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
+        dst[i] = __bfloat162float(src[i]);
+    }
+}

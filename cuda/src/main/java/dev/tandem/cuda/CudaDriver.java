@@ -365,9 +365,10 @@ public final class CudaDriver {
     public void launch(MemorySegment function, int gridX, int gridY, int gridZ, int blockX, int blockY, int blockZ, int sharedBytes,
                        MemorySegment stream, MemorySegment params) {
         int r;
+        MemorySegment s = stream == null ? MemorySegment.NULL : stream;
         try {
-            r = (int) cuLaunchKernel.invokeExact(function, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes,
-                    stream == null ? MemorySegment.NULL : stream, params, MemorySegment.NULL);
+            r = (int) cuLaunchKernel.invokeExact(function, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes, s, params,
+                    MemorySegment.NULL);
         } catch (Throwable t) {
             throw new CudaException("native call failed: " + t);
         }

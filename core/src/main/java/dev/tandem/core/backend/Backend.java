@@ -18,6 +18,13 @@ public interface Backend extends AutoCloseable {
     /** Makes a weight usable by this backend's kernels: repacked or copied once at load, never per op. */
     Weight upload(Tensor tensor);
 
+    /**
+     * One weight made of {@code parts} stacked by rows (same input width), so that one product computes all of them
+     * (q|k|v, gate|up): fewer, larger products. Returns null when the backend prefers separate products; the forward
+     * pass then reads the parts of the output through {@link Activation#columns}.
+     */
+    default Weight uploadStacked(String name, java.util.List<Tensor> parts) { return null; }
+
     /** A zeroed f32 activation buffer of rows x cols, owned by this backend. */
     Activation allocate(int rows, int cols);
 
@@ -102,8 +109,12 @@ public interface Backend extends AutoCloseable {
      */
     default int replayRows(int n) { return 0; }
 
-    /** Runs one step's ops; a replaying backend records them the first time for {@code rows} and replays them after. */
-    default void replay(int rows, Runnable step) { step.run(); }
+    /**
+     * Runs one step's ops; a replaying backend records them the first time for ({@code owner}, {@code rows}) and
+     * replays them after. {@code owner} identifies the buffers the ops use (model and KV cache): a recording is only
+     * valid for the memory it was made with.
+     */
+    default void replay(Object owner, int rows, Runnable step) { step.run(); }
 
     /** Releases what this backend allocated. */
     @Override

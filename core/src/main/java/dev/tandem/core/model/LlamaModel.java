@@ -24,11 +24,13 @@ public final class LlamaModel {
     private final int maxTokens;
     private final float attentionScale;
 
-    // Scratch activations sized for the largest step; each step uses views of its own row count.
-    private final Activation x, xb, q, k, v, att, proj, gate, up, lastRows, lastNorm, logits;
+    // Scratch activations sized for the largest step; each step uses views of its own row count. With stacked
+    // products (qkv, gateUp) q/k/v/up are column views of their outputs and have no buffers of their own.
+    private final Activation x, xb, q, k, v, att, proj, gate, up, qkv, gateUp, lastRows, lastNorm, logits;
 
-    private record Layer(Weight attnNorm, Weight wq, Weight wk, Weight wv, Weight wo, Weight bq, Weight bk, Weight bv,
-                         Weight ffnNorm, Weight gate, Weight up, Weight down) {}
+    /** wqkv / wGateUp are set (and wq, wk, wv / gate, up null) when the backend stacks those products. */
+    private record Layer(Weight attnNorm, Weight wq, Weight wk, Weight wv, Weight wqkv, Weight wo, Weight bq, Weight bk, Weight bv,
+                         Weight ffnNorm, Weight gate, Weight up, Weight wGateUp, Weight down) {}
 
     /**
      * @param maxTokens most tokens one step may carry (prefill chunk plus decodes)
@@ -44,21 +46,28 @@ public final class LlamaModel {
         finalNorm = backend.upload(weights.finalNorm());
         output = weights.output() == weights.embedding() ? embedding : backend.upload(weights.output());
         for (LayerWeights l : weights.layers()) {
-            layers.add(new Layer(backend.upload(l.attnNorm()), backend.upload(l.wq()), backend.upload(l.wk()),
-                    backend.upload(l.wv()), backend.upload(l.wo()),
+            Weight qkvW = l.bq() == null ? backend.uploadStacked(l.wq().name() + "|k|v", List.of(l.wq(), l.wk(), l.wv())) : null;
+            Weight guW = backend.uploadStacked(l.gate().name() + "|up", List.of(l.gate(), l.up()));
+            layers.add(new Layer(backend.upload(l.attnNorm()),
+                    qkvW == null ? backend.upload(l.wq()) : null, qkvW == null ? backend.upload(l.wk()) : null,
+                    qkvW == null ? backend.upload(l.wv()) : null, qkvW, backend.upload(l.wo()),
                     l.bq() == null ? null : backend.upload(l.bq()), l.bk() == null ? null : backend.upload(l.bk()),
                     l.bv() == null ? null : backend.upload(l.bv()),
-                    backend.upload(l.ffnNorm()), backend.upload(l.gate()), backend.upload(l.up()), backend.upload(l.down())));
+                    backend.upload(l.ffnNorm()), guW == null ? backend.upload(l.gate()) : null, guW == null ? backend.upload(l.up()) : null,
+                    guW, backend.upload(l.down())));
         }
+        boolean anyQkv = layers.stream().anyMatch(l -> l.wqkv != null), anySplitQkv = layers.stream().anyMatch(l -> l.wqkv == null);
         x = backend.allocate(maxTokens, config.dim());
         xb = backend.allocate(maxTokens, config.dim());
-        q = backend.allocate(maxTokens, config.qDim());
-        k = backend.allocate(maxTokens, config.kvDim());
-        v = backend.allocate(maxTokens, config.kvDim());
+        q = anySplitQkv ? backend.allocate(maxTokens, config.qDim()) : null;
+        k = anySplitQkv ? backend.allocate(maxTokens, config.kvDim()) : null;
+        v = anySplitQkv ? backend.allocate(maxTokens, config.kvDim()) : null;
+        qkv = anyQkv ? backend.allocate(maxTokens, config.qDim() + 2 * config.kvDim()) : null;
         att = backend.allocate(maxTokens, config.qDim());
         proj = backend.allocate(maxTokens, config.dim());
         gate = backend.allocate(maxTokens, config.hiddenDim());
-        up = backend.allocate(maxTokens, config.hiddenDim());
+        up = layers.stream().anyMatch(l -> l.wGateUp == null) ? backend.allocate(maxTokens, config.hiddenDim()) : null;
+        gateUp = layers.stream().anyMatch(l -> l.wGateUp != null) ? backend.allocate(maxTokens, 2 * config.hiddenDim()) : null;
         lastRows = backend.allocate(maxLogitRows, config.dim());
         lastNorm = backend.allocate(maxLogitRows, config.dim());
         logits = backend.allocate(maxLogitRows, config.vocabSize());
@@ -89,7 +98,7 @@ public final class LlamaModel {
             StepBatch p = padDecode(batch, padded);
             AttentionBatch ab = attentionBatch(p);
             backend.beginStep(p.tokens(), p.positions(), p.slots(), ab, stride);
-            backend.replay(padded, () -> run(p, ab, kv));
+            backend.replay(new ReplayOwner(this, kv), padded, () -> run(p, ab, kv));
             return logits.rows(logitRows);
         }
         AttentionBatch ab = attentionBatch(batch);
@@ -97,6 +106,9 @@ public final class LlamaModel {
         run(batch, ab, kv);
         return logits.rows(logitRows);
     }
+
+    /** A recorded step belongs to this model's scratch buffers and this KV cache. */
+    private record ReplayOwner(LlamaModel model, KvStorage kv) {}
 
     private AttentionBatch attentionBatch(StepBatch batch) {
         return new AttentionBatch(batch.seqs(), config.heads(), config.kvHeads(), config.headDim(), attentionScale);
@@ -131,27 +143,46 @@ public final class LlamaModel {
     /** The step's ops, in order; every array they use is one of the batch's (what beginStep was given). */
     private void run(StepBatch batch, AttentionBatch ab, KvStorage kv) {
         int n = batch.size();
-        Activation x = this.x.rows(n), xb = this.xb.rows(n), q = this.q.rows(n), k = this.k.rows(n), v = this.v.rows(n),
-                att = this.att.rows(n), proj = this.proj.rows(n), gate = this.gate.rows(n), up = this.up.rows(n);
+        Activation x = this.x.rows(n), xb = this.xb.rows(n), att = this.att.rows(n), proj = this.proj.rows(n), gate = this.gate.rows(n);
+        int qDim = config.qDim(), kvDim = config.kvDim(), hidden = config.hiddenDim();
         backend.embed(embedding, batch.tokens(), x);
         backend.rmsNorm(x, layers.get(0).attnNorm, config.normEps(), xb);
         for (int l = 0; l < layers.size(); l++) {
             Layer w = layers.get(l);
-            backend.matmul(xb, w.wq, q);
-            backend.matmul(xb, w.wk, k);
-            backend.matmul(xb, w.wv, v);
-            if (w.bq != null) {
-                backend.addBias(q, w.bq);
-                backend.addBias(k, w.bk);
-                backend.addBias(v, w.bv);
+            Activation q, k, v;
+            if (w.wqkv != null) {
+                Activation fused = this.qkv.rows(n);
+                backend.matmul(xb, w.wqkv, fused);
+                q = fused.columns(0, qDim);
+                k = fused.columns(qDim, kvDim);
+                v = fused.columns(qDim + kvDim, kvDim);
+            } else {
+                q = this.q.rows(n);
+                k = this.k.rows(n);
+                v = this.v.rows(n);
+                backend.matmul(xb, w.wq, q);
+                backend.matmul(xb, w.wk, k);
+                backend.matmul(xb, w.wv, v);
+                if (w.bq != null) {
+                    backend.addBias(q, w.bq);
+                    backend.addBias(k, w.bk);
+                    backend.addBias(v, w.bv);
+                }
             }
             backend.ropeWriteKv(q, k, v, config.heads(), config.kvHeads(), batch.positions(), rope, kv, l, batch.slots());
             backend.attention(q, kv, l, ab, att);
             backend.matmul(att, w.wo, proj);
             backend.addRmsNorm(x, proj, w.ffnNorm, config.normEps(), xb);
-            backend.matmul(xb, w.gate, gate);
-            backend.matmul(xb, w.up, up);
-            backend.swiglu(gate, up, gate);
+            if (w.wGateUp != null) {
+                Activation fused = this.gateUp.rows(n);
+                backend.matmul(xb, w.wGateUp, fused);
+                backend.swiglu(fused.columns(0, hidden), fused.columns(hidden, hidden), gate);
+            } else {
+                Activation up = this.up.rows(n);
+                backend.matmul(xb, w.gate, gate);
+                backend.matmul(xb, w.up, up);
+                backend.swiglu(gate, up, gate);
+            }
             backend.matmul(gate, w.down, proj);
             if (l + 1 < layers.size()) {
                 backend.addRmsNorm(x, proj, layers.get(l + 1).attnNorm, config.normEps(), xb);

@@ -43,6 +43,10 @@ public final class CudaBackend implements Backend {
 
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT;
     private static final int FLASH_ROWS = 64;
+    /** Tandem's GEMV for products of at most 8 rows (TANDEM_GEMV=0: cuBLASLt for all). */
+    private static final boolean GEMV = !"0".equals(System.getenv("TANDEM_GEMV"));
+    /** TANDEM_GEMM_OUT=bf16: cuBLASLt products write bf16, widened to f32 (an experiment on GEMM kernel choice). */
+    private static final boolean GEMM_BF16_OUT = "bf16".equals(System.getenv("TANDEM_GEMM_OUT"));
     /** Decode batch sizes recorded as graphs; a step of n sequences is padded to the next one. */
     private static final int[] GRAPH_SIZES = {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256};
 
@@ -70,8 +74,11 @@ public final class CudaBackend implements Backend {
     private long partO, partML, partCapacity;
     private long scratchInts, scratchIntsCapacity;
     private MemorySegment hostRow;
-    private final Map<Integer, MemorySegment> recorded = new HashMap<>();
-    private final Map<Integer, Integer> eagerRuns = new HashMap<>();
+    /** Recorded decode steps by owner (model buffers and KV cache) and padded size. */
+    private record GraphKey(Object owner, int rows, int contextBucket) {}
+
+    private final Map<GraphKey, MemorySegment> recorded = new HashMap<>();
+    private final Map<GraphKey, Integer> eagerRuns = new HashMap<>();
     private boolean capturing;
     /** Inside {@link #replay}: launch shapes must depend only on the padded size, never on this step's lengths. */
     private boolean replayStep;
@@ -137,29 +144,53 @@ public final class CudaBackend implements Backend {
     @Override
     public Weight upload(Tensor t) {
         use();
-        boolean vector = t.shape().length == 1;
-        DType target = vector || precision == Precision.F32 ? DType.F32 : DType.BF16;
-        long n = t.elements();
-        long ptr = malloc(target.bytesFor(n));
+        DType target = t.shape().length == 1 || precision == Precision.F32 ? DType.F32 : DType.BF16;
+        long ptr = malloc(target.bytesFor(t.elements()));
+        copyIn(t, ptr, target);
+        return new CudaWeight(t.name(), target, t.rows(), t.cols(), ptr);
+    }
+
+    /** q|k|v and gate|up as one matrix: one product instead of three or two (fewer, fuller kernels). */
+    @Override
+    public Weight uploadStacked(String name, List<Tensor> parts) {
+        use();
+        int cols = parts.get(0).cols();
+        long rows = 0;
+        for (Tensor t : parts) {
+            if (t.shape().length != 2 || t.cols() != cols) {
+                throw new IllegalArgumentException("cannot stack " + t + " with " + parts.get(0) + ": matrices of one input width only");
+            }
+            rows += t.rows();
+        }
+        DType target = precision == Precision.F32 ? DType.F32 : DType.BF16;
+        long ptr = malloc(target.bytesFor(rows * cols));
+        long at = 0;
+        for (Tensor t : parts) {
+            copyIn(t, ptr + target.bytesFor(at * cols), target);
+            at += t.rows();
+        }
+        return new CudaWeight(name, target, (int) rows, cols, ptr);
+    }
+
+    /** Copies a tensor into device memory as {@code target}, converting on the host in chunks of whole rows. */
+    private void copyIn(Tensor t, long ptr, DType target) {
         if (t.dtype() == target) {
             cuda.copyToDevice(ptr, t.data(), t.data().byteSize());
-        } else {
-            // Convert on the host in chunks of whole rows (quantized blocks never straddle rows).
-            int cols = t.cols();
-            int rowsPerChunk = (int) Math.max(1, Math.min(t.rows(), (16L << 20) / Math.max(1, cols)));
-            float[] values = new float[rowsPerChunk * cols];
-            try (Arena a = Arena.ofConfined()) {
-                MemorySegment staging = a.allocate(target.bytesFor((long) rowsPerChunk * cols), 64);
-                for (long row = 0; row < t.rows(); row += rowsPerChunk) {
-                    int rows = (int) Math.min(rowsPerChunk, t.rows() - row);
-                    int count = rows * cols;
-                    Codec.decode(t.dtype(), t.data(), row * cols, values, 0, count);
-                    long bytes = Codec.encode(target, values, 0, count, staging, 0);
-                    cuda.copyToDevice(ptr + target.bytesFor(row * cols), staging, bytes);
-                }
+            return;
+        }
+        int cols = t.cols();
+        int rowsPerChunk = (int) Math.max(1, Math.min(t.rows(), (16L << 20) / Math.max(1, cols)));
+        float[] values = new float[rowsPerChunk * cols];
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment staging = a.allocate(target.bytesFor((long) rowsPerChunk * cols), 64);
+            for (long row = 0; row < t.rows(); row += rowsPerChunk) {
+                int rows = (int) Math.min(rowsPerChunk, t.rows() - row);
+                int count = rows * cols;
+                Codec.decode(t.dtype(), t.data(), row * cols, values, 0, count);
+                long bytes = Codec.encode(target, values, 0, count, staging, 0);
+                cuda.copyToDevice(ptr + target.bytesFor(row * cols), staging, bytes);
             }
         }
-        return new CudaWeight(t.name(), target, t.rows(), t.cols(), ptr);
     }
 
     /** f32 device memory plus a bf16 mirror; views share the parent's memory and mirror state. */
@@ -174,18 +205,36 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    record CudaActivation(Buffer buf, int rows, int cols) implements Activation {
+    /** rows x cols starting at column {@code offset} of rows {@code ld} elements apart (ld == cols: contiguous). */
+    record CudaActivation(Buffer buf, int rows, int cols, int ld, int offset) implements Activation {
         @Override
         public Activation rows(int n) {
             if (n < 0 || n > rows) throw new IllegalArgumentException("view of " + n + " rows of a " + rows + "-row activation");
-            return new CudaActivation(buf, n, cols);
+            return new CudaActivation(buf, n, cols, ld, offset);
         }
 
-        long f32() { return buf.f32; }
+        @Override
+        public Activation columns(int from, int count) {
+            if (from < 0 || count < 1 || from + count > cols) {
+                throw new IllegalArgumentException("columns [" + from + ", " + (from + count) + ") of a " + cols + "-column activation");
+            }
+            return new CudaActivation(buf, rows, count, ld, offset + from);
+        }
 
-        long bf16() { return buf.bf16; }
+        long f32() { return buf.f32 + 4L * offset; }
+
+        long bf16() { return buf.bf16 + 2L * offset; }
 
         long elements() { return (long) rows * cols; }
+
+        boolean contiguous() { return ld == cols && offset == 0; }
+    }
+
+    /** Ops that treat an activation as one flat array take whole buffers only. */
+    private static CudaActivation whole(Activation x, String op) {
+        CudaActivation c = (CudaActivation) x;
+        if (!c.contiguous()) throw new IllegalArgumentException(op + " takes contiguous activations, not a column view");
+        return c;
     }
 
     @Override
@@ -193,7 +242,7 @@ public final class CudaBackend implements Backend {
         use();
         long f = malloc((long) rows * cols * 4), b = malloc((long) rows * cols * 2);
         cuda.memset(f, (byte) 0, (long) rows * cols * 4);
-        return new CudaActivation(new Buffer(f, b), rows, cols);
+        return new CudaActivation(new Buffer(f, b), rows, cols, cols, 0);
     }
 
     record CudaKv(KvLayout layout, long base, int elementBytes) implements KvStorage {
@@ -219,7 +268,9 @@ public final class CudaBackend implements Backend {
         return 2L * layout.layers() * layout.kvDim() * (precision == Precision.F32 ? 4 : 2);
     }
 
-    private static CudaActivation a(Activation x) { return (CudaActivation) x; }
+    private static CudaActivation a(Activation x) { return whole(x, "this op"); }
+
+    private static CudaActivation view(Activation x) { return (CudaActivation) x; }
 
     private static CudaWeight w(Weight x) { return (CudaWeight) x; }
 
@@ -345,7 +396,34 @@ public final class CudaBackend implements Backend {
     // Ops
     // ---------------------------------------------------------------------------------------------------------
 
+    /** TANDEM_CUDA_PROFILE=1: every op waits for the device and its time is summed by name (graphs off); printed at close. */
+    private final Map<String, long[]> profile = System.getenv("TANDEM_CUDA_PROFILE") != null ? new java.util.TreeMap<>() : null;
+
+    private long profileStart() {
+        if (profile == null) return 0;
+        cuda.synchronize(stream);
+        return System.nanoTime();
+    }
+
+    private void profileEnd(String name, long t0) {
+        if (profile == null) return;
+        cuda.synchronize(stream);
+        long[] v = profile.computeIfAbsent(name, k -> new long[2]);
+        v[0] += System.nanoTime() - t0;
+        v[1]++;
+    }
+
+    private void printProfile() {
+        if (profile == null || profile.isEmpty()) return;
+        long total = profile.values().stream().mapToLong(v -> v[0]).sum();
+        System.err.println("CUDA op profile (each op synchronised; graphs off):");
+        profile.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0])).forEach(e ->
+                System.err.printf("  %-48s %9.3f ms %6d calls %8.1f us/call %5.1f%%%n", e.getKey(), e.getValue()[0] / 1e6, e.getValue()[1],
+                        e.getValue()[0] / 1e3 / e.getValue()[1], 100.0 * e.getValue()[0] / total));
+    }
+
     private void launch(String kernel, int gx, int gy, int gz, int block, int shared, Object... args) {
+        long t0 = profileStart();
         for (int i = 0; i < args.length; i++) {
             long off = 8L * i;
             switch (args[i]) {
@@ -356,6 +434,7 @@ public final class CudaBackend implements Backend {
             }
         }
         cuda.launch(kernels.get(kernel), gx, gy, gz, block, 1, 1, shared, stream, argPointers);
+        profileEnd(kernel, t0);
     }
 
     private static int grid(long n, int block) {
@@ -393,12 +472,27 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("matmul " + xi.rows() + "x" + xi.cols() + " by " + wt.name() + " " + wt.rows() + "x" + wt.cols()
                     + " into " + o.rows() + "x" + o.cols());
         }
-        if (wt.dtype() == DType.BF16) {
+        long t0 = profileStart();
+        if (wt.dtype() == DType.BF16 && xi.rows() <= 8 && wt.cols() % 8 == 0 && GEMV) {
+            // Decode-sized products: Tandem's GEMV streams the weights at close to full bandwidth (f32 activations).
+            launch("tdm_gemv_bf16_" + xi.rows(), Math.ceilDiv(wt.rows(), 4), 1, 1, 256, 0, wt.ptr(), xi.f32(), o.f32(), wt.rows(), wt.cols());
+            profileEnd("gemv " + xi.rows() + "x" + wt.cols() + " by " + wt.rows() + "x" + wt.cols(), t0);
+            wrote(o, false);
+            return;
+        }
+        boolean mirrorOut = false;
+        if (wt.dtype() == DType.BF16 && GEMM_BF16_OUT) {
+            // cuBLASLt writes bf16 (its fastest kernels at these shapes), widened to f32 after; the mirror comes free.
+            blas.matmul(wt.ptr(), CublasLt.R_16BF, bf16Input(xi), CublasLt.R_16BF, o.bf16(), CublasLt.R_16BF, xi.rows(), wt.rows(), wt.cols(), stream);
+            launch("tdm_bf16_to_f32", grid(o.elements(), 256), 1, 1, 256, 0, o.bf16(), o.f32(), o.elements());
+            mirrorOut = true;
+        } else if (wt.dtype() == DType.BF16) {
             blas.matmul(wt.ptr(), CublasLt.R_16BF, bf16Input(xi), CublasLt.R_16BF, o.f32(), CublasLt.R_32F, xi.rows(), wt.rows(), wt.cols(), stream);
         } else {
             blas.matmul(wt.ptr(), CublasLt.R_32F, xi.f32(), CublasLt.R_32F, o.f32(), CublasLt.R_32F, xi.rows(), wt.rows(), wt.cols(), stream);
         }
-        wrote(o, false);
+        profileEnd("gemm " + xi.rows() + "x" + wt.cols() + " by " + wt.rows() + "x" + wt.cols(), t0);
+        wrote(o, mirrorOut);
     }
 
     @Override
@@ -464,12 +558,13 @@ public final class CudaBackend implements Backend {
     public void ropeWriteKv(Activation q, Activation k, Activation v, int heads, int kvHeads, int[] positions, Rope rope,
                             KvStorage kv, int layer, int[] slots) {
         use();
-        CudaActivation qa = a(q), ka = a(k), va = a(v);
+        CudaActivation qa = view(q), ka = view(k), va = view(v);
+        if (ka.ld() != va.ld()) throw new IllegalArgumentException("k and v rows must have the same stride");
         CudaKv c = (CudaKv) kv;
         long[] t = ropeTable(rope);
         Step s = stepFor(null, positions, slots, null);
         launch(c.elementBytes() == 2 ? "tdm_rope_write_kv_bf16" : "tdm_rope_write_kv_f32", qa.rows(), 1, 1, 128, 0,
-                qa.f32(), ka.f32(), va.f32(), heads, kvHeads, rope.headDim(), rope.style() == Rope.Style.INTERLEAVED ? 1 : 0, 1,
+                qa.f32(), ka.f32(), va.f32(), qa.ld(), ka.ld(), heads, kvHeads, rope.headDim(), rope.style() == Rope.Style.INTERLEAVED ? 1 : 0, 1,
                 meta(s.positionsAt), meta(s.slotsAt), t[0], t[1], c.keys(layer), c.values(layer));
         wrote(qa, false);
         wrote(ka, false);
@@ -478,20 +573,22 @@ public final class CudaBackend implements Backend {
     @Override
     public void swiglu(Activation gate, Activation up, Activation out) {
         use();
-        CudaActivation o = a(out);
-        launch("tdm_swiglu", grid(o.elements(), 256), 1, 1, 256, 0, a(gate).f32(), a(up).f32(), o.f32(), o.bf16(), o.elements());
+        CudaActivation o = a(out), g = view(gate), u = view(up);
+        if (g.ld() != u.ld()) throw new IllegalArgumentException("gate and up rows must have the same stride");
+        launch("tdm_swiglu", grid(o.elements(), 256), 1, 1, 256, 0, g.f32(), u.f32(), o.f32(), o.bf16(), o.cols(), g.ld(), o.elements());
         wrote(o, true);
     }
 
     @Override
     public void writeKv(KvStorage kv, int layer, Activation k, Activation v, int[] slots) {
         use();
-        CudaActivation ka = a(k), va = a(v);
+        CudaActivation ka = view(k), va = view(v);
+        if (ka.ld() != va.ld()) throw new IllegalArgumentException("k and v rows must have the same stride");
         CudaKv c = (CudaKv) kv;
         Step s = stepFor(null, null, slots, null);
         KvLayout l = c.layout();
         launch(c.elementBytes() == 2 ? "tdm_rope_write_kv_bf16" : "tdm_rope_write_kv_f32", ka.rows(), 1, 1, 128, 0,
-                0L, ka.f32(), va.f32(), 0, l.kvHeads(), l.headDim(), 0, 0, 0L, meta(s.slotsAt), 0L, 0L, c.keys(layer), c.values(layer));
+                0L, ka.f32(), va.f32(), 0, ka.ld(), 0, l.kvHeads(), l.headDim(), 0, 0, 0L, meta(s.slotsAt), 0L, 0L, c.keys(layer), c.values(layer));
     }
 
     private boolean flashEligible(int headDim) {
@@ -499,31 +596,37 @@ public final class CudaBackend implements Backend {
     }
 
     private static int flashSharedBytes(int hd) {
-        return 2 * (FLASH_ROWS * hd * 3 + FLASH_ROWS * 64) + 4 * (FLASH_ROWS * 64 + FLASH_ROWS * hd + 2 * FLASH_ROWS) + 4 * FLASH_ROWS;
+        // Must match flashPrefill's layout: padded Q, K, V, P (bf16), S, O (f32), then row max/sum, positions, block ids.
+        return 2 * (FLASH_ROWS * (hd + 8) * 3 + FLASH_ROWS * (64 + 8)) + 4 * (FLASH_ROWS * (64 + 4) + FLASH_ROWS * (hd + 4) + 2 * FLASH_ROWS)
+                + 4 * FLASH_ROWS + 4 * (64 + 2);
     }
 
     @Override
     public void attention(Activation q, KvStorage kv, int layer, AttentionBatch batch, Activation out) {
         use();
-        CudaActivation qa = a(q), o = a(out);
+        CudaActivation qa = view(q), o = a(out);
         CudaKv c = (CudaKv) kv;
-        if (batch.headDim() > 256) throw new IllegalArgumentException("head_dim " + batch.headDim() + " > 256 is not supported on CUDA");
+        if (batch.headDim() > 256 || batch.headDim() % 4 != 0) {
+            throw new IllegalArgumentException("head_dim " + batch.headDim() + " is not supported on CUDA (a multiple of 4 up to 256)");
+        }
         Step s = stepFor(null, null, null, batch);
         int hd = batch.headDim(), heads = batch.heads(), bs = c.layout().blockSize();
         if (s.tiles > 0) {
-            launch("tdm_flash_prefill_" + hd, s.tiles, heads, 1, 128, flashSharedBytes(hd), qa.f32(), c.keys(layer), c.values(layer),
+            launch("tdm_flash_prefill_" + hd, s.tiles, heads, 1, 128, flashSharedBytes(hd), qa.f32(), qa.ld(), c.keys(layer), c.values(layer),
                     meta(s.tileRowAt), meta(s.tileLenAt), meta(s.tileSeqAt), meta(s.rowPosAt), meta(s.tablesAt), s.stride, bs,
                     heads, batch.kvHeads(), batch.scale(), o.f32(), o.bf16());
         }
         if (s.decodeRows > 0) {
-            // A replayed step must not depend on this step's lengths: size the split for the longest context then.
-            int maxCtx = replayStep ? s.stride * bs : s.maxDecodeContext;
-            int splits = Math.clamp(Math.ceilDiv(4L * smCount, (long) s.decodeRows * heads), 1, Math.max(1, Math.ceilDiv(maxCtx, 128)));
+            // A replayed step must not depend on this step's lengths: size the split for its context bucket then.
+            int maxCtx = replayStep ? contextBucket(s) : s.maxDecodeContext;
+            int group = heads / batch.kvHeads();
+            if (group > 8) throw new IllegalArgumentException("a GQA group of " + group + " query heads per KV head is not supported on CUDA (at most 8)");
+            int splits = Math.clamp(Math.ceilDiv(4L * smCount, (long) s.decodeRows * batch.kvHeads()), 1, Math.max(1, Math.ceilDiv(maxCtx, 128)));
             int chunk = Math.ceilDiv(maxCtx, splits);
             long need = (long) s.decodeRows * heads * splits;
             ensurePartials(need, hd);
-            String kernel = c.elementBytes() == 2 ? "tdm_attn_split_bf16" : "tdm_attn_split_f32";
-            launch(kernel, s.decodeRows, heads, splits, 128, 0, qa.f32(), c.keys(layer), c.values(layer), meta(s.decodeRowsAt),
+            String kernel = "tdm_attn_split_" + (c.elementBytes() == 2 ? "bf16" : "f32") + "_g" + group + "_v" + (hd <= 128 ? 1 : 2);
+            launch(kernel, s.decodeRows, batch.kvHeads(), splits, 128, 0, qa.f32(), qa.ld(), c.keys(layer), c.values(layer), meta(s.decodeRowsAt),
                     meta(s.rowSeqAt), meta(s.rowPosAt), meta(s.tablesAt), s.stride, bs, heads, batch.kvHeads(), hd, batch.scale(),
                     chunk, partO, partML, o.f32(), o.bf16());
             if (splits > 1) {
@@ -657,27 +760,37 @@ public final class CudaBackend implements Backend {
      * recorded as a graph; every later one replays it. Metadata was copied by {@link #beginStep} beforehand, and the
      * recorded kernels read it from the same device addresses.
      */
+    /** Decode graphs are recorded per power-of-two bucket of the longest context (at least 256 tokens). */
+    private static int contextBucket(Step s) {
+        return Math.max(256, Integer.highestOneBit(Math.max(1, s.maxDecodeContext - 1)) << 1);
+    }
+
     @Override
-    public void replay(int rows, Runnable stepOps) {
+    public void replay(Object owner, int rows, Runnable stepOps) {
         use();
-        MemorySegment g = recorded.get(rows);
+        if (profile != null) {
+            stepOps.run();
+            return;
+        }
+        GraphKey key = new GraphKey(owner, rows, contextBucket(step));
+        MemorySegment g = recorded.get(key);
         if (g != null) {
             cuda.launchGraph(g, stream);
             return;
         }
         replayStep = true;
         try {
-            if (eagerRuns.merge(rows, 1, Integer::sum) < 2) {
+            if (eagerRuns.merge(key, 1, Integer::sum) < 2) {
                 stepOps.run();
                 return;
             }
-            record(rows, stepOps);
+            record(key, stepOps);
         } finally {
             replayStep = false;
         }
     }
 
-    private void record(int rows, Runnable stepOps) {
+    private void record(GraphKey key, Runnable stepOps) {
         cuda.beginCapture(stream);
         capturing = true;
         try {
@@ -693,7 +806,7 @@ public final class CudaBackend implements Backend {
         }
         capturing = false;
         MemorySegment g = cuda.endCapture(stream);
-        recorded.put(rows, g);
+        recorded.put(key, g);
         cuda.launchGraph(g, stream);
     }
 
@@ -719,6 +832,7 @@ public final class CudaBackend implements Backend {
     public void close() {
         use();
         cuda.synchronize(stream);
+        printProfile();
         dropGraphs();
         for (long p : allocations) cuda.free(p);
         allocations.clear();

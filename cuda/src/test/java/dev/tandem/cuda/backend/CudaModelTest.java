@@ -59,21 +59,44 @@ class CudaModelTest {
         }
     }
 
+    /**
+     * bf16 rounds every GEMM input, so near-ties may flip greedy choices: the bound is on the logits instead
+     * (teacher-forced along HF's greedy output, every golden top-5 logit within 1e-2 of the row's scale), and the
+     * greedy agreement is printed.
+     */
     @Test
-    void greedyIdsEqualTransformersInBf16() {
+    void bf16LogitsWithin1e2OfTransformers() {
         try (CudaBackend b = new CudaBackend(0, CudaBackend.Precision.BF16)) {
-            int agree = 0, total = 0;
+            ModelConfig c = target.config();
             StringBuilder report = new StringBuilder();
+            double worst = 0;
             for (Golden.Prompt p : Golden.prompts()) {
                 int[] got = greedy(b, target, p.ids(), 64);
                 int same = 0;
                 while (same < got.length && got[same] == p.targetIds()[same]) same++;
-                agree += same;
-                total += got.length;
                 report.append(" '").append(p.text()).append("': ").append(same).append("/").append(got.length);
+                if (p.targetTop5().isEmpty()) continue;
+                int[] seq = new int[p.ids().length + p.targetIds().length];
+                System.arraycopy(p.ids(), 0, seq, 0, p.ids().length);
+                System.arraycopy(p.targetIds(), 0, seq, p.ids().length, p.targetIds().length);
+                LlamaModel llama = new LlamaModel(c, target.weights(), b, seq.length, seq.length);
+                BlockTable table = new BlockTable(new BlockPool(16, 16));
+                assertTrue(table.ensureCapacity(seq.length));
+                KvStorage kv = b.allocateKv(new KvLayout(c.layers(), 16, 16, c.kvHeads(), c.headDim()));
+                int[] rows = new int[seq.length];
+                for (int i = 0; i < rows.length; i++) rows[i] = i;
+                Activation logits = llama.forward(StepBatch.ofSequence(seq, 0, seq.length, table, rows), kv);
+                float[] row = new float[c.vocabSize()];
+                for (Golden.Top5 t : p.targetTop5()) {
+                    b.read(logits, t.pos(), row);
+                    double scale = 0;
+                    for (double v : t.logits()) scale = Math.max(scale, Math.abs(v));
+                    for (int j = 0; j < 5; j++) worst = Math.max(worst, Math.abs(row[t.ids()[j]] - t.logits()[j]) / scale);
+                }
             }
-            System.err.println("CudaModelTest bf16 greedy prefix agreement with HF float32:" + report);
-            assertArrayEquals(new int[] {total}, new int[] {agree}, "bf16 greedy ids diverge from HF's:" + report);
+            System.err.println("CudaModelTest bf16: greedy prefix agreement with HF float32:" + report + "; worst top-5 logit error "
+                    + String.format("%.2e", worst) + " of the row's scale");
+            assertTrue(worst <= 1e-2, "worst bf16 top-5 logit error " + worst + " of the row's scale");
         }
     }
 
