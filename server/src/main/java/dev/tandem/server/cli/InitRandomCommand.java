@@ -54,6 +54,7 @@ final class InitRandomCommand {
                 if (type != DType.F32 && type != DType.F16 && type != DType.BF16) {
                     throw args.usage("--dtype " + args.required("dtype") + " is GGUF-only; the Hugging Face layout takes bf16, f16 or f32");
                 }
+                if (Files.isRegularFile(out)) throw args.usage("--out " + out + " is a file; the Hugging Face layout needs a folder (or name it .gguf)");
                 int threads = args.integer("threads", Runtime.getRuntime().availableProcessors());
                 if (threads < 1) throw args.usage("--threads must be at least 1, got " + threads);
                 HfModelWriter.Written w = writeHf(out, c, type, ropeScaling(configName), seed, threads);
