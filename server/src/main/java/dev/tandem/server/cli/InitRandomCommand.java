@@ -4,14 +4,14 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tandem.core.backend.Rope;
-import dev.tandem.core.format.hf.HfModelWriter;
-import dev.tandem.core.model.RandomWeights;
-import dev.tandem.core.tokenizer.SyntheticTokenizer;
 import dev.tandem.core.format.gguf.GgufModelWriter;
 import dev.tandem.core.format.gguf.GgufVocab;
 import dev.tandem.core.format.hf.HfConfig;
+import dev.tandem.core.format.hf.HfModelWriter;
 import dev.tandem.core.model.ModelConfig;
+import dev.tandem.core.model.RandomWeights;
 import dev.tandem.core.tensor.DType;
+import dev.tandem.core.tokenizer.SyntheticTokenizer;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -71,8 +71,9 @@ final class InitRandomCommand {
 
     /** The Hugging Face folder: config.json, generation_config.json, tokenizer files, safetensors. */
     static HfModelWriter.Written writeHf(Path dir, ModelConfig c, DType type, JsonNode ropeScaling, long seed, int threads) throws java.io.IOException {
-        if (!c.architecture().equals("llama")) {
-            throw new Args.UsageException("init-random: the Hugging Face layout is written as LlamaForCausalLM; --config is " + c.architecture());
+        if (!c.architecture().equals("llama") || c.qkvBias()) {
+            throw new Args.UsageException("init-random: the Hugging Face layout is written as LlamaForCausalLM without biases; --config is "
+                    + c.architecture() + (c.qkvBias() ? " with attention_bias" : ""));
         }
         if (c.vocabSize() < SyntheticTokenizer.MIN_VOCAB) {
             throw new Args.UsageException("init-random: the synthetic byte-level tokenizer needs vocab_size >= " + SyntheticTokenizer.MIN_VOCAB + ", got " + c.vocabSize());

@@ -153,6 +153,23 @@ class InitRandomHfTest {
     }
 
     @Test
+    void llama3RopeScalingOfTheInputConfigIsWrittenBack() throws IOException {
+        Path in = tmp.resolve("scaled.json");
+        Files.writeString(in, Files.readString(config()).replace("\"rope_theta\": 10000.0,", "\"rope_theta\": 500000.0, \"rope_parameters\": "
+                + "{\"rope_type\": \"llama3\", \"rope_theta\": 500000.0, \"factor\": 8.0, \"low_freq_factor\": 1.0, "
+                + "\"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 32},"));
+        Path out = tmp.resolve("scaled");
+        CliTest.Result r = CliTest.run("init-random", "--config", in.toString(), "--dtype", "f16", "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        var expected = dev.tandem.core.format.hf.HfConfig.read(in);
+        try (Model m = ModelLoader.load(out, null)) {
+            assertArrayEquals(expected.ropeInvFreq(), m.config().ropeInvFreq());
+            assertEquals(500000.0, m.config().ropeTheta());
+        }
+        assertTrue(Files.readString(out.resolve("config.json")).contains("\"llama3\""));
+    }
+
+    @Test
     void quantizedTypesAreRefusedForTheHuggingFaceLayout() throws IOException {
         CliTest.Result r = CliTest.run("init-random", "--config", config().toString(), "--dtype", "q8_0", "--out", tmp.resolve("q").toString());
         assertEquals(2, r.code(), r.err());
