@@ -24,15 +24,17 @@ for s in $steps; do
     bench25m)
       tandem bench steps --model /tmp/gutenberg-stories-llama-25m --device cuda --decode-batches 1,16,64 --prefill 256,512 --context 128 --steps 64 ;;
     random8b)
-      python3 scripts/device/random_hf_model.py --config llama3-8b --out /tmp/llama3-8b-random --tokenizer /tmp/gutenberg-stories-llama-25m/tokenizer.json ;;
+      tandem init-random --config llama3-8b --dtype bf16 --seed 1 --out /tmp/llama3-8b-random 2>&1 | grep -v WARNING ;;
+    checkhf)
+      python3 scripts/device/check_random_hf.py --help >/dev/null 2>&1; python3 scripts/device/check_random_hf.py /tmp/llama3-8b-random 2>&1 | tail -15 ;;
     bench8b)
       tandem bench steps --model /tmp/llama3-8b-random --device cuda --decode-batches 1,64 --prefill 2048,8192 --context 128 --steps 64 -r 3 ;;
     variants8b)
-      for v in "TANDEM_GEMM_OUT=bf16" "TANDEM_GEMV=0"; do
+      for v in "TANDEM_FLASH=wmma" "TANDEM_GEMM_OUT=bf16"; do
         echo "--- $v"; env $v bash -c "$(declare -f tandem); JAVA='$JAVA'; CP='$CP'; tandem bench steps --model /tmp/llama3-8b-random --device cuda --decode-batches 1,64 --prefill 2048 --context 128 --steps 32 -r 3" 2>&1 | grep '^|'
       done ;;
     profile8b)
-      for args in "--decode-batches 1 --prefill=" "--decode-batches 64 --prefill=" "--decode-batches= --prefill 2048 -r 1"; do
+      for args in "--decode-batches 1 --prefill=" "--decode-batches= --prefill 2048 -r 2" "--decode-batches= --prefill 8192 -r 1"; do
         TANDEM_CUDA_PROFILE=1 tandem bench steps --model /tmp/llama3-8b-random --device cuda --steps 16 $args 2>&1 | grep -v WARNING | head -40
       done ;;
     hf8b)

@@ -111,7 +111,7 @@ extern "C" __global__ void tdm_swiglu(const float* gate, const float* up, float*
         long at = (i / cols) * ld + i % cols;
         float g = gate[at];
         float v = g / (1.f + expf(-g)) * up[at];
-        out[i] = v;
+        if (out) out[i] = v;
         if (mirror) mirror[i] = __float2bfloat16(v);
     }
 }
@@ -583,8 +583,11 @@ __device__ __forceinline__ void unpack8(uint4 u, float* f) {
     }
 }
 
-template <int M>
-__device__ void gemv(const bf16* __restrict__ w, const float* __restrict__ x, float* __restrict__ out, int rows, int cols) {
+// SWIGLU: the input is silu(x[m][c]) * x2[m][c] with rows of x and x2 ld apart (the down projection reading the
+// gate|up product directly, so the SwiGLU product is never written).
+template <int M, bool SWIGLU>
+__device__ void gemv(const bf16* __restrict__ w, const float* __restrict__ x, const float* __restrict__ x2, int ld,
+                     float* __restrict__ out, int rows, int cols) {
     int r0 = blockIdx.x * GEMV_ROWS;
     float acc[GEMV_ROWS][M];
 #pragma unroll
@@ -600,9 +603,16 @@ __device__ void gemv(const bf16* __restrict__ w, const float* __restrict__ x, fl
         }
 #pragma unroll
         for (int m = 0; m < M; m++) {
-            float4 a = *reinterpret_cast<const float4*>(x + (long) m * cols + c);
-            float4 b = *reinterpret_cast<const float4*>(x + (long) m * cols + c + 4);
+            float4 a = *reinterpret_cast<const float4*>(x + (long) m * ld + c);
+            float4 b = *reinterpret_cast<const float4*>(x + (long) m * ld + c + 4);
             float xv[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+            if (SWIGLU) {
+                float4 a2 = *reinterpret_cast<const float4*>(x2 + (long) m * ld + c);
+                float4 b2 = *reinterpret_cast<const float4*>(x2 + (long) m * ld + c + 4);
+                float uv[8] = {a2.x, a2.y, a2.z, a2.w, b2.x, b2.y, b2.z, b2.w};
+#pragma unroll
+                for (int j = 0; j < 8; j++) xv[j] = xv[j] / (1.f + expf(-xv[j])) * uv[j];
+            }
 #pragma unroll
             for (int i = 0; i < GEMV_ROWS; i++) {
                 float wf[8];
@@ -634,7 +644,11 @@ __device__ void gemv(const bf16* __restrict__ w, const float* __restrict__ x, fl
 #define GEMV_ENTRY(M)                                                                                                 \
     extern "C" __global__ void __launch_bounds__(GEMV_THREADS) tdm_gemv_bf16_##M(const bf16* w, const float* x,      \
                                                                                  float* out, int rows, int cols) {    \
-        gemv<M>(w, x, out, rows, cols);                                                                               \
+        gemv<M, false>(w, x, nullptr, cols, out, rows, cols);                                                         \
+    }                                                                                                                 \
+    extern "C" __global__ void __launch_bounds__(GEMV_THREADS) tdm_gemv_swiglu_bf16_##M(                              \
+        const bf16* w, const float* gate, const float* up, int ld, float* out, int rows, int cols) {                  \
+        gemv<M, true>(w, gate, up, ld, out, rows, cols);                                                              \
     }
 
 GEMV_ENTRY(1)
@@ -651,3 +665,211 @@ extern "C" __global__ void tdm_bf16_to_f32(const bf16* src, float* dst, long n) 
         dst[i] = __bfloat162float(src[i]);
     }
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Causal flash-attention for prefill, FlashAttention-2 style: mma.sync m16n8k16 (bf16 in, f32 accumulate) with the
+// scores, probabilities and output accumulators held in registers. Each of the 4 warps owns 16 query rows of the
+// 64-row tile; a thread holds rows lane/4 and lane/4 + 8 of them, so row max and sum need two shuffles. Fragments come
+// from shared memory with ldmatrix (V transposed on load). grid (tiles, heads) as for tdm_flash_prefill.
+// ---------------------------------------------------------------------------------------------------------------
+
+__device__ __forceinline__ void ldsm4(unsigned& r0, unsigned& r1, unsigned& r2, unsigned& r3, const bf16* p) {
+    unsigned a = (unsigned) __cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(a));
+}
+
+__device__ __forceinline__ void ldsm4t(unsigned& r0, unsigned& r1, unsigned& r2, unsigned& r3, const bf16* p) {
+    unsigned a = (unsigned) __cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(a));
+}
+
+__device__ __forceinline__ void mma16816(float* c, unsigned a0, unsigned a1, unsigned a2, unsigned a3, unsigned b0, unsigned b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ unsigned packBf16(float lo, float hi) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<unsigned*>(&v);
+}
+
+template <int HD>
+__device__ void flash2(const float* q, int qld, const bf16* kc, const bf16* vc, const int* tileRow, const int* tileLen,
+                       const int* tileSeq, const int* rowPos, const int* blockTables, int btStride, int blockSize,
+                       int heads, int kvHeads, float scale, float* out, bf16* mirror) {
+    constexpr int LD = HD + 8; // 16-byte row padding: ldmatrix's 8 rows land in different banks
+    extern __shared__ __align__(128) unsigned char smem[];
+    bf16* sQ = (bf16*) smem;
+    bf16* sK = sQ + FA_BM * LD;
+    bf16* sV = sK + FA_BN * LD;
+    int* sPos = (int*) (sV + FA_BN * LD);
+    int* sBt = sPos + FA_BM;
+
+    int t = blockIdx.x, h = blockIdx.y;
+    int row0 = tileRow[t], len = tileLen[t];
+    int kvh = h / (heads / kvHeads), kvDim = kvHeads * HD;
+    const int* bt = blockTables + (long) tileSeq[t] * btStride;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    constexpr int THREADS = FA_WARPS * 32;
+
+    for (int i = threadIdx.x; i < FA_BM * HD; i += THREADS) {
+        int rr = i / HD, d = i % HD;
+        float v = rr < len ? q[(long) (row0 + rr) * qld + h * HD + d] * scale : 0.f;
+        sQ[rr * LD + d] = __float2bfloat16(v);
+    }
+    for (int i = threadIdx.x; i < FA_BM; i += THREADS) sPos[i] = i < len ? rowPos[row0 + i] : -1;
+    __syncthreads();
+    int maxPos = sPos[len - 1];
+    int keyTiles = maxPos / FA_BN + 1;
+    int wr = warp * 16, r0 = lane >> 2, cq = (lane & 3) * 2;
+    int pos0 = sPos[wr + r0], pos1 = sPos[wr + r0 + 8];
+    int warpMaxPos = max(pos0, pos1);
+    for (int o = 16; o > 0; o >>= 1) warpMaxPos = max(warpMaxPos, __shfl_xor_sync(0xffffffffu, warpMaxPos, o));
+
+    float acc[HD / 8][4];
+#pragma unroll
+    for (int n = 0; n < HD / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
+    float m0 = NEG_INF, m1 = NEG_INF, l0 = 0.f, l1 = 0.f;
+
+    for (int kt = 0; kt < keyTiles; kt++) {
+        int k0 = kt * FA_BN;
+        int firstBlock = k0 / blockSize;
+        for (int i = threadIdx.x; i <= FA_BN / blockSize + 1; i += THREADS) {
+            int b = firstBlock + i;
+            sBt[i] = b * blockSize <= maxPos ? bt[b] : 0;
+        }
+        __syncthreads();
+        constexpr int PER_THREAD = FA_BN * HD / 8 / THREADS;
+        uint4 kr4[PER_THREAD], vr4[PER_THREAD];
+#pragma unroll
+        for (int j = 0; j < PER_THREAD; j++) {
+            int i = threadIdx.x + j * THREADS;
+            int kr = i / (HD / 8), c8 = (i % (HD / 8)) * 8;
+            int p = k0 + kr;
+            kr4[j] = vr4[j] = make_uint4(0, 0, 0, 0);
+            if (p <= maxPos) {
+                long base = ((long) sBt[p / blockSize - firstBlock] * blockSize + p % blockSize) * kvDim + (long) kvh * HD + c8;
+                kr4[j] = *(const uint4*) (kc + base);
+                vr4[j] = *(const uint4*) (vc + base);
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < PER_THREAD; j++) {
+            int i = threadIdx.x + j * THREADS;
+            int kr = i / (HD / 8), c8 = (i % (HD / 8)) * 8;
+            *(uint4*) (sK + kr * LD + c8) = kr4[j];
+            *(uint4*) (sV + kr * LD + c8) = vr4[j];
+        }
+        __syncthreads();
+
+        if (k0 <= warpMaxPos) { // tiles wholly after this warp's rows are masked out entirely
+            float s[FA_BN / 8][4];
+#pragma unroll
+            for (int n = 0; n < FA_BN / 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#pragma unroll
+            for (int kk = 0; kk < HD / 16; kk++) {
+                unsigned a0, a1, a2, a3;
+                ldsm4(a0, a1, a2, a3, sQ + (wr + (lane & 15)) * LD + kk * 16 + (lane >> 4) * 8);
+#pragma unroll
+                for (int n = 0; n < FA_BN / 8; n += 2) {
+                    unsigned b0, b1, b2, b3;
+                    ldsm4(b0, b1, b2, b3, sK + (n * 8 + (lane & 7) + ((lane >> 4) << 3)) * LD + kk * 16 + ((lane >> 3) & 1) * 8);
+                    mma16816(s[n], a0, a1, a2, a3, b0, b1);
+                    mma16816(s[n + 1], a0, a1, a2, a3, b2, b3);
+                }
+            }
+            float mx0 = m0, mx1 = m1;
+#pragma unroll
+            for (int n = 0; n < FA_BN / 8; n++) {
+#pragma unroll
+                for (int j = 0; j < 2; j++) {
+                    int key = k0 + n * 8 + cq + j;
+                    if (key > pos0) s[n][j] = NEG_INF;
+                    if (key > pos1) s[n][2 + j] = NEG_INF;
+                    mx0 = fmaxf(mx0, s[n][j]);
+                    mx1 = fmaxf(mx1, s[n][2 + j]);
+                }
+            }
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+            float corr0 = mx0 == NEG_INF ? 1.f : __expf(m0 - mx0), corr1 = mx1 == NEG_INF ? 1.f : __expf(m1 - mx1);
+            float sum0 = 0.f, sum1 = 0.f;
+#pragma unroll
+            for (int n = 0; n < FA_BN / 8; n++) {
+#pragma unroll
+                for (int j = 0; j < 2; j++) {
+                    s[n][j] = mx0 == NEG_INF ? 0.f : __expf(s[n][j] - mx0);
+                    s[n][2 + j] = mx1 == NEG_INF ? 0.f : __expf(s[n][2 + j] - mx1);
+                    sum0 += s[n][j];
+                    sum1 += s[n][2 + j];
+                }
+            }
+            sum0 += __shfl_xor_sync(0xffffffffu, sum0, 1);
+            sum0 += __shfl_xor_sync(0xffffffffu, sum0, 2);
+            sum1 += __shfl_xor_sync(0xffffffffu, sum1, 1);
+            sum1 += __shfl_xor_sync(0xffffffffu, sum1, 2);
+            l0 = l0 * corr0 + sum0;
+            l1 = l1 * corr1 + sum1;
+            m0 = mx0;
+            m1 = mx1;
+#pragma unroll
+            for (int n = 0; n < HD / 8; n++) {
+                acc[n][0] *= corr0;
+                acc[n][1] *= corr0;
+                acc[n][2] *= corr1;
+                acc[n][3] *= corr1;
+            }
+#pragma unroll
+            for (int kk = 0; kk < FA_BN / 16; kk++) {
+                unsigned a0 = packBf16(s[2 * kk][0], s[2 * kk][1]), a1 = packBf16(s[2 * kk][2], s[2 * kk][3]);
+                unsigned a2 = packBf16(s[2 * kk + 1][0], s[2 * kk + 1][1]), a3 = packBf16(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+#pragma unroll
+                for (int n = 0; n < HD / 8; n += 2) {
+                    unsigned b0, b1, b2, b3;
+                    ldsm4t(b0, b1, b2, b3, sV + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + n * 8 + (lane >> 4) * 8);
+                    mma16816(acc[n], a0, a1, a2, a3, b0, b1);
+                    mma16816(acc[n + 1], a0, a1, a2, a3, b2, b3);
+                }
+            }
+        }
+        __syncthreads(); // before the next tile overwrites sK / sV
+    }
+
+    int rowA = wr + r0, rowB = wr + r0 + 8;
+#pragma unroll
+    for (int n = 0; n < HD / 8; n++) {
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            int d = n * 8 + cq + j;
+            if (rowA < len) {
+                long o = (long) (row0 + rowA) * heads * HD + h * HD + d;
+                float v = acc[n][j] / l0;
+                out[o] = v;
+                if (mirror) mirror[o] = __float2bfloat16(v);
+            }
+            if (rowB < len) {
+                long o = (long) (row0 + rowB) * heads * HD + h * HD + d;
+                float v = acc[n][2 + j] / l1;
+                out[o] = v;
+                if (mirror) mirror[o] = __float2bfloat16(v);
+            }
+        }
+    }
+}
+
+#define FLASH2_ENTRY(HD)                                                                                              \
+    extern "C" __global__ void __launch_bounds__(FA_WARPS * 32) tdm_flash2_prefill_##HD(                              \
+        const float* q, int qld, const bf16* kc, const bf16* vc, const int* tileRow, const int* tileLen,             \
+        const int* tileSeq, const int* rowPos, const int* blockTables, int btStride, int blockSize, int heads,        \
+        int kvHeads, float scale, float* out, bf16* mirror) {                                                         \
+        flash2<HD>(q, qld, kc, vc, tileRow, tileLen, tileSeq, rowPos, blockTables, btStride, blockSize, heads,       \
+                   kvHeads, scale, out, mirror);                                                                      \
+    }
+
+FLASH2_ENTRY(64)
+FLASH2_ENTRY(128)

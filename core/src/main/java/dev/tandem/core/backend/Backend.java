@@ -52,6 +52,15 @@ public interface Backend extends AutoCloseable {
     /** out = silu(gate) * up, element-wise. */
     void swiglu(Activation gate, Activation up, Activation out);
 
+    /**
+     * out = (silu(gate) * up) * W^T, with {@code scratch} (rows x W.cols()) receiving the SwiGLU product; a backend may
+     * fuse the two and compute the product on the fly (decode-sized batches), leaving scratch unwritten.
+     */
+    default void swigluMatmul(Activation gate, Activation up, Activation scratch, Weight w, Activation out) {
+        swiglu(gate, up, scratch);
+        matmul(scratch, w, out);
+    }
+
     /** Writes row t of k and v into KV slot slots[t] of the layer (slot = block * blockSize + offset). */
     void writeKv(KvStorage kv, int layer, Activation k, Activation v, int[] slots);
 

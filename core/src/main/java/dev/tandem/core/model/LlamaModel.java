@@ -91,7 +91,7 @@ public final class LlamaModel {
         }
         for (int p : batch.positions()) rope.checkPosition(p);
         int logitRows = batch.logitRows().length;
-        int stride = Math.ceilDiv(config.contextLength(), kv.layout().blockSize());
+        int stride = blockTableStride(batch, kv.layout().blockSize());
         int padded = decodeOnly(batch) ? backend.replayRows(n) : 0;
         if (padded > 0 && padded <= Math.min(maxTokens, logits.rows())) {
             // A replayable decode step: padded to a recorded size, every row sampled, metadata read on the device.
@@ -105,6 +105,18 @@ public final class LlamaModel {
         backend.beginStep(batch.tokens(), batch.positions(), batch.slots(), ab, stride);
         run(batch, ab, kv);
         return logits.rows(logitRows);
+    }
+
+    /**
+     * The block-table stride of a step: the longest context rounded up to a power of two (at least 256 tokens), in
+     * blocks, capped by the model's context. A replaying backend records one step per stride, so a recording serves
+     * every step whose contexts fit, and short contexts do not pay for the model's full context in metadata.
+     */
+    private int blockTableStride(StepBatch batch, int blockSize) {
+        int longest = 1;
+        for (AttentionBatch.Seq s : batch.seqs()) longest = Math.max(longest, s.ctxLen());
+        int bucket = Math.max(256, Integer.highestOneBit(Math.max(1, longest - 1)) << 1);
+        return Math.ceilDiv(Math.min(bucket, config.contextLength()), blockSize);
     }
 
     /** A recorded step belongs to this model's scratch buffers and this KV cache. */
@@ -176,14 +188,13 @@ public final class LlamaModel {
             if (w.wGateUp != null) {
                 Activation fused = this.gateUp.rows(n);
                 backend.matmul(xb, w.wGateUp, fused);
-                backend.swiglu(fused.columns(0, hidden), fused.columns(hidden, hidden), gate);
+                backend.swigluMatmul(fused.columns(0, hidden), fused.columns(hidden, hidden), gate, w.down, proj);
             } else {
                 Activation up = this.up.rows(n);
                 backend.matmul(xb, w.gate, gate);
                 backend.matmul(xb, w.up, up);
-                backend.swiglu(gate, up, gate);
+                backend.swigluMatmul(gate, up, gate, w.down, proj);
             }
-            backend.matmul(gate, w.down, proj);
             if (l + 1 < layers.size()) {
                 backend.addRmsNorm(x, proj, layers.get(l + 1).attnNorm, config.normEps(), xb);
             } else {

@@ -47,6 +47,8 @@ public final class CudaBackend implements Backend {
     private static final boolean GEMV = !"0".equals(System.getenv("TANDEM_GEMV"));
     /** TANDEM_GEMM_OUT=bf16: cuBLASLt products write bf16, widened to f32 (an experiment on GEMM kernel choice). */
     private static final boolean GEMM_BF16_OUT = "bf16".equals(System.getenv("TANDEM_GEMM_OUT"));
+    /** TANDEM_FLASH=wmma: the first (WMMA, shared-memory softmax) prefill kernel instead of the register-resident one. */
+    private static final boolean FLASH_WMMA = "wmma".equals(System.getenv("TANDEM_FLASH"));
     /** Decode batch sizes recorded as graphs; a step of n sequences is padded to the next one. */
     private static final int[] GRAPH_SIZES = {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256};
 
@@ -75,7 +77,7 @@ public final class CudaBackend implements Backend {
     private long scratchInts, scratchIntsCapacity;
     private MemorySegment hostRow;
     /** Recorded decode steps by owner (model buffers and KV cache) and padded size. */
-    private record GraphKey(Object owner, int rows, int contextBucket) {}
+    private record GraphKey(Object owner, int rows, int blockTableStride) {}
 
     private final Map<GraphKey, MemorySegment> recorded = new HashMap<>();
     private final Map<GraphKey, Integer> eagerRuns = new HashMap<>();
@@ -103,7 +105,7 @@ public final class CudaBackend implements Backend {
         this.blas = new CublasLt(cuda);
         this.kernels = new CudaKernels(cuda, this.device);
         this.smCount = cuda.deviceAttribute(16 /* MULTIPROCESSOR_COUNT */, this.device);
-        for (String f : new String[] {"tdm_flash_prefill_64", "tdm_flash_prefill_128"}) {
+        for (String f : new String[] {"tdm_flash_prefill_64", "tdm_flash_prefill_128", "tdm_flash2_prefill_64", "tdm_flash2_prefill_128"}) {
             cuda.setMaxDynamicSharedMemory(kernels.get(f), flashSharedBytes(128));
         }
         for (int i = 0; i < 32; i++) argPointers.setAtIndex(ValueLayout.ADDRESS, i, argValues.asSlice(8L * i, 8));
@@ -198,6 +200,8 @@ public final class CudaBackend implements Backend {
         final long f32, bf16;
         /** Rows whose bf16 mirror matches the f32 values (written by the op that produced them). */
         int mirrorRows;
+        /** Only the mirror was written (a GEMM input nobody reads in f32); reading f32 values is a bug. */
+        boolean f32Stale;
 
         Buffer(long f32, long bf16) {
             this.f32 = f32;
@@ -450,7 +454,10 @@ public final class CudaBackend implements Backend {
         return x.bf16();
     }
 
-    private static void wrote(CudaActivation out, boolean mirror) { out.buf.mirrorRows = mirror ? out.rows : 0; }
+    private static void wrote(CudaActivation out, boolean mirror) {
+        out.buf.mirrorRows = mirror ? out.rows : 0;
+        out.buf.f32Stale = false;
+    }
 
     @Override
     public void embed(Weight table, int[] tokens, Activation out) {
@@ -591,6 +598,34 @@ public final class CudaBackend implements Backend {
                 0L, ka.f32(), va.f32(), 0, ka.ld(), 0, l.kvHeads(), l.headDim(), 0, 0, 0L, meta(s.slotsAt), 0L, 0L, c.keys(layer), c.values(layer));
     }
 
+    @Override
+    public void swigluMatmul(Activation gate, Activation up, Activation scratch, Weight weight, Activation out) {
+        use();
+        CudaActivation g = view(gate), u = view(up), o = a(out);
+        CudaWeight wt = w(weight);
+        if (wt.dtype() == DType.BF16 && g.rows() <= 8 && wt.cols() % 8 == 0 && g.ld() == u.ld() && g.ld() % 4 == 0 && g.offset() % 4 == 0
+                && u.offset() % 4 == 0 && GEMV) {
+            // Decode: the down projection computes silu(gate) * up as it reads them; the product is never stored.
+            long t0 = profileStart();
+            launch("tdm_gemv_swiglu_bf16_" + g.rows(), Math.ceilDiv(wt.rows(), 4), 1, 1, 256, 0, wt.ptr(), g.f32(), u.f32(), g.ld(), o.f32(),
+                    wt.rows(), wt.cols());
+            profileEnd("gemv+swiglu " + g.rows() + "x" + wt.cols() + " by " + wt.rows() + "x" + wt.cols(), t0);
+            wrote(o, false);
+            return;
+        }
+        // Only the product's bf16 copy feeds the (bf16) GEMM: skip writing its f32 values.
+        CudaActivation sc = a(scratch);
+        if (wt.dtype() == DType.BF16 && sc.rows() > 8) {
+            if (g.ld() != u.ld()) throw new IllegalArgumentException("gate and up rows must have the same stride");
+            launch("tdm_swiglu", grid(sc.elements(), 256), 1, 1, 256, 0, g.f32(), u.f32(), 0L, sc.bf16(), sc.cols(), g.ld(), sc.elements());
+            sc.buf.mirrorRows = sc.rows();
+            sc.buf.f32Stale = true;
+        } else {
+            swiglu(gate, up, scratch);
+        }
+        matmul(scratch, weight, out);
+    }
+
     private boolean flashEligible(int headDim) {
         return precision == Precision.BF16 && (headDim == 64 || headDim == 128);
     }
@@ -612,16 +647,18 @@ public final class CudaBackend implements Backend {
         Step s = stepFor(null, null, null, batch);
         int hd = batch.headDim(), heads = batch.heads(), bs = c.layout().blockSize();
         if (s.tiles > 0) {
-            launch("tdm_flash_prefill_" + hd, s.tiles, heads, 1, 128, flashSharedBytes(hd), qa.f32(), qa.ld(), c.keys(layer), c.values(layer),
+            launch((FLASH_WMMA ? "tdm_flash_prefill_" : "tdm_flash2_prefill_") + hd, s.tiles, heads, 1, 128, flashSharedBytes(hd), qa.f32(), qa.ld(), c.keys(layer), c.values(layer),
                     meta(s.tileRowAt), meta(s.tileLenAt), meta(s.tileSeqAt), meta(s.rowPosAt), meta(s.tablesAt), s.stride, bs,
                     heads, batch.kvHeads(), batch.scale(), o.f32(), o.bf16());
         }
         if (s.decodeRows > 0) {
             // A replayed step must not depend on this step's lengths: size the split for its context bucket then.
-            int maxCtx = replayStep ? contextBucket(s) : s.maxDecodeContext;
+            int maxCtx = replayStep ? s.stride * bs : s.maxDecodeContext;
             int group = heads / batch.kvHeads();
             if (group > 8) throw new IllegalArgumentException("a GQA group of " + group + " query heads per KV head is not supported on CUDA (at most 8)");
-            int splits = Math.clamp(Math.ceilDiv(4L * smCount, (long) s.decodeRows * batch.kvHeads()), 1, Math.max(1, Math.ceilDiv(maxCtx, 128)));
+            // Enough blocks to fill the GPU (a batch of one sequence has only kvHeads of them otherwise), at least 32
+            // keys per split.
+            int splits = Math.clamp(Math.ceilDiv(4L * smCount, (long) s.decodeRows * batch.kvHeads()), 1, Math.max(1, Math.ceilDiv(maxCtx, 32)));
             int chunk = Math.ceilDiv(maxCtx, splits);
             long need = (long) s.decodeRows * heads * splits;
             ensurePartials(need, hd);
@@ -706,6 +743,7 @@ public final class CudaBackend implements Backend {
         use();
         CudaActivation xi = a(x);
         if (row < 0 || row >= xi.rows()) throw new IndexOutOfBoundsException("row " + row + " of " + xi.rows());
+        if (xi.buf.f32Stale) throw new IllegalStateException("this activation holds only a bf16 GEMM input");
         long bytes = 4L * xi.cols();
         MemorySegment h = host(bytes);
         cuda.copyToHostAsync(h, xi.f32() + (long) row * bytes, bytes, stream);
@@ -760,11 +798,6 @@ public final class CudaBackend implements Backend {
      * recorded as a graph; every later one replays it. Metadata was copied by {@link #beginStep} beforehand, and the
      * recorded kernels read it from the same device addresses.
      */
-    /** Decode graphs are recorded per power-of-two bucket of the longest context (at least 256 tokens). */
-    private static int contextBucket(Step s) {
-        return Math.max(256, Integer.highestOneBit(Math.max(1, s.maxDecodeContext - 1)) << 1);
-    }
-
     @Override
     public void replay(Object owner, int rows, Runnable stepOps) {
         use();
@@ -772,7 +805,8 @@ public final class CudaBackend implements Backend {
             stepOps.run();
             return;
         }
-        GraphKey key = new GraphKey(owner, rows, contextBucket(step));
+        // The step's block-table stride bounds its contexts: launch shapes recorded for it serve every such step.
+        GraphKey key = new GraphKey(owner, rows, step.stride);
         MemorySegment g = recorded.get(key);
         if (g != null) {
             cuda.launchGraph(g, stream);
@@ -814,6 +848,11 @@ public final class CudaBackend implements Backend {
         for (MemorySegment g : recorded.values()) cuda.destroyGraph(g);
         recorded.clear();
         eagerRuns.clear();
+    }
+
+    /** Clears the per-op profile (TANDEM_CUDA_PROFILE), so that a benchmark can leave warm-up out of it. */
+    public void resetProfile() {
+        if (profile != null) profile.clear();
     }
 
     /** Waits for the device to finish the work issued so far (benchmarks time steps with it). */

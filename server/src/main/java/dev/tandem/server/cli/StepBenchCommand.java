@@ -71,6 +71,7 @@ final class StepBenchCommand {
             for (int len : prefills) {
                 double[] t = new double[reps];
                 for (int i = 0; i < reps + 1; i++) {
+                    if (i == 1 && backend instanceof dev.tandem.cuda.backend.CudaBackend cuda) cuda.resetProfile();
                     double ms = prefill(llama, kv, pool, len, rnd);
                     if (i > 0) t[i - 1] = ms; // the first run picks GEMM algorithms and warms up
                 }
@@ -100,10 +101,13 @@ final class StepBenchCommand {
                 }
             }
             int[] next = rnd.ints(batch, 0, c.vocabSize()).toArray();
-            int warm = 3;
+            int warm = 16; // past graph recording and the JIT's compilation of the step's host path
             long t0 = 0;
             for (int i = 0; i < warm + steps; i++) {
-                if (i == warm) t0 = System.nanoTime();
+                if (i == warm) {
+                    if (llama.backend() instanceof dev.tandem.cuda.backend.CudaBackend cuda) cuda.resetProfile();
+                    t0 = System.nanoTime();
+                }
                 int pos = context + i;
                 int[] tokens = next.clone(), positions = new int[batch], slots = new int[batch], rows = new int[batch];
                 List<AttentionBatch.Seq> seqs = new ArrayList<>(batch);
