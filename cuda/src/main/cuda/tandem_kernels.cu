@@ -691,6 +691,13 @@ __device__ __forceinline__ void mma16816(float* c, unsigned a0, unsigned a1, uns
                  : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+// 16 bytes global -> shared without a register round trip; with valid false the destination is zero-filled.
+__device__ __forceinline__ void cpAsync16(void* dst, const void* src, bool valid) {
+    unsigned d = (unsigned) __cvta_generic_to_shared(dst);
+    int n = valid ? 16 : 0;
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(n));
+}
+
 __device__ __forceinline__ unsigned packBf16(float lo, float hi) {
     __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
     return *reinterpret_cast<unsigned*>(&v);
@@ -703,10 +710,9 @@ __device__ void flash2(const float* q, int qld, const bf16* kc, const bf16* vc, 
     constexpr int LD = HD + 8; // 16-byte row padding: ldmatrix's 8 rows land in different banks
     extern __shared__ __align__(128) unsigned char smem[];
     bf16* sQ = (bf16*) smem;
-    bf16* sK = sQ + FA_BM * LD;
-    bf16* sV = sK + FA_BN * LD;
-    int* sPos = (int*) (sV + FA_BN * LD);
-    int* sBt = sPos + FA_BM;
+    bf16* sK0 = sQ + FA_BM * LD;                   // two stages of K and V: the next tile streams in (cp.async)
+    bf16* sV0 = sK0 + 2 * FA_BN * LD;              // while the current one is computed
+    int* sPos = (int*) (sV0 + 2 * FA_BN * LD);
 
     int t = blockIdx.x, h = blockIdx.y;
     int row0 = tileRow[t], len = tileLen[t];
@@ -734,36 +740,36 @@ __device__ void flash2(const float* q, int qld, const bf16* kc, const bf16* vc, 
     for (int n = 0; n < HD / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
     float m0 = NEG_INF, m1 = NEG_INF, l0 = 0.f, l1 = 0.f;
 
-    for (int kt = 0; kt < keyTiles; kt++) {
+    // Issues the copies of key tile kt into stage kt & 1; keys past maxPos are zero-filled (and masked below).
+    auto loadTile = [&](int kt) {
         int k0 = kt * FA_BN;
-        int firstBlock = k0 / blockSize;
-        for (int i = threadIdx.x; i <= FA_BN / blockSize + 1; i += THREADS) {
-            int b = firstBlock + i;
-            sBt[i] = b * blockSize <= maxPos ? bt[b] : 0;
-        }
-        __syncthreads();
+        bf16* sK = sK0 + (kt & 1) * FA_BN * LD;
+        bf16* sV = sV0 + (kt & 1) * FA_BN * LD;
         constexpr int PER_THREAD = FA_BN * HD / 8 / THREADS;
-        uint4 kr4[PER_THREAD], vr4[PER_THREAD];
 #pragma unroll
         for (int j = 0; j < PER_THREAD; j++) {
             int i = threadIdx.x + j * THREADS;
             int kr = i / (HD / 8), c8 = (i % (HD / 8)) * 8;
             int p = k0 + kr;
-            kr4[j] = vr4[j] = make_uint4(0, 0, 0, 0);
-            if (p <= maxPos) {
-                long base = ((long) sBt[p / blockSize - firstBlock] * blockSize + p % blockSize) * kvDim + (long) kvh * HD + c8;
-                kr4[j] = *(const uint4*) (kc + base);
-                vr4[j] = *(const uint4*) (vc + base);
-            }
+            bool valid = p <= maxPos;
+            long base = valid ? ((long) bt[p / blockSize] * blockSize + p % blockSize) * kvDim + (long) kvh * HD + c8 : 0;
+            cpAsync16(sK + kr * LD + c8, kc + base, valid);
+            cpAsync16(sV + kr * LD + c8, vc + base, valid);
         }
-#pragma unroll
-        for (int j = 0; j < PER_THREAD; j++) {
-            int i = threadIdx.x + j * THREADS;
-            int kr = i / (HD / 8), c8 = (i % (HD / 8)) * 8;
-            *(uint4*) (sK + kr * LD + c8) = kr4[j];
-            *(uint4*) (sV + kr * LD + c8) = vr4[j];
+        asm volatile("cp.async.commit_group;\n" ::);
+    };
+    loadTile(0);
+    for (int kt = 0; kt < keyTiles; kt++) {
+        int k0 = kt * FA_BN;
+        if (kt + 1 < keyTiles) {
+            loadTile(kt + 1);
+            asm volatile("cp.async.wait_group 1;\n" ::);
+        } else {
+            asm volatile("cp.async.wait_group 0;\n" ::);
         }
         __syncthreads();
+        const bf16* sK = sK0 + (kt & 1) * FA_BN * LD;
+        const bf16* sV = sV0 + (kt & 1) * FA_BN * LD;
 
         if (k0 <= warpMaxPos) { // tiles wholly after this warp's rows are masked out entirely
             float s[FA_BN / 8][4];
@@ -837,7 +843,7 @@ __device__ void flash2(const float* q, int qld, const bf16* kc, const bf16* vc, 
                 }
             }
         }
-        __syncthreads(); // before the next tile overwrites sK / sV
+        __syncthreads(); // every warp is done with this stage before it is refilled (tile kt + 2)
     }
 
     int rowA = wr + r0, rowB = wr + r0 + 8;

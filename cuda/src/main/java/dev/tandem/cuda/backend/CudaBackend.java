@@ -105,8 +105,11 @@ public final class CudaBackend implements Backend {
         this.blas = new CublasLt(cuda);
         this.kernels = new CudaKernels(cuda, this.device);
         this.smCount = cuda.deviceAttribute(16 /* MULTIPROCESSOR_COUNT */, this.device);
-        for (String f : new String[] {"tdm_flash_prefill_64", "tdm_flash_prefill_128", "tdm_flash2_prefill_64", "tdm_flash2_prefill_128"}) {
+        for (String f : new String[] {"tdm_flash_prefill_64", "tdm_flash_prefill_128"}) {
             cuda.setMaxDynamicSharedMemory(kernels.get(f), flashSharedBytes(128));
+        }
+        for (String f : new String[] {"tdm_flash2_prefill_64", "tdm_flash2_prefill_128"}) {
+            cuda.setMaxDynamicSharedMemory(kernels.get(f), flash2SharedBytes(128));
         }
         for (int i = 0; i < 32; i++) argPointers.setAtIndex(ValueLayout.ADDRESS, i, argValues.asSlice(8L * i, 8));
         hostRow = cuda.hostAlloc(1 << 20);
@@ -630,6 +633,11 @@ public final class CudaBackend implements Backend {
         return precision == Precision.BF16 && (headDim == 64 || headDim == 128);
     }
 
+    /** flash2's layout: padded Q and two stages of padded K and V (bf16), then the rows' positions. */
+    private static int flash2SharedBytes(int hd) {
+        return 2 * 5 * FLASH_ROWS * (hd + 8) + 4 * FLASH_ROWS;
+    }
+
     private static int flashSharedBytes(int hd) {
         // Must match flashPrefill's layout: padded Q, K, V, P (bf16), S, O (f32), then row max/sum, positions, block ids.
         return 2 * (FLASH_ROWS * (hd + 8) * 3 + FLASH_ROWS * (64 + 8)) + 4 * (FLASH_ROWS * (64 + 4) + FLASH_ROWS * (hd + 4) + 2 * FLASH_ROWS)
@@ -647,7 +655,8 @@ public final class CudaBackend implements Backend {
         Step s = stepFor(null, null, null, batch);
         int hd = batch.headDim(), heads = batch.heads(), bs = c.layout().blockSize();
         if (s.tiles > 0) {
-            launch((FLASH_WMMA ? "tdm_flash_prefill_" : "tdm_flash2_prefill_") + hd, s.tiles, heads, 1, 128, flashSharedBytes(hd), qa.f32(), qa.ld(), c.keys(layer), c.values(layer),
+            launch((FLASH_WMMA ? "tdm_flash_prefill_" : "tdm_flash2_prefill_") + hd, s.tiles, heads, 1, 128,
+                    FLASH_WMMA ? flashSharedBytes(hd) : flash2SharedBytes(hd), qa.f32(), qa.ld(), c.keys(layer), c.values(layer),
                     meta(s.tileRowAt), meta(s.tileLenAt), meta(s.tileSeqAt), meta(s.rowPosAt), meta(s.tablesAt), s.stride, bs,
                     heads, batch.kvHeads(), batch.scale(), o.f32(), o.bf16());
         }
