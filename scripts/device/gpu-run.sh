@@ -19,7 +19,8 @@ for s in $steps; do
   case $s in
     tests)
       $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
-        --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test" --select-package dev.tandem.cuda \
+        --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test:.device/cp/engine-test" --select-package dev.tandem.cuda \
+        --select-package dev.tandem.engine.cuda \
         --details=summary --disable-ansi-colors --reports-dir "$OUT/junit" 2>&1 | tail -60 ;;
     bench25m)
       tandem bench steps --model /tmp/gutenberg-stories-llama-25m --device cuda --decode-batches 1,16,64 --prefill 256,512 --context 128 --steps 64 ;;

@@ -15,7 +15,7 @@ cp $shared/models/gutenberg-stories/golden.json .device/shared/models/gutenberg-
 for m in core cuda engine cluster bench server; do
   [ -d $m/target/classes ] && cp -r $m/target/classes .device/cp/$m
 done
-for m in core cuda; do cp -r $m/target/test-classes .device/cp/$m-test; done
+for m in core cuda engine; do cp -r $m/target/test-classes .device/cp/$m-test; done
 # Runtime jars of core/cuda/server's CLI paths that the device uses (Jackson; no HTTP stack needed there).
 mvn -q -o -pl server dependency:build-classpath -Dmdep.outputFile=/tmp/tandem-cp.txt >/dev/null
 tr ':' '\n' < /tmp/tandem-cp.txt | grep -E 'jackson|snakeyaml' | xargs -I{} cp {} .device/lib/
