@@ -879,3 +879,114 @@ __device__ void flash2(const float* q, int qld, const bf16* kc, const bf16* vc, 
 
 FLASH2_ENTRY(64)
 FLASH2_ENTRY(128)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sampling on the device (one block per row), so that only a token id per sequence crosses PCIe. Per row params:
+// [temperature, topK, topP, minP, u] (topK as a float; temperature 0: greedy). The row is overwritten with
+// p_i = exp((l_i - max) / T). The kept set is {p >= threshold}: the top-k cut, then the smallest set of largest p
+// holding topP of the remaining mass, then p >= minP * max; thresholds are found by bisection on the float bits of
+// p (positive floats order as their bits). The token is the one where the running sum in id order passes u * mass:
+// the same distribution as the host sampler, drawn in a different order.
+// ---------------------------------------------------------------------------------------------------------------
+
+#define SAMPLE_THREADS 1024
+
+__device__ float blockMax(float v) {
+    __shared__ float part[32];
+    v = warpMax(v);
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    __syncthreads();
+    if (lane == 0) part[warp] = v;
+    __syncthreads();
+    float t = lane < (int) (blockDim.x >> 5) ? part[lane] : NEG_INF;
+    return warpMax(t);
+}
+
+// Count (mass == false) or mass (true) of p >= v over the row.
+__device__ float keptOver(const float* p, int cols, float v, bool mass) {
+    float acc = 0.f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float x = p[c];
+        if (x >= v) acc += mass ? x : 1.f;
+    }
+    return blockSum(acc);
+}
+
+extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) tdm_sample(float* logits, int cols, const float* params, int* out) {
+    float* row = logits + (long) blockIdx.x * cols;
+    const float* prm = params + blockIdx.x * 5;
+    float temperature = prm[0], topP = prm[2], minP = prm[3], u = prm[4];
+    int topK = (int) prm[1];
+    float mx = NEG_INF;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) mx = fmaxf(mx, row[c]);
+    mx = blockMax(mx);
+    if (temperature <= 0.f) { // greedy: the lowest id holding the maximum
+        int best = 0x7fffffff;
+        for (int c = threadIdx.x; c < cols; c += blockDim.x) if (row[c] == mx && c < best) best = c;
+        for (int o = 16; o > 0; o >>= 1) best = min(best, __shfl_xor_sync(0xffffffffu, best, o));
+        __shared__ int wbest[32];
+        __syncthreads();
+        if ((threadIdx.x & 31) == 0) wbest[threadIdx.x >> 5] = best;
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            for (int w = 1; w < (int) (blockDim.x >> 5); w++) best = min(best, wbest[w]);
+            out[blockIdx.x] = best == 0x7fffffff ? 0 : best;
+        }
+        return;
+    }
+    float invT = 1.f / temperature;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) row[c] = expf((row[c] - mx) * invT);
+    __syncthreads();
+    // Bisection over float bits in [lo, hi]: the largest v whose kept count (or mass) still reaches the target.
+    float threshold = 0.f;
+    if (topK > 0 && topK < cols) {
+        unsigned lo = 0, hi = __float_as_uint(1.f);
+        while (lo < hi) {
+            unsigned mid = lo + (hi - lo + 1) / 2;
+            if (keptOver(row, cols, __uint_as_float(mid), false) >= (float) topK) lo = mid; else hi = mid - 1;
+        }
+        threshold = __uint_as_float(lo);
+    }
+    if (topP < 1.f) {
+        float target = topP * keptOver(row, cols, threshold, true);
+        unsigned lo = __float_as_uint(threshold), hi = __float_as_uint(1.f);
+        while (lo < hi) {
+            unsigned mid = lo + (hi - lo + 1) / 2;
+            if (keptOver(row, cols, __uint_as_float(mid), true) >= target) lo = mid; else hi = mid - 1;
+        }
+        threshold = __uint_as_float(lo);
+    }
+    threshold = fmaxf(threshold, minP); // p is relative to the row's maximum (p_max = 1)
+    float mass = keptOver(row, cols, threshold, true);
+    float target = u * mass;
+    // Running sum in id order: each thread owns one contiguous chunk; find the chunk, then the id inside it.
+    int chunk = (cols + blockDim.x - 1) / blockDim.x;
+    int c0 = threadIdx.x * chunk, c1 = min(cols, c0 + chunk);
+    float own = 0.f;
+    int lastKept = -1;
+    for (int c = c0; c < c1; c++) if (row[c] >= threshold) { own += row[c]; lastKept = c; }
+    __shared__ float sums[SAMPLE_THREADS];
+    __shared__ int lastIds[SAMPLE_THREADS];
+    sums[threadIdx.x] = own;
+    lastIds[threadIdx.x] = lastKept;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float run = 0.f;
+        int pick = -1, fallback = -1;
+        for (int t = 0; t < (int) blockDim.x && pick < 0; t++) {
+            if (lastIds[t] >= 0) fallback = lastIds[t];
+            if (run + sums[t] > target && sums[t] > 0.f) {
+                int e0 = t * chunk, e1 = min(cols, e0 + chunk);
+                for (int c = e0; c < e1; c++) {
+                    if (row[c] < threshold) continue;
+                    run += row[c];
+                    if (run > target) { pick = c; break; }
+                }
+                if (pick < 0) pick = lastIds[t]; // rounding left the target past the chunk's end
+            } else {
+                run += sums[t];
+            }
+        }
+        out[blockIdx.x] = pick >= 0 ? pick : (fallback >= 0 ? fallback : 0);
+    }
+}

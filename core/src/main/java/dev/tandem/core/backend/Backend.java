@@ -111,6 +111,18 @@ public interface Backend extends AutoCloseable {
         }
     }
 
+    /** Whether {@link #sample} runs where the logits live (a GPU), so callers sample there instead of reading logits. */
+    default boolean samplesOnDevice() { return false; }
+
+    /**
+     * Samples one token per row of {@code logits}, which it may overwrite: temperature (0: greedy), top-k (0: off),
+     * top-p (1: off), min-p (0: off), with {@code uniform[r]} in [0, 1) as row r's random draw. No penalties: callers
+     * apply those on the host. Only backends that answer {@link #samplesOnDevice()} implement it.
+     */
+    default void sample(Activation logits, float[] temperature, int[] topK, float[] topP, float[] minP, float[] uniform, int[] out) {
+        throw new UnsupportedOperationException(name() + " samples on the host");
+    }
+
     /**
      * The row count a decode-only step of {@code n} sequences should be padded to so that the backend can replay a
      * recorded step of that size (CUDA graphs), or 0 when this backend does not replay steps. Padding rows carry

@@ -80,8 +80,14 @@ public final class Generator implements AutoCloseable {
 
     /** Plain greedy takes the argmax on the backend (one int crosses from a GPU instead of the vocabulary's logits). */
     private int sample(Sampler sampler, Activation logits, int[] history, int len) {
-        if (sampler.params().argmaxOnly()) {
+        SamplingParams p = sampler.params();
+        if (p.argmaxOnly()) {
             model.backend().argmax(logits, argmaxOut);
+            return argmaxOut[0];
+        }
+        if (model.backend().samplesOnDevice() && !p.penalized()) {
+            model.backend().sample(logits, new float[] {p.temperature()}, new int[] {p.topK()}, new float[] {p.topP()},
+                    new float[] {p.minP()}, new float[] {sampler.nextUniform()}, argmaxOut);
             return argmaxOut[0];
         }
         model.backend().read(logits, 0, logitsRow);

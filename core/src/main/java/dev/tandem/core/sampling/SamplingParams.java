@@ -22,6 +22,11 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
 
     /** Greedy with no penalty: the token is the logits' argmax, which a backend can take where the logits live. */
     public boolean argmaxOnly() {
-        return greedy() && repeatPenalty == 1f && presencePenalty == 0f && frequencyPenalty == 0f;
+        return greedy() && !penalized();
+    }
+
+    /** Whether any penalty (repeat, presence, frequency) changes the logits: those need the history, on the host. */
+    public boolean penalized() {
+        return (repeatPenalty != 1f && repeatLastN > 0) || presencePenalty != 0f || frequencyPenalty != 0f;
     }
 }

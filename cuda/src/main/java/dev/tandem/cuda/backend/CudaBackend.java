@@ -774,6 +774,34 @@ public final class CudaBackend implements Backend {
         MemorySegment.copy(h, I32, 0, out, 0, out.length);
     }
 
+    @Override
+    public boolean samplesOnDevice() { return true; }
+
+    @Override
+    public void sample(Activation logits, float[] temperature, int[] topK, float[] topP, float[] minP, float[] uniform, int[] out) {
+        use();
+        CudaActivation l = a(logits);
+        int n = out.length;
+        if (n > l.rows()) throw new IllegalArgumentException(n + " results for " + l.rows() + " rows");
+        if (n == 0) return;
+        MemorySegment h = host(Math.max(20L * n, 4L * n));
+        for (int r = 0; r < n; r++) {
+            h.setAtIndex(ValueLayout.JAVA_FLOAT, 5L * r, temperature[r]);
+            h.setAtIndex(ValueLayout.JAVA_FLOAT, 5L * r + 1, topK[r]);
+            h.setAtIndex(ValueLayout.JAVA_FLOAT, 5L * r + 2, topP[r]);
+            h.setAtIndex(ValueLayout.JAVA_FLOAT, 5L * r + 3, minP[r]);
+            h.setAtIndex(ValueLayout.JAVA_FLOAT, 5L * r + 4, uniform[r]);
+        }
+        ensureScratchInts(20L * n + 4L * n);
+        long params = scratchInts, ids = scratchInts + 20L * n;
+        cuda.copyToDeviceAsync(params, h, 20L * n, stream);
+        launch("tdm_sample", n, 1, 1, 1024, 0, l.f32(), l.cols(), params, ids);
+        cuda.copyToHostAsync(h, ids, 4L * n, stream);
+        cuda.synchronize(stream);
+        MemorySegment.copy(h, I32, 0, out, 0, n);
+        wrote(l, false);
+    }
+
     private void ensureScratchInts(long need) {
         if (need <= scratchIntsCapacity) return;
         cuda.synchronize(stream);

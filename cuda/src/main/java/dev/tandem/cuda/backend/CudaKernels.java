@@ -34,7 +34,8 @@ public final class CudaKernels {
 
     CudaKernels(CudaDriver cuda, int device) {
         this.cuda = cuda;
-        byte[] fatbin = resource(FATBIN);
+        // -Dtandem.cuda.kernels=nvrtc compiles the source even when the build packaged a fatbin (for checking that path).
+        byte[] fatbin = "nvrtc".equals(System.getProperty("tandem.cuda.kernels")) ? null : resource(FATBIN);
         int major = cuda.deviceAttribute(75, device), minor = cuda.deviceAttribute(76, device);
         if (fatbin != null && major >= 8) {
             module = cuda.loadModule(fatbin);

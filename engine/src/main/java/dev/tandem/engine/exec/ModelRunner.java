@@ -74,7 +74,7 @@ public final class ModelRunner {
             blocks.registerFullBlocks(s.seq(), s.seq().numComputed());
         }
         List<Sampled> result = new ArrayList<>(sampling.size());
-        int[] argmax = deviceArgmax(out, sampling);
+        int[] argmax = sampleOnBackend(out, sampling);
         for (int i = 0; i < sampling.size(); i++) {
             Sequence seq = sampling.get(i);
             if (argmax != null) {
@@ -91,16 +91,37 @@ public final class ModelRunner {
     }
 
     /**
-     * When every sampled sequence is plain greedy without logprobs, the backend takes the argmax of all rows at once
-     * (on a GPU only one int per sequence crosses PCIe); otherwise null and rows are read one by one.
+     * Samples every row where the logits live when no sequence needs the host (penalties, logprobs): greedy batches
+     * through the backend's argmax, others through its sampler when it has one (on a GPU one int per sequence crosses
+     * PCIe instead of the vocabulary's logits). Returns null when the rows must be read and sampled on the host.
      */
-    private int[] deviceArgmax(Activation out, List<Sequence> sampling) {
+    private int[] sampleOnBackend(Activation out, List<Sequence> sampling) {
         if (sampling.isEmpty()) return null;
+        boolean greedy = true;
         for (Sequence seq : sampling) {
-            if (!seq.sampler().params().argmaxOnly() || seq.request().topLogprobs() >= 0) return null;
+            dev.tandem.core.sampling.SamplingParams p = seq.sampler().params();
+            if (p.penalized() || seq.request().topLogprobs() >= 0) return null;
+            greedy &= p.greedy();
         }
-        int[] ids = new int[sampling.size()];
-        backend.argmax(out, ids);
+        int n = sampling.size();
+        int[] ids = new int[n];
+        if (greedy) {
+            backend.argmax(out, ids);
+            return ids;
+        }
+        if (!backend.samplesOnDevice()) return null;
+        float[] temperature = new float[n], topP = new float[n], minP = new float[n], uniform = new float[n];
+        int[] topK = new int[n];
+        for (int i = 0; i < n; i++) {
+            var sampler = sampling.get(i).sampler();
+            var p = sampler.params();
+            temperature[i] = p.temperature();
+            topK[i] = p.topK();
+            topP[i] = p.topP();
+            minP[i] = p.minP();
+            uniform[i] = p.greedy() ? 0f : sampler.nextUniform();
+        }
+        backend.sample(out, temperature, topK, topP, minP, uniform, ids);
         return ids;
     }
 }
