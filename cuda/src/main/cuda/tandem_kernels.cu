@@ -32,17 +32,22 @@ __device__ __forceinline__ float warpMax(float v) {
     return v;
 }
 
-// Sum over the whole block (blockDim.x a multiple of 32); every thread gets the result.
-__device__ float blockSum(float v) {
+// Sum (or max) over the whole block (blockDim.x a multiple of 32); every thread gets the result.
+template <bool MAX>
+__device__ float blockReduce(float v) {
     __shared__ float part[32];
-    v = warpSum(v);
+    v = MAX ? warpMax(v) : warpSum(v);
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     __syncthreads();
     if (lane == 0) part[warp] = v;
     __syncthreads();
-    float t = lane < (int) (blockDim.x >> 5) ? part[lane] : 0.f;
-    return warpSum(t);
+    float t = lane < (int) (blockDim.x >> 5) ? part[lane] : (MAX ? NEG_INF : 0.f);
+    return MAX ? warpMax(t) : warpSum(t);
 }
+
+__device__ float blockSum(float v) { return blockReduce<false>(v); }
+
+__device__ float blockMax(float v) { return blockReduce<true>(v); }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Element-wise and row-wise ops
@@ -891,16 +896,6 @@ FLASH2_ENTRY(128)
 
 #define SAMPLE_THREADS 1024
 
-__device__ float blockMax(float v) {
-    __shared__ float part[32];
-    v = warpMax(v);
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    __syncthreads();
-    if (lane == 0) part[warp] = v;
-    __syncthreads();
-    float t = lane < (int) (blockDim.x >> 5) ? part[lane] : NEG_INF;
-    return warpMax(t);
-}
 
 // Count (mass == false) or mass (true) of p >= v over the row.
 __device__ float keptOver(const float* p, int cols, float v, bool mass) {
