@@ -75,6 +75,15 @@ public final class LlamaModel {
      * {@code batch.logitRows()} (a view valid until the next call).
      */
     public Activation forward(StepBatch batch, KvStorage kv) {
+        return forward(batch, kv, null);
+    }
+
+    /**
+     * As {@link #forward(StepBatch, KvStorage)}, calling {@code afterKvWrite} with each layer's index as soon as
+     * that layer's keys and values of the batch are in {@code kv}: a Splitwise prompt worker starts sending a
+     * layer's KV blocks from there while the following layers compute.
+     */
+    public Activation forward(StepBatch batch, KvStorage kv, java.util.function.IntConsumer afterKvWrite) {
         int n = batch.size();
         if (n == 0 || n > maxTokens) throw new IllegalArgumentException("step of " + n + " tokens; this model was set up for 1.." + maxTokens);
         for (int t : batch.tokens()) {
@@ -99,6 +108,7 @@ public final class LlamaModel {
             backend.rope(q, config.heads(), batch.positions(), rope);
             backend.rope(k, config.kvHeads(), batch.positions(), rope);
             backend.writeKv(kv, l, k, v, batch.slots());
+            if (afterKvWrite != null) afterKvWrite.accept(l);
             backend.attention(q, kv, l, ab, att);
             backend.matmul(att, w.wo, proj);
             backend.add(x, proj);
