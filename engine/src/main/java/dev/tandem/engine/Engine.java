@@ -415,15 +415,7 @@ public final class Engine implements GenerationService {
     @Override
     public void shutdown(Duration grace) {
         accepting = false;
-        long deadline = System.nanoTime() + grace.toNanos();
-        while (System.nanoTime() < deadline && (stats.running() > 0 || stats.waiting() > 0 || !inbox.isEmpty())) {
-            try {
-                Thread.sleep(10);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                break;
-            }
-        }
+        GenerationService.awaitIdle(() -> stats.running() > 0 || stats.waiting() > 0 || !inbox.isEmpty(), grace);
         close();
     }
 

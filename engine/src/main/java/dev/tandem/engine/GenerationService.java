@@ -27,4 +27,17 @@ public interface GenerationService extends AutoCloseable {
 
     @Override
     void close();
+
+    /** Waits until {@code busy} turns false or {@code grace} passed (the first half of a graceful shutdown). */
+    static void awaitIdle(java.util.function.BooleanSupplier busy, Duration grace) {
+        long deadline = System.nanoTime() + grace.toNanos();
+        while (System.nanoTime() < deadline && busy.getAsBoolean()) {
+            try {
+                Thread.sleep(10);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
 }
