@@ -28,6 +28,15 @@ public interface GenerationService extends AutoCloseable {
     @Override
     void close();
 
+    /** A figure for /metrics beyond {@link EngineStats}: a cluster's pool sizes, KV transfers, role changes. */
+    record Metric(String name, String help, boolean counter, double value) {}
+
+    /** Extra figures, the same names at every call; none by default. */
+    default java.util.List<Metric> extraMetrics() { return java.util.List.of(); }
+
+    /** One line for /health when something is degraded (e.g. membership lost), else null. */
+    default String degraded() { return null; }
+
     /** Waits until {@code busy} turns false or {@code grace} passed (the first half of a graceful shutdown). */
     static void awaitIdle(java.util.function.BooleanSupplier busy, Duration grace) {
         long deadline = System.nanoTime() + grace.toNanos();

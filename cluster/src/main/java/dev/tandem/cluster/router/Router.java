@@ -222,6 +222,23 @@ public final class Router implements GenerationService {
         return new RouterStats(prompt, token, mixed, down, roleChanges.get(), bytes, transfers, seconds, failures, recomputes.get(), failovers.get());
     }
 
+    @Override
+    public List<Metric> extraMetrics() {
+        RouterStats s = routerStats();
+        return List.of(
+                new Metric("tandem:prompt_pool_workers", "Healthy workers in the prompt pool.", false, s.promptWorkers()),
+                new Metric("tandem:token_pool_workers", "Healthy workers in the token pool.", false, s.tokenWorkers()),
+                new Metric("tandem:mixed_pool_workers", "Healthy workers in the mixed pool.", false, s.mixedWorkers()),
+                new Metric("tandem:down_workers", "Workers that stopped or lost their lease.", false, s.downWorkers()),
+                new Metric("tandem:role_changes_total", "Workers moved between pools by the pool policy.", true, s.roleChanges()),
+                new Metric("tandem:kv_transfer_bytes_total", "KV-cache bytes sent from prompt to token workers.", true, s.kvBytesSent()),
+                new Metric("tandem:kv_transfers_total", "Sequences handed over from prompt to token workers.", true, s.kvTransfers()),
+                new Metric("tandem:kv_transfer_seconds_total", "Sum over hand-overs of the time from prefill start to commit sent.", true, s.kvTransferSecondsSum()),
+                new Metric("tandem:kv_transfer_failures_total", "KV transfers that failed or passed their deadline.", true, s.kvTransferFailures()),
+                new Metric("tandem:kv_recomputes_total", "Hand-overs whose KV the token worker recomputed after a failed transfer.", true, s.recomputes()),
+                new Metric("tandem:failovers_total", "Requests moved to another worker after one failed.", true, s.failovers()));
+    }
+
     /** The workers' counters summed (KV usage averaged), as one engine would report them. */
     @Override
     public EngineStats stats() {

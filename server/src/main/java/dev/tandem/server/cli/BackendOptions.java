@@ -13,9 +13,15 @@ final class BackendOptions {
             "threads", "CPU threads (default: all cores)"};
 
     static Backend open(Args args) {
+        return open(args, 1);
+    }
+
+    /** One of {@code share} backends that split --threads between them (a worker each in an embedded cluster). */
+    static Backend open(Args args, int share) {
         String device = args.string("device", "cpu");
         int threads = args.integer("threads", Runtime.getRuntime().availableProcessors());
         if (threads <= 0) throw args.usage("--threads must be positive, got " + threads);
+        threads = Math.max(1, threads / share);
         return switch (device) {
             case "cpu" -> new CpuBackend(threads);
             case "reference" -> new ReferenceBackend();
