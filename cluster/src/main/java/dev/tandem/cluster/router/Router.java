@@ -76,6 +76,7 @@ public final class Router implements GenerationService {
     private final AtomicLong roleChanges = new AtomicLong(), recomputes = new AtomicLong(), failovers = new AtomicLong();
     private final Thread thread;
     private volatile boolean accepting = true, closed;
+    private volatile java.util.function.Supplier<String> degraded = () -> null;
 
     /** @param workers indexed by their id */
     public Router(List<? extends Worker> workers, Tokenizer tokenizer, int contextLength, Config config) {
@@ -87,20 +88,28 @@ public final class Router implements GenerationService {
         for (int i = 0; i < workers.size(); i++) {
             if (workers.get(i).id() != i) throw new IllegalArgumentException("worker " + i + " has id " + workers.get(i).id());
         }
-        if (workers.isEmpty()) throw new IllegalArgumentException("a cluster needs at least one worker");
-        this.workers = List.copyOf(workers);
+        this.workers = new java.util.concurrent.CopyOnWriteArrayList<>(workers);
         this.tokenizer = tokenizer;
         this.contextLength = contextLength;
         this.config = config;
         this.routing = routing;
         this.pools = pools;
-        this.placed = new RouterLoad(workers.size());
+        this.placed = new RouterLoad();
         this.thread = Thread.ofPlatform().daemon().name("tandem-router").start(this::run);
     }
 
     public Config config() { return config; }
 
     public List<Worker> workers() { return workers; }
+
+    /** Adds a worker that joined (membership); it gets the next id. Workers that left stay, unhealthy, under their id. */
+    public synchronized Worker add(java.util.function.IntFunction<? extends Worker> make) {
+        Worker w = make.apply(workers.size());
+        if (w.id() != workers.size()) throw new IllegalArgumentException("worker id " + w.id() + ", expected " + workers.size());
+        workers.add(w);
+        LockSupport.unpark(thread);
+        return w;
+    }
 
     Worker worker(int id) { return workers.get(id); }
 
@@ -190,6 +199,12 @@ public final class Router implements GenerationService {
         }
     }
 
+    /** Where /health learns that something is degraded (etcd lost); the source returns null while all is well. */
+    public void setDegradedSource(java.util.function.Supplier<String> source) { this.degraded = source; }
+
+    @Override
+    public String degraded() { return degraded.get(); }
+
     void recomputed() { recomputes.incrementAndGet(); }
 
     void failedOver() { failovers.incrementAndGet(); }
@@ -233,7 +248,7 @@ public final class Router implements GenerationService {
                 new Metric("tandem:role_changes_total", "Workers moved between pools by the pool policy.", true, s.roleChanges()),
                 new Metric("tandem:kv_transfer_bytes_total", "KV-cache bytes sent from prompt to token workers.", true, s.kvBytesSent()),
                 new Metric("tandem:kv_transfers_total", "Sequences handed over from prompt to token workers.", true, s.kvTransfers()),
-                new Metric("tandem:kv_transfer_seconds_total", "Sum over hand-overs of the time from prefill start to commit sent.", true, s.kvTransferSecondsSum()),
+                new Metric("tandem:kv_transfer_seconds_total", "Sum over hand-overs of the time from the first token to the hand-over sent (transfer not hidden by compute).", true, s.kvTransferSecondsSum()),
                 new Metric("tandem:kv_transfer_failures_total", "KV transfers that failed or passed their deadline.", true, s.kvTransferFailures()),
                 new Metric("tandem:kv_recomputes_total", "Hand-overs whose KV the token worker recomputed after a failed transfer.", true, s.recomputes()),
                 new Metric("tandem:failovers_total", "Requests moved to another worker after one failed.", true, s.failovers()));

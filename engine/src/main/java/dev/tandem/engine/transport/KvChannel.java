@@ -54,7 +54,6 @@ abstract class KvChannel implements AutoCloseable {
         private final long reservation;
         private final HostKv source;
         private final long deadline;
-        private final long opened = System.nanoTime();
         /** Set once, by the sender thread; later messages of the stream are skipped. */
         private Throwable failure;
         private volatile boolean aborted;
@@ -85,6 +84,7 @@ abstract class KvChannel implements AutoCloseable {
 
         @Override
         public void commit(int[] tokens, Consumer<Throwable> done) {
+            long queued = System.nanoTime();
             queue.add(() -> {
                 if (aborted) {
                     done.accept(new IllegalStateException("hand-over of reservation " + reservation + " was aborted"));
@@ -94,7 +94,7 @@ abstract class KvChannel implements AutoCloseable {
                     try {
                         busyUntil = deadline;
                         KvChannel.this.commit(reservation, tokens);
-                        stats.handedOver(System.nanoTime() - opened);
+                        stats.handedOver(System.nanoTime() - queued);
                     } catch (IOException | RuntimeException e) {
                         fail(e);
                     } finally {

@@ -10,6 +10,19 @@ public final class KvTransferStats {
     private final AtomicLong failures = new AtomicLong();
     private final AtomicLong latencyNanos = new AtomicLong();
 
+    public KvTransferStats() {}
+
+    /** Counters reported by another process (a remote worker's transport). */
+    public static KvTransferStats of(long bytesSent, long blocksSent, long handovers, long failures, double latencySeconds) {
+        KvTransferStats s = new KvTransferStats();
+        s.bytesSent.set(bytesSent);
+        s.blocksSent.set(blocksSent);
+        s.handovers.set(handovers);
+        s.failures.set(failures);
+        s.latencyNanos.set((long) (latencySeconds * 1e9));
+        return s;
+    }
+
     void sent(long bytes) {
         bytesSent.addAndGet(bytes);
         blocksSent.incrementAndGet();
@@ -31,6 +44,9 @@ public final class KvTransferStats {
 
     public long failures() { return failures.get(); }
 
-    /** Sum over hand-overs of the time from opening the stream to its commit leaving this worker. */
+    /**
+     * Sum over hand-overs of the time from the first token (commit queued) to the commit leaving this worker: the
+     * part of the transfer not hidden behind the prefill's compute.
+     */
     public double latencySecondsSum() { return latencyNanos.get() / 1e9; }
 }

@@ -56,26 +56,10 @@ final class ServeCommand {
         Args args = new Args("serve", argv, VALUED, FLAGS);
         if (args.flag("help")) return Help.print("serve --model PATH [options]", VALUED, FLAGS);
         Path modelPath = Path.of(args.required("model"));
-        String name = args.string("served-model-name", modelPath.toAbsolutePath().normalize().getFileName().toString());
-        EngineConfig engineConfig;
-        ServerConfig serverConfig;
-        try {
-            engineConfig = EngineConfig.DEFAULT
-                    .withMaxNumSeqs(args.integer("max-num-seqs", EngineConfig.DEFAULT.maxNumSeqs()))
-                    .withMaxNumBatchedTokens(args.integer("max-num-batched-tokens", EngineConfig.DEFAULT.maxNumBatchedTokens()))
-                    .withKvCacheBytes(args.bytes("kv-cache-memory", EngineConfig.DEFAULT.kvCacheBytes()))
-                    .withMaxQueue(args.integer("max-queue", EngineConfig.DEFAULT.maxQueue()))
-                    .withPrefixCaching(!args.flag("no-prefix-caching"));
-            int timeout = args.integer("shutdown-timeout", 30);
-            if (timeout < 0) throw new IllegalArgumentException("--shutdown-timeout must be >= 0, got " + timeout);
-            serverConfig = new ServerConfig(args.string("host", "127.0.0.1"), args.integer("port", 8000),
-                    Optional.ofNullable(args.string("api-key", null)), name, args.bytes("max-body", ServerConfig.DEFAULT_MAX_BODY),
-                    Duration.ofSeconds(timeout));
-        } catch (IllegalArgumentException e) {
-            throw args.usage(e.getMessage());
-        }
+        EngineConfig engineConfig = engineConfig(args);
+        ServerConfig serverConfig = serverConfig(args, modelPath, 8000);
         Path tokenizer = args.has("tokenizer") ? Path.of(args.string("tokenizer", null)) : null;
-        HELIDON_LOG.setLevel(Level.WARNING); // we print the one line that matters
+        String name = serverConfig.servedModelName();
 
         ClusterDesign design = null;
         int promptWorkers = args.integer("prompt-workers", 1), tokenWorkers = args.integer("token-workers", 1);
@@ -94,7 +78,7 @@ final class ServeCommand {
         try (Model model = ModelLoader.load(modelPath, tokenizer)) {
             if (design == null) {
                 try (Backend backend = BackendOptions.open(args); Engine engine = new Engine(model, backend, engineConfig)) {
-                    return serve(engine, serverConfig, name, model, t0, "");
+                    return serve(engine, serverConfig, ready(name, model, engine.contextLength(), "", t0));
                 }
             }
             int workers = promptWorkers + tokenWorkers;
@@ -102,13 +86,52 @@ final class ServeCommand {
                     i -> BackendOptions.open(args, workers))) {
                 String shape = design == ClusterDesign.MIXED ? workers + " mixed workers"
                         : promptWorkers + " prompt + " + tokenWorkers + " token workers";
-                return serve(cluster.router(), serverConfig, name, model, t0, ", " + design.flag() + ": " + shape);
+                return serve(cluster.router(), serverConfig, ready(name, model, model.config().contextLength(), ", " + design.flag() + ": " + shape, t0));
             }
         }
     }
 
-    private static int serve(GenerationService engine, ServerConfig serverConfig, String name, Model model, long t0, String shape)
-            throws InterruptedException {
+    /** The engine's limits from the shared options. */
+    static EngineConfig engineConfig(Args args) {
+        try {
+            return EngineConfig.DEFAULT
+                    .withMaxNumSeqs(args.integer("max-num-seqs", EngineConfig.DEFAULT.maxNumSeqs()))
+                    .withMaxNumBatchedTokens(args.integer("max-num-batched-tokens", EngineConfig.DEFAULT.maxNumBatchedTokens()))
+                    .withKvCacheBytes(args.bytes("kv-cache-memory", EngineConfig.DEFAULT.kvCacheBytes()))
+                    .withMaxQueue(args.integer("max-queue", EngineConfig.DEFAULT.maxQueue()))
+                    .withPrefixCaching(!args.flag("no-prefix-caching"));
+        } catch (IllegalArgumentException e) {
+            throw args.usage(e.getMessage());
+        }
+    }
+
+    /** The HTTP server's settings from the shared options, on {@code defaultPort} unless --port says otherwise. */
+    static ServerConfig serverConfig(Args args, Path modelPath, int defaultPort) {
+        String name = args.string("served-model-name", modelPath.toAbsolutePath().normalize().getFileName().toString());
+        try {
+            int timeout = args.integer("shutdown-timeout", 30);
+            if (timeout < 0) throw new IllegalArgumentException("--shutdown-timeout must be >= 0, got " + timeout);
+            return new ServerConfig(args.string("host", "127.0.0.1"), args.integer("port", defaultPort),
+                    Optional.ofNullable(args.string("api-key", null)), name, args.bytes("max-body", ServerConfig.DEFAULT_MAX_BODY),
+                    Duration.ofSeconds(timeout));
+        } catch (IllegalArgumentException e) {
+            throw args.usage(e.getMessage());
+        }
+    }
+
+    static String ready(String name, Model model, int context, String shape, long t0) {
+        return String.format("%s (%s, context %d%s) ready in %.1f s", name, model.format(), context, shape, (System.nanoTime() - t0) / 1e9);
+    }
+
+    /**
+     * Serves {@code engine} over HTTP until SIGTERM or SIGINT, then stops gracefully; prints "tandem COMMAND: READY at URL".
+     */
+    static int serve(GenerationService engine, ServerConfig serverConfig, String readyLine) throws InterruptedException {
+        return serve("serve", engine, serverConfig, readyLine);
+    }
+
+    static int serve(String command, GenerationService engine, ServerConfig serverConfig, String readyLine) throws InterruptedException {
+        HELIDON_LOG.setLevel(Level.WARNING); // we print the one line that matters
         OpenAiServer server = OpenAiServer.start(engine, serverConfig);
         CountDownLatch stop = new CountDownLatch(1);
         AtomicInteger signals = new AtomicInteger();
@@ -118,13 +141,12 @@ final class ServeCommand {
         };
         Signal.handle(new Signal("TERM"), onSignal);
         Signal.handle(new Signal("INT"), onSignal);
-        System.err.printf("tandem serve: %s (%s, context %d%s) ready in %.1f s at %s%n", name, model.format(), engine.contextLength(),
-                shape, (System.nanoTime() - t0) / 1e9, server.url());
+        System.err.printf("tandem %s: %s at %s%n", command, readyLine, server.url());
         System.err.flush();
         stop.await();
-        System.err.println("tandem serve: stopping; running requests may finish for " + serverConfig.shutdownTimeout().toSeconds() + " s");
+        System.err.println("tandem " + command + ": stopping; running requests may finish for " + serverConfig.shutdownTimeout().toSeconds() + " s");
         server.shutdown();
-        System.err.println("tandem serve: stopped");
+        System.err.println("tandem " + command + ": stopped");
         return 0;
     }
 }
