@@ -69,12 +69,13 @@ public final class EtcdMembership implements AutoCloseable {
                 } catch (RuntimeException e) {
                     LOG.warning("router: cannot reach new worker " + address + ": " + e.getMessage());
                 }
-            } else {
+            } else if (!w.member()) {
+                LOG.info("router: worker " + address + " is back in the membership");
                 w.setMember(true);
             }
         }
         for (Map.Entry<String, RemoteWorker> e : known.entrySet()) {
-            if (!now.containsValue(e.getKey()) && e.getValue().healthy()) {
+            if (!now.containsValue(e.getKey()) && e.getValue().member()) {
                 LOG.warning("router: worker " + e.getKey() + " left (its etcd lease expired)");
                 e.getValue().setMember(false);
             }

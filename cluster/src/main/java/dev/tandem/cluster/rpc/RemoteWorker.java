@@ -63,6 +63,8 @@ public final class RemoteWorker implements Worker {
 
     public String target() { return target; }
 
+    public boolean member() { return member; }
+
     /** Membership (etcd) says the worker is gone, or back. */
     public void setMember(boolean member) {
         this.member = member;
