@@ -164,6 +164,20 @@ class HandoverTest {
     }
 
     @Test
+    void aPromptFoundInThePromptWorkersPrefixCacheIsSentWhole() throws Exception {
+        int max = 12;
+        int[] expected = colocated(4, max)[3];
+        try (InProcessKvTransport transport = new InProcessKvTransport();
+             Engine p = new Engine(model, promptBackend, PROMPT.withPrefixCaching(true));
+             Engine t = new Engine(model, tokenBackend, TOKEN)) {
+            transport.register("token-0", t.kvReceiver());
+            assertArrayEquals(expected, split(p, t, transport, "token-0", request(3, max), DEADLINE).await());
+            assertArrayEquals(expected, split(p, t, transport, "token-0", request(3, max), DEADLINE).await(), "second run, prefix cached");
+            assertTrue(p.stats().prefixCacheHits() > 0, "the second prefill found the prompt's first blocks cached");
+        }
+    }
+
+    @Test
     void aTransferPastItsDeadlineIsRecomputedOnTheTokenWorker() throws Exception {
         int max = 10;
         int[] expected = colocated(4, max)[3];
