@@ -12,6 +12,7 @@ import dev.tandem.core.tokenizer.Tokenizer;
 import dev.tandem.engine.EngineStats;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.GenerationService;
+import dev.tandem.engine.QueueFullException;
 import dev.tandem.engine.RequestHandle;
 import dev.tandem.engine.TokenListener;
 import dev.tandem.engine.transport.KvTransferStats;
@@ -47,15 +48,19 @@ public final class Router implements GenerationService {
      *                         recompute the KV when the transfer fails
      * @param placementTimeout how long a request may wait for a worker with room before it fails
      * @param maxAttempts      failures of one request's workers before it fails
+     * @param maxQueue         requests waiting for a placement before new ones are refused (the server answers 429)
      */
-    public record Config(ClusterDesign design, Duration transferTimeout, Duration placementTimeout, int maxAttempts, Duration rebalanceEvery) {
+    public record Config(ClusterDesign design, Duration transferTimeout, Duration placementTimeout, int maxAttempts, Duration rebalanceEvery,
+                         int maxQueue) {
         public static Config of(ClusterDesign design) {
-            return new Config(design, Duration.ofSeconds(30), Duration.ofSeconds(60), 3, Duration.ofMillis(20));
+            return new Config(design, Duration.ofSeconds(30), Duration.ofSeconds(60), 3, Duration.ofMillis(20), 1024);
         }
 
-        public Config withTransferTimeout(Duration d) { return new Config(design, d, placementTimeout, maxAttempts, rebalanceEvery); }
+        public Config withTransferTimeout(Duration d) { return new Config(design, d, placementTimeout, maxAttempts, rebalanceEvery, maxQueue); }
 
-        public Config withPlacementTimeout(Duration d) { return new Config(design, transferTimeout, d, maxAttempts, rebalanceEvery); }
+        public Config withPlacementTimeout(Duration d) { return new Config(design, transferTimeout, d, maxAttempts, rebalanceEvery, maxQueue); }
+
+        public Config withMaxQueue(int n) { return new Config(design, transferTimeout, placementTimeout, maxAttempts, rebalanceEvery, n); }
     }
 
     /** The request can never be placed: no healthy worker of a needed kind, or none big enough. */
@@ -129,6 +134,7 @@ public final class Router implements GenerationService {
             throw new IllegalArgumentException("the prompt (" + request.promptTokens().length + " tokens) plus max_tokens ("
                     + request.maxTokens() + ") is " + total + " tokens, over the model's context of " + contextLength);
         }
+        if (pending.size() >= config.maxQueue()) throw new QueueFullException(config.maxQueue());
         RoutedRequest r = new RoutedRequest(this, ids.incrementAndGet(), request, listener,
                 System.nanoTime() + config.placementTimeout().toNanos());
         active.add(r);

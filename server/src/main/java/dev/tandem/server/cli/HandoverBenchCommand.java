@@ -96,11 +96,12 @@ final class HandoverBenchCommand {
                 var s = transport.stats();
                 System.out.printf("model %s, prompt %d tokens, %d reps per design, --threads %d per engine, transport %s%n%n",
                         path.getFileName(), p, reps, args.integer("threads", Runtime.getRuntime().availableProcessors()), transportName);
-                System.out.println("| design | TTFT ms | 2nd token ms |");
+                System.out.println("| design | TTFT ms: mean ± sd (median) | 2nd token ms: mean ± sd (median) |");
                 System.out.println("|---|---:|---:|");
                 System.out.printf("| colocated (1 mixed engine) | %s | %s |%n", ms(co[0]), ms(co[1]));
                 System.out.printf("| split (prompt + token engine) | %s | %s |%n", ms(sp[0]), ms(sp[1]));
-                System.out.printf("%nsplit / colocated: TTFT %.3fx, 2nd token %.3fx%n", mean(sp[0]) / mean(co[0]), mean(sp[1]) / mean(co[1]));
+                System.out.printf("%nsplit / colocated: TTFT %.3fx (medians %.3fx), 2nd token %.3fx (medians %.3fx)%n", mean(sp[0]) / mean(co[0]),
+                        median(sp[0]) / median(co[0]), mean(sp[1]) / mean(co[1]), median(sp[1]) / median(co[1]));
                 long handovers = Math.max(1, s.handovers());
                 System.out.printf("KV sent per request: %.2f MiB in %d blocks; transfer left after the first token: %.3f ms (mean)%n",
                         s.bytesSent() / (double) handovers / (1 << 20), s.blocksSent() / handovers, s.latencySecondsSum() / handovers * 1e3);
@@ -162,9 +163,16 @@ final class HandoverBenchCommand {
         return s / x.length;
     }
 
+    private static double median(double[] x) {
+        double[] s = x.clone();
+        java.util.Arrays.sort(s);
+        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    }
+
+    /** Mean ± sd (median): the median resists the shared machine's stalls. */
     private static String ms(double[] x) {
         double m = mean(x), v = 0;
         for (double d : x) v += (d - m) * (d - m);
-        return String.format("%.2f ± %.2f", m, Math.sqrt(v / Math.max(1, x.length - 1)));
+        return String.format("%.2f ± %.2f (%.2f)", m, Math.sqrt(v / Math.max(1, x.length - 1)), median(x));
     }
 }

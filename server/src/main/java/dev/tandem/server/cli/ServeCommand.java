@@ -82,7 +82,7 @@ final class ServeCommand {
                 }
             }
             int workers = promptWorkers + tokenWorkers;
-            try (EmbeddedCluster cluster = EmbeddedCluster.start(model, Router.Config.of(design), promptWorkers, tokenWorkers, engineConfig,
+            try (EmbeddedCluster cluster = EmbeddedCluster.start(model, Router.Config.of(design).withMaxQueue(engineConfig.maxQueue()), promptWorkers, tokenWorkers, engineConfig,
                     i -> BackendOptions.open(args, workers))) {
                 String shape = design == ClusterDesign.MIXED ? workers + " mixed workers"
                         : promptWorkers + " prompt + " + tokenWorkers + " token workers";
