@@ -3,6 +3,7 @@ package dev.tandem.engine.transport;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 
@@ -32,20 +33,22 @@ abstract class KvChannel implements AutoCloseable {
     /** Whether the channel can still carry messages (a broken connection is replaced by a new channel). */
     boolean usable() { return !closed; }
 
+    /** Runs messages until the channel is closed and nothing is left: after a close they fail fast, and every commit still gets its answer. */
     private void drain() {
-        while (!closed) {
+        while (!closed || !queue.isEmpty()) {
             try {
-                queue.take().run();
+                Runnable next = queue.poll(100, TimeUnit.MILLISECONDS);
+                if (next != null) next.run();
             } catch (InterruptedException e) {
                 return;
             }
         }
     }
 
+    /** Stops taking messages; those queued still run (and fail if the path is gone), so no hand-over is left hanging. */
     @Override
     public void close() {
         closed = true;
-        sender.interrupt();
     }
 
     KvStream stream(long reservation, HostKv source, long deadlineNanos) { return new Stream(reservation, source, deadlineNanos); }
@@ -84,6 +87,10 @@ abstract class KvChannel implements AutoCloseable {
 
         @Override
         public void commit(int[] tokens, Consumer<Throwable> done) {
+            if (closed && !sender.isAlive()) {
+                done.accept(new IOException("the KV channel is closed"));
+                return;
+            }
             long queued = System.nanoTime();
             queue.add(() -> {
                 if (aborted) {
@@ -103,7 +110,6 @@ abstract class KvChannel implements AutoCloseable {
                 }
                 done.accept(failure);
             });
-            if (closed) done.accept(new IOException("the KV channel is closed"));
         }
 
         @Override

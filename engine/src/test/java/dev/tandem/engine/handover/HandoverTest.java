@@ -75,10 +75,14 @@ class HandoverTest {
         final List<Integer> tokens = Collections.synchronizedList(new ArrayList<>());
         final CompletableFuture<FinishReason> done = new CompletableFuture<>();
         final CompletableFuture<Throwable> promptSide = new CompletableFuture<>();
+        volatile long firstTokenNanos;
 
         TokenListener promptListener() {
             return new TokenListener() {
-                public void onToken(TokenEvent t) { tokens.add(t.token()); }
+                public void onToken(TokenEvent t) {
+                    firstTokenNanos = System.nanoTime();
+                    tokens.add(t.token());
+                }
 
                 public void onFinish(FinishReason r, int p, int g, int c) {
                     promptSide.complete(null);
@@ -198,6 +202,62 @@ class HandoverTest {
             res.recompute(sent);
             assertArrayEquals(expected, c.await());
             assertEquals(1, transport.stats().failures());
+        }
+    }
+
+    @Test
+    void aSeededSampledRequestContinuesItsRandomDrawsOnTheTokenWorker() throws Exception {
+        SamplingParams sampled = new SamplingParams(0.9f, 40, 0.95f, 0f, 1f, 64, 0f, 0f, 1234);
+        GenerationRequest r = new GenerationRequest(request(2, 1).promptTokens(), 24, sampled, true, -1);
+        int[] expected;
+        try (Engine e = new Engine(model, tokenBackend, TOKEN)) {
+            e.setRole(Role.MIXED);
+            Collected c = new Collected();
+            e.submit(r, c.tokenListener());
+            expected = c.await();
+        }
+        try (InProcessKvTransport transport = new InProcessKvTransport();
+             Engine p = new Engine(model, promptBackend, PROMPT);
+             Engine t = new Engine(model, tokenBackend, TOKEN)) {
+            transport.register("token-0", t.kvReceiver());
+            assertArrayEquals(expected, split(p, t, transport, "token-0", r, DEADLINE).await());
+        }
+    }
+
+    @Test
+    void aReceiverThatStopsReadingFailsTheTcpTransferAtItsDeadlineInsteadOfHangingIt() throws Exception {
+        // A peer that accepts and never reads, with a tiny receive buffer: the sender's writes block once the
+        // socket buffers are full, and the watchdog must cut them at the deadline.
+        try (java.net.ServerSocket silent = new java.net.ServerSocket()) {
+            silent.setReceiveBufferSize(4096);
+            silent.bind(new java.net.InetSocketAddress("127.0.0.1", 0));
+            Thread acceptor = Thread.ofVirtual().start(() -> {
+                try {
+                    java.net.Socket s = silent.accept();
+                    Thread.sleep(60_000);
+                    s.close();
+                } catch (Exception ignored) {
+                    // closed at the end of the test
+                }
+            });
+            StringBuilder text = new StringBuilder();
+            while (model.tokenizer().encode(text.toString(), true).length < 480) text.append(PROMPTS[3]).append(' ');
+            int[] prompt = java.util.Arrays.copyOf(model.tokenizer().encode(text.toString(), true), 480);
+            try (TcpKvTransport transport = new TcpKvTransport(2000);
+                 Engine p = new Engine(model, promptBackend, PROMPT.withMaxNumBatchedTokens(512))) {
+                Collected c = new Collected();
+                p.submit(new GenerationRequest(prompt, 4, SamplingParams.GREEDY, true, -1), c.promptListener(),
+                        new HandoverTarget(transport, "127.0.0.1:" + silent.getLocalPort(), 1, Duration.ofMillis(1500)));
+                Throwable failure = c.promptSide.get(30, TimeUnit.SECONDS);
+                assertInstanceOf(KvTransferException.class, failure, "the transfer failed");
+                // Known when the prefill ends (the commit's turn), not after a socket timeout: without the deadline the
+                // blocked write would hang this test's 30 s wait.
+                double afterFirstToken = (System.nanoTime() - c.firstTokenNanos) / 1e9;
+                assertTrue(afterFirstToken < 5, "detected, not waited on: " + afterFirstToken + " s after the first token");
+                assertEquals(1, transport.stats().failures());
+                assertEquals(p.load().totalBlocks(), waitFree(p), "the prompt worker freed the sequence's blocks");
+            }
+            acceptor.interrupt();
         }
     }
 
