@@ -7,6 +7,7 @@ import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.RequestHandle;
 import dev.tandem.engine.TokenEvent;
 import dev.tandem.engine.TokenListener;
+import dev.tandem.engine.handover.KvTransferException;
 import dev.tandem.engine.handover.Reservation;
 
 import java.util.Arrays;
@@ -168,7 +169,9 @@ final class RoutedRequest {
 
             void failed(Throwable e) {
                 if (count == a.base) {
-                    failover(a.prompt, e); // no first token: the prompt worker failed; try again elsewhere
+                    // No first token: the prompt worker failed (try again elsewhere), unless it could not reach the
+                    // token worker's KV receiver, which is then the one to avoid.
+                    failover(e instanceof KvTransferException ? a.token : a.prompt, e);
                     return;
                 }
                 if (count > a.base + 1) return; // the token worker is decoding already: its hand-over arrived
@@ -249,6 +252,7 @@ final class RoutedRequest {
         Attempt a = attempt;
         attempt = null;
         if (a != null) a.abandon();
+        ahead.clear(); // tokens the failed attempt sent early; the next one produces them again
         excluded.add(failed.id());
         lastFailure = e;
         if (++failures > router.config().maxAttempts()) {

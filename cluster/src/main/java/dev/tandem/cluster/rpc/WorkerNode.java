@@ -131,6 +131,8 @@ public final class WorkerNode implements AutoCloseable {
             }
         } catch (IllegalArgumentException e) {
             events.error(Messages.Failure.INVALID, e.getMessage());
+        } catch (java.io.UncheckedIOException e) {
+            events.error(Messages.Failure.TRANSFER, e.getMessage()); // the token worker's KV server cannot be reached
         } catch (RuntimeException e) {
             events.error(Messages.Failure.REFUSED, e.getMessage());
         }

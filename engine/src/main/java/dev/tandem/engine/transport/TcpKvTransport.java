@@ -45,7 +45,8 @@ public final class TcpKvTransport implements KvTransport {
             ch.setOption(java.net.StandardSocketOptions.TCP_NODELAY, true);
             return new Connection(address, ch);
         } catch (IOException e) {
-            throw new IllegalStateException("cannot connect to the KV receiver at " + address + ": " + e.getMessage(), e);
+            // Unchecked I/O, so that callers tell a broken path to the token worker from a refusal by this worker.
+            throw new java.io.UncheckedIOException("cannot connect to the KV receiver at " + address + ": " + e.getMessage(), e);
         }
     }
 
