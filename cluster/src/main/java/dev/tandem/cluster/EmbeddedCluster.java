@@ -61,7 +61,8 @@ public final class EmbeddedCluster implements AutoCloseable {
                     throw ex;
                 }
                 String address = "worker-" + i;
-                transport.register(address, e.kvReceiver());
+                // Colocated workers never hand over (and a device KV cache has no host-memory receiver).
+                if (role != Role.MIXED) transport.register(address, e.kvReceiver());
                 workers.add(new LocalWorker(i, e, transport, address, backend));
             }
             Router router = new Router(workers, model.tokenizer(), model.config().contextLength(), config,

@@ -13,6 +13,7 @@ import dev.tandem.engine.TokenListener;
 import dev.tandem.engine.handover.HandoverTarget;
 import dev.tandem.engine.handover.KvTransferException;
 import dev.tandem.engine.handover.Reservation;
+import dev.tandem.engine.transport.KvReceiver;
 import dev.tandem.engine.transport.KvTransferStats;
 import dev.tandem.engine.transport.TcpKvServer;
 import dev.tandem.engine.transport.TcpKvTransport;
@@ -52,8 +53,16 @@ public final class WorkerNode implements AutoCloseable {
     public WorkerNode(Engine engine, String host, int port, int kvPort, String advertiseHost) throws IOException {
         this.engine = engine;
         this.homeRole = engine.role();
-        this.kvServer = new TcpKvServer(engine.kvReceiver(), host, kvPort);
-        this.kvAddress = advertiseHost + ":" + kvServer.port();
+        KvReceiver receiver = null;
+        try {
+            receiver = engine.kvReceiver();
+        } catch (IllegalStateException e) {
+            // A device KV cache without a device transport: fine for a mixed worker, which never hands over.
+            if (homeRole != Role.MIXED) throw new IllegalStateException("a " + homeRole.name().toLowerCase(java.util.Locale.ROOT)
+                    + " worker hands KV over: " + e.getMessage() + "; run it as --role mixed or on the CPU", e);
+        }
+        this.kvServer = receiver == null ? null : new TcpKvServer(receiver, host, kvPort);
+        this.kvAddress = kvServer == null ? "none" : advertiseHost + ":" + kvServer.port();
         this.transport = new TcpKvTransport(2000);
         ServerServiceDefinition service = ServerServiceDefinition.builder(WorkerRpc.SERVICE)
                 .addMethod(WorkerRpc.INFO, ServerCalls.asyncUnaryCall((req, out) -> reply(out, info())))
@@ -67,7 +76,7 @@ public final class WorkerNode implements AutoCloseable {
         try {
             this.grpc = NettyServerBuilder.forAddress(new InetSocketAddress(host, port)).addService(service).build().start();
         } catch (IOException e) {
-            kvServer.close();
+            if (kvServer != null) kvServer.close();
             transport.close();
             throw new IOException("cannot serve the control plane on " + host + ":" + port + ": " + e.getMessage(), e);
         }
@@ -221,7 +230,7 @@ public final class WorkerNode implements AutoCloseable {
     @Override
     public void close() {
         grpc.shutdownNow();
-        kvServer.close();
+        if (kvServer != null) kvServer.close();
         transport.close();
     }
 }

@@ -19,4 +19,9 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
     }
 
     public boolean greedy() { return temperature == 0f; }
+
+    /** Greedy with no penalty: the token is the logits' argmax, which a backend can take where the logits live. */
+    public boolean argmaxOnly() {
+        return greedy() && repeatPenalty == 1f && presencePenalty == 0f && frequencyPenalty == 0f;
+    }
 }

@@ -79,8 +79,13 @@ public final class ModelRunner {
             blocks.registerFullBlocks(s.seq(), s.seq().numComputed());
         }
         List<Sampled> result = new ArrayList<>(sampling.size());
+        int[] argmax = deviceArgmax(out, sampling);
         for (int i = 0; i < sampling.size(); i++) {
             Sequence seq = sampling.get(i);
+            if (argmax != null) {
+                result.add(new Sampled(seq, new TokenEvent(argmax[i], Float.NaN, new int[0], new float[0])));
+                continue;
+            }
             backend.read(out, i, logits);
             int top = seq.request().topLogprobs();
             if (top >= 0) System.arraycopy(logits, 0, raw, 0, logits.length);
@@ -88,5 +93,19 @@ public final class ModelRunner {
             result.add(new Sampled(seq, top >= 0 ? Logprobs.of(raw, token, top) : new TokenEvent(token, Float.NaN, new int[0], new float[0])));
         }
         return result;
+    }
+
+    /**
+     * When every sampled sequence is plain greedy without logprobs, the backend takes the argmax of all rows at once
+     * (on a GPU only one int per sequence crosses PCIe); otherwise null and rows are read one by one.
+     */
+    private int[] deviceArgmax(Activation out, List<Sequence> sampling) {
+        if (sampling.isEmpty()) return null;
+        for (Sequence seq : sampling) {
+            if (!seq.sampler().params().argmaxOnly() || seq.request().topLogprobs() >= 0) return null;
+        }
+        int[] ids = new int[sampling.size()];
+        backend.argmax(out, ids);
+        return ids;
     }
 }

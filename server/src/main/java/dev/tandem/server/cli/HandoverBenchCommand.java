@@ -38,7 +38,8 @@ final class HandoverBenchCommand {
             "r", "repetitions of each design (default 10, after 2 warm-up runs)",
             "transport", "inproc (memory copy, default) or tcp (loopback socket)",
             "ubatch", "prefill chunk: most tokens per forward pass (default 512)",
-            BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3]);
+            BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3],
+            BackendOptions.OPTIONS[4], BackendOptions.OPTIONS[5]);
     static final Map<String, String> FLAGS = Args.options("help", "show options");
 
     private record Times(double ttft, double second) {}

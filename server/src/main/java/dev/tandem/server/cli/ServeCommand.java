@@ -44,7 +44,8 @@ final class ServeCommand {
             "design", "run a whole cluster in this JVM: mixed (colocated), split (prompt and token pools) or split-mixed-pool",
             "prompt-workers", "prompt workers of the cluster (default 1; with --design mixed, the workers are all mixed)",
             "token-workers", "token workers of the cluster (default 1); --threads is split between all workers",
-            BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3]);
+            BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3],
+            BackendOptions.OPTIONS[4], BackendOptions.OPTIONS[5]);
     static final Map<String, String> FLAGS = Args.options(
             "no-prefix-caching", "do not reuse the KV cache of identical prompt prefixes",
             "help", "show options");

@@ -32,7 +32,14 @@ class EmbeddedClusterServeTest {
             try {
                 var res = Processes.post(server.url() + "/v1/completions", BODY);
                 assertEquals(200, res.statusCode(), res.body());
-                metrics.append(Processes.get(server.url() + "/metrics"));
+                // Engines publish their counters at the end of each step, just after the tokens went out.
+                String m = Processes.get(server.url() + "/metrics");
+                long end = System.nanoTime() + 5_000_000_000L;
+                while (Processes.metric(m, "vllm:generation_tokens_total") < 20 && System.nanoTime() < end) {
+                    Thread.sleep(20);
+                    m = Processes.get(server.url() + "/metrics");
+                }
+                metrics.append(m);
                 assertEquals("OK", Processes.get(server.url() + "/health"));
                 return JSON.readTree(res.body()).path("choices").get(0).path("text").asText();
             } finally {
