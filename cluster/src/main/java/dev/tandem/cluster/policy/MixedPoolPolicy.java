@@ -10,7 +10,8 @@ import java.util.List;
  * {@code promptThreshold}, the least loaded token worker is lent to the mixed pool (it takes
  * prompts too). When token workers run short of KV memory (free fraction below
  * {@code kvLowWatermark} on every token-capable worker), an idle prompt worker is lent the other way.
- * A lent worker returns to its home pool once its queue has drained. At most one change per pool
+ * A lent worker returns to its home pool once its queue has drained and the shortage that caused the loan is
+ * over (without the second condition a worker would flap between pools at every call). At most one change per pool
  * per call, so that the pools move gradually.
  */
 public final class MixedPoolPolicy implements PoolPolicy {
@@ -51,7 +52,9 @@ public final class MixedPoolPolicy implements PoolPolicy {
         for (WorkerState w : workers) {
             if (!w.healthy()) continue;
             boolean lent = w.currentRole() == Role.MIXED && w.homeRole() != Role.MIXED;
-            if (lent && drained(w)) {
+            // Home only once the cause of the loan is gone too, else the next call lends it again at once.
+            boolean causeGone = w.homeRole() == Role.TOKEN ? !promptsBacklogged : !kvShort;
+            if (lent && drained(w) && causeGone) {
                 changes.add(new RoleChange(w.id(), Role.MIXED, w.homeRole()));
                 continue;
             }

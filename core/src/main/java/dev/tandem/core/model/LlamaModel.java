@@ -84,6 +84,15 @@ public final class LlamaModel {
      * {@code batch.logitRows()} (a view valid until the next call).
      */
     public Activation forward(StepBatch batch, KvStorage kv) {
+        return forward(batch, kv, null);
+    }
+
+    /**
+     * As {@link #forward(StepBatch, KvStorage)}, calling {@code afterKvWrite} with each layer's index as soon as
+     * that layer's keys and values of the batch are in {@code kv}: a Splitwise prompt worker starts sending a
+     * layer's KV blocks from there while the following layers compute.
+     */
+    public Activation forward(StepBatch batch, KvStorage kv, java.util.function.IntConsumer afterKvWrite) {
         int n = batch.size();
         if (n == 0 || n > maxTokens) throw new IllegalArgumentException("step of " + n + " tokens; this model was set up for 1.." + maxTokens);
         for (int t : batch.tokens()) {
@@ -92,18 +101,19 @@ public final class LlamaModel {
         for (int p : batch.positions()) rope.checkPosition(p);
         int logitRows = batch.logitRows().length;
         int stride = blockTableStride(batch, kv.layout().blockSize());
-        int padded = decodeOnly(batch) ? backend.replayRows(n) : 0;
+        // A step that streams its layers' KV out runs its ops directly: a replayed recording would skip the hook.
+        int padded = afterKvWrite == null && decodeOnly(batch) ? backend.replayRows(n) : 0;
         if (padded > 0 && padded <= Math.min(maxTokens, logits.rows())) {
             // A replayable decode step: padded to a recorded size, every row sampled, metadata read on the device.
             StepBatch p = padDecode(batch, padded);
             AttentionBatch ab = attentionBatch(p);
             backend.beginStep(p.tokens(), p.positions(), p.slots(), ab, stride);
-            backend.replay(new ReplayOwner(this, kv), padded, () -> run(p, ab, kv));
+            backend.replay(new ReplayOwner(this, kv), padded, () -> run(p, ab, kv, null));
             return logits.rows(logitRows);
         }
         AttentionBatch ab = attentionBatch(batch);
         backend.beginStep(batch.tokens(), batch.positions(), batch.slots(), ab, stride);
-        run(batch, ab, kv);
+        run(batch, ab, kv, afterKvWrite);
         return logits.rows(logitRows);
     }
 
@@ -153,7 +163,7 @@ public final class LlamaModel {
     }
 
     /** The step's ops, in order; every array they use is one of the batch's (what beginStep was given). */
-    private void run(StepBatch batch, AttentionBatch ab, KvStorage kv) {
+    private void run(StepBatch batch, AttentionBatch ab, KvStorage kv, java.util.function.IntConsumer afterKvWrite) {
         int n = batch.size();
         Activation x = this.x.rows(n), xb = this.xb.rows(n), att = this.att.rows(n), proj = this.proj.rows(n), gate = this.gate.rows(n);
         int qDim = config.qDim(), kvDim = config.kvDim(), hidden = config.hiddenDim();
@@ -182,6 +192,8 @@ public final class LlamaModel {
                 }
             }
             backend.ropeWriteKv(q, k, v, config.heads(), config.kvHeads(), batch.positions(), rope, kv, l, batch.slots());
+            // On a device backend the write is only queued here: a device transport waits on the stream itself.
+            if (afterKvWrite != null) afterKvWrite.accept(l);
             backend.attention(q, kv, l, ab, att);
             backend.matmul(att, w.wo, proj);
             backend.addRmsNorm(x, proj, w.ffnNorm, config.normEps(), xb);

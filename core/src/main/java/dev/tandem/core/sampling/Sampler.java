@@ -21,6 +21,15 @@ public final class Sampler {
     public SamplingParams params() { return params; }
 
     /**
+     * Moves the random stream past the draws of {@code tokens} tokens sampled elsewhere (one draw per sampled
+     * token), so that a sequence handed to another worker continues with the draws it would have made.
+     */
+    public void skip(int tokens) {
+        if (params.greedy()) return;
+        for (int i = 0; i < tokens; i++) random.nextDouble();
+    }
+
+    /**
      * Picks the next token. {@code logits} is modified (penalties, temperature). {@code history} holds the
      * tokens so far (prompt and generated), of which the last {@code historyLen} are valid.
      */

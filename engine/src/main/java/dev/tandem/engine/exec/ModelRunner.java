@@ -10,6 +10,7 @@ import dev.tandem.core.model.ModelConfig;
 import dev.tandem.core.model.ModelWeights;
 import dev.tandem.core.model.StepBatch;
 import dev.tandem.engine.TokenEvent;
+import dev.tandem.engine.handover.LayerStreamer;
 import dev.tandem.engine.kv.KvCacheManager;
 import dev.tandem.engine.sched.Scheduler;
 import dev.tandem.engine.sched.Sequence;
@@ -37,6 +38,9 @@ public final class ModelRunner {
         this.logits = new float[config.vocabSize()];
         this.raw = new float[config.vocabSize()];
     }
+
+    /** The cache's memory, for hand-overs of sequences in and out of this worker. */
+    public KvStorage kvStorage() { return kv; }
 
     /** A sampled token for one sequence. */
     public record Sampled(Sequence seq, TokenEvent event) {}
@@ -68,7 +72,8 @@ public final class ModelRunner {
             }
         }
         int[] rows = java.util.Arrays.copyOf(logitRows, r);
-        Activation out = model.forward(new StepBatch(tokens, positions, slots, seqs, rows), kv);
+        // A prompt worker's hand-overs stream each layer's blocks as soon as the layer wrote them.
+        Activation out = model.forward(new StepBatch(tokens, positions, slots, seqs, rows), kv, LayerStreamer.forStep(step, blocks.blockSize()));
         for (Scheduler.Scheduled s : step) {
             s.seq().setNumComputed(s.start() + s.count());
             blocks.registerFullBlocks(s.seq(), s.seq().numComputed());

@@ -10,7 +10,8 @@ import java.util.Map;
  * The engine's KV blocks: reference counts, a free queue in eviction order, and prefix caching. A full block
  * is identified by the hash of its tokens chained with its predecessor's hash, so equal prompt prefixes map to
  * the same blocks and are not recomputed. Freed blocks keep their contents (and stay findable by hash) until
- * they are handed out again, least recently freed first.
+ * they are handed out again, least recently freed first. Methods that change blocks are synchronized because a
+ * Splitwise token worker reserves blocks for a hand-over from the router's thread, outside the engine loop.
  */
 public final class KvCacheManager {
     private final int numBlocks;
@@ -44,10 +45,10 @@ public final class KvCacheManager {
 
     public int blockSize() { return blockSize; }
 
-    public int freeBlocks() { return free.size(); }
+    public synchronized int freeBlocks() { return free.size(); }
 
     /** Fraction of blocks held by sequences (cached but unheld blocks count as free). */
-    public double usage() { return 1.0 - free.size() / (double) numBlocks; }
+    public synchronized double usage() { return 1.0 - free.size() / (double) numBlocks; }
 
     public long prefixQueries() { return queries; }
 
@@ -59,7 +60,7 @@ public final class KvCacheManager {
      * Takes the longest cached prefix of a new sequence's prompt, leaving at least one token to compute (its
      * logits are needed). Returns the number of prompt tokens found in the cache.
      */
-    public int acquireCachedPrefix(Sequence seq) {
+    public synchronized int acquireCachedPrefix(Sequence seq) {
         if (!prefixCaching || seq.numBlocks() > 0) return 0;
         int full = (seq.promptLength() - 1) / blockSize;
         queries += seq.promptLength();
@@ -80,7 +81,7 @@ public final class KvCacheManager {
     }
 
     /** Gives the sequence blocks for its first {@code tokens} positions; false (nothing taken) if too few are free. */
-    public boolean allocate(Sequence seq, int tokens) {
+    public synchronized boolean allocate(Sequence seq, int tokens) {
         int need = blocksFor(tokens) - seq.numBlocks();
         if (need <= 0) return true;
         if (need > free.size()) return false;
@@ -99,7 +100,7 @@ public final class KvCacheManager {
     }
 
     /** Registers the sequence's newly filled blocks (its first {@code computed} tokens are in the cache) for reuse. */
-    public void registerFullBlocks(Sequence seq, int computed) {
+    public synchronized void registerFullBlocks(Sequence seq, int computed) {
         if (!prefixCaching) return;
         int full = Math.min(computed / blockSize, seq.numBlocks());
         for (int i = seq.numHashedBlocks(); i < full; i++) {
@@ -119,7 +120,7 @@ public final class KvCacheManager {
     }
 
     /** Returns the sequence's blocks; they stay cached until reused. */
-    public void release(Sequence seq) {
+    public synchronized void release(Sequence seq) {
         // Free the tail first so the prompt's first blocks, the likeliest to be shared, are evicted last.
         for (int i = seq.numBlocks() - 1; i >= 0; i--) {
             int b = seq.block(i);

@@ -1,7 +1,6 @@
 package dev.tandem.engine.sched;
 
 import dev.tandem.engine.EngineConfig;
-import dev.tandem.engine.Role;
 import dev.tandem.engine.kv.KvCacheManager;
 
 import java.util.ArrayDeque;
@@ -14,7 +13,9 @@ import java.util.List;
  * token, an unfinished prompt its next chunk), then waiting ones in arrival order, as far as the budget, the
  * running-sequence limit and free KV blocks allow. When a running sequence cannot get a block, the most
  * recently admitted sequence is preempted: its blocks are freed and it goes back to the front of the queue,
- * to be recomputed later. Nothing is dropped, duplicated or reordered.
+ * to be recomputed later. Nothing is dropped, duplicated or reordered. The worker's role does not change
+ * scheduling: a prompt worker's sequences leave after their first token (hand-over), and a token worker's arrive
+ * with their prompt already computed, so the same code batches prefills, decodes or both.
  */
 public final class Scheduler {
     /** One sequence's share of a step: its tokens [start, start + count) go through the model. */
@@ -30,9 +31,6 @@ public final class Scheduler {
     private long preemptions;
 
     public Scheduler(EngineConfig config, KvCacheManager kv) {
-        if (config.role() != Role.MIXED) {
-            throw new IllegalArgumentException("role " + config.role() + " needs the Splitwise hand-over; this engine runs MIXED workers");
-        }
         this.config = config;
         this.kv = kv;
     }
@@ -94,6 +92,11 @@ public final class Scheduler {
         seq.setState(Sequence.State.WAITING);
         waiting.addFirst(seq);
         preemptions++;
+    }
+
+    /** Takes a sequence out of the batch and keeps its blocks (a prompt worker's hand-over still reads them). */
+    public void detach(Sequence seq) {
+        if (!running.remove(seq)) waiting.remove(seq);
     }
 
     /** Takes a finished or cancelled sequence out and frees its blocks. */

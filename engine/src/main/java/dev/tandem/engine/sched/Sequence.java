@@ -4,6 +4,7 @@ import dev.tandem.core.sampling.Sampler;
 import dev.tandem.engine.FinishReason;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.TokenListener;
+import dev.tandem.engine.transport.KvStream;
 
 import java.util.Arrays;
 
@@ -34,6 +35,8 @@ public final class Sequence {
     /** How many of the held blocks are full and registered in the prefix cache. */
     private int numHashedBlocks;
     private long lastBlockHash = 0;
+    /** Where a prompt worker sends this sequence's KV; null when it stays here. */
+    private KvStream handover;
 
     public Sequence(long id, GenerationRequest request, TokenListener listener) {
         this.id = id;
@@ -101,6 +104,10 @@ public final class Sequence {
     }
 
     public void requestCancel() { cancelRequested = true; }
+
+    public KvStream handover() { return handover; }
+
+    public void setHandover(KvStream stream) { handover = stream; }
 
     // ---- KV blocks (managed by KvCacheManager) ----
 

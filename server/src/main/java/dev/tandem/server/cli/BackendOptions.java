@@ -15,9 +15,15 @@ final class BackendOptions {
             "precision", "GPU storage of weights and KV cache: bf16 (default) or f32 (fp32 GEMMs, for checking)"};
 
     static Backend open(Args args) {
+        return open(args, 1);
+    }
+
+    /** One of {@code share} backends that split --threads between them (a worker each in an embedded cluster). */
+    static Backend open(Args args, int share) {
         String device = args.string("device", "cpu");
         int threads = args.integer("threads", Runtime.getRuntime().availableProcessors());
         if (threads <= 0) throw args.usage("--threads must be positive, got " + threads);
+        threads = Math.max(1, threads / share);
         if (device.equals("cuda") || device.startsWith("cuda:")) {
             int ordinal = 0;
             if (device.startsWith("cuda:")) {

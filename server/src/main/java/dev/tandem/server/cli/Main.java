@@ -15,13 +15,16 @@ public final class Main {
 
             commands:
               generate     generate text from a prompt            (tandem generate --model PATH --prompt TEXT)
-              serve        OpenAI-compatible HTTP server          (tandem serve --model PATH [--port 8000] [--api-key KEY])
+              serve        OpenAI-compatible HTTP server          (tandem serve --model PATH [--port 8000] [--design split --prompt-workers N --token-workers M])
+              worker       one worker process of a split cluster   (tandem worker --role prompt|token|mixed --model PATH --port P [--etcd URL])
+              router       front of a cluster of worker processes (tandem router --model PATH --port P (--etcd URL | --workers H:P,...))
               tokenize     print the token ids of a text          (tandem tokenize --model PATH TEXT)
               convert      write a model as GGUF                  (tandem convert --model PATH --to gguf --type q8_0 --out FILE)
               bench        llama-bench-like throughput table      (tandem bench generate --model PATH [-p 512] [-n 128] [-r 5])
                            load test of an OpenAI-compatible server (tandem bench serve --url URL --tokenizer PATH --trace FILE.csv --rate R)
                            HTTP server overhead on a 1-token completion (tandem bench overhead --model PATH)
                            decode and prefill step times on a device    (tandem bench steps --model PATH --device cuda)
+                           Splitwise hand-over cost, split vs colocated (tandem bench handover --model PATH [-p 256])
               init-random  write a seeded random-weight model     (tandem init-random --config llama3-8b --dtype bf16 --seed 1 --out DIR|FILE.gguf)
               logits       dump every position's logits (f32)     (tandem logits --model PATH --ids 0,5,7 --out FILE)
               test         build and run the test suite (handled by the ./tandem launcher)
@@ -44,6 +47,8 @@ public final class Main {
             return switch (argv[0]) {
                 case "generate" -> new GenerateCommand().run(rest);
                 case "serve" -> new ServeCommand().run(rest);
+                case "worker" -> new WorkerCommand().run(rest);
+                case "router" -> new RouterCommand().run(rest);
                 case "tokenize" -> new TokenizeCommand().run(rest);
                 case "convert" -> new ConvertCommand().run(rest);
                 case "bench" -> new BenchCommand().run(rest);

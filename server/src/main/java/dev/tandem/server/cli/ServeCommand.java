@@ -3,7 +3,11 @@ package dev.tandem.server.cli;
 import dev.tandem.core.backend.Backend;
 import dev.tandem.core.format.ModelLoader;
 import dev.tandem.core.model.Model;
+import dev.tandem.cluster.EmbeddedCluster;
+import dev.tandem.cluster.policy.ClusterDesign;
+import dev.tandem.cluster.router.Router;
 import dev.tandem.engine.Engine;
+import dev.tandem.engine.GenerationService;
 import dev.tandem.engine.EngineConfig;
 import dev.tandem.server.http.OpenAiServer;
 import dev.tandem.server.http.ServerConfig;
@@ -37,6 +41,9 @@ final class ServeCommand {
             "max-body", "largest request body, e.g. 4M (default 4M; larger get 413)",
             "shutdown-timeout", "seconds running requests may take to finish on SIGTERM (default 30)",
             "tokenizer", "tokenizer file (llama2.c tokenizer.bin, tokenizer.model or tokenizer.json)",
+            "design", "run a whole cluster in this JVM: mixed (colocated), split (prompt and token pools) or split-mixed-pool",
+            "prompt-workers", "prompt workers of the cluster (default 1; with --design mixed, the workers are all mixed)",
+            "token-workers", "token workers of the cluster (default 1); --threads is split between all workers",
             BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3],
             BackendOptions.OPTIONS[4], BackendOptions.OPTIONS[5]);
     static final Map<String, String> FLAGS = Args.options(
@@ -50,48 +57,97 @@ final class ServeCommand {
         Args args = new Args("serve", argv, VALUED, FLAGS);
         if (args.flag("help")) return Help.print("serve --model PATH [options]", VALUED, FLAGS);
         Path modelPath = Path.of(args.required("model"));
-        String name = args.string("served-model-name", modelPath.toAbsolutePath().normalize().getFileName().toString());
-        EngineConfig engineConfig;
-        ServerConfig serverConfig;
+        EngineConfig engineConfig = engineConfig(args);
+        ServerConfig serverConfig = serverConfig(args, modelPath, 8000);
+        Path tokenizer = args.has("tokenizer") ? Path.of(args.string("tokenizer", null)) : null;
+        String name = serverConfig.servedModelName();
+
+        ClusterDesign design = null;
+        int promptWorkers = args.integer("prompt-workers", 1), tokenWorkers = args.integer("token-workers", 1);
+        if (args.has("design")) {
+            try {
+                design = ClusterDesign.parse(args.string("design", null));
+            } catch (IllegalArgumentException e) {
+                throw args.usage(e.getMessage());
+            }
+            if (promptWorkers < 1 || tokenWorkers < 1) throw args.usage("--prompt-workers and --token-workers must be >= 1");
+        } else if (args.has("prompt-workers") || args.has("token-workers")) {
+            throw args.usage("--prompt-workers and --token-workers need --design");
+        }
+
+        long t0 = System.nanoTime();
+        try (Model model = ModelLoader.load(modelPath, tokenizer)) {
+            if (design == null) {
+                try (Backend backend = BackendOptions.open(args); Engine engine = new Engine(model, backend, engineConfig)) {
+                    return serve(engine, serverConfig, ready(name, model, engine.contextLength(), "", t0));
+                }
+            }
+            int workers = promptWorkers + tokenWorkers;
+            try (EmbeddedCluster cluster = EmbeddedCluster.start(model, Router.Config.of(design).withMaxQueue(engineConfig.maxQueue()), promptWorkers, tokenWorkers, engineConfig,
+                    i -> BackendOptions.open(args, workers))) {
+                String shape = design == ClusterDesign.MIXED ? workers + " mixed workers"
+                        : promptWorkers + " prompt + " + tokenWorkers + " token workers";
+                return serve(cluster.router(), serverConfig, ready(name, model, model.config().contextLength(), ", " + design.flag() + ": " + shape, t0));
+            }
+        }
+    }
+
+    /** The engine's limits from the shared options. */
+    static EngineConfig engineConfig(Args args) {
         try {
-            engineConfig = EngineConfig.DEFAULT
+            return EngineConfig.DEFAULT
                     .withMaxNumSeqs(args.integer("max-num-seqs", EngineConfig.DEFAULT.maxNumSeqs()))
                     .withMaxNumBatchedTokens(args.integer("max-num-batched-tokens", EngineConfig.DEFAULT.maxNumBatchedTokens()))
                     .withKvCacheBytes(args.bytes("kv-cache-memory", EngineConfig.DEFAULT.kvCacheBytes()))
                     .withMaxQueue(args.integer("max-queue", EngineConfig.DEFAULT.maxQueue()))
                     .withPrefixCaching(!args.flag("no-prefix-caching"));
+        } catch (IllegalArgumentException e) {
+            throw args.usage(e.getMessage());
+        }
+    }
+
+    /** The HTTP server's settings from the shared options, on {@code defaultPort} unless --port says otherwise. */
+    static ServerConfig serverConfig(Args args, Path modelPath, int defaultPort) {
+        String name = args.string("served-model-name", modelPath.toAbsolutePath().normalize().getFileName().toString());
+        try {
             int timeout = args.integer("shutdown-timeout", 30);
             if (timeout < 0) throw new IllegalArgumentException("--shutdown-timeout must be >= 0, got " + timeout);
-            serverConfig = new ServerConfig(args.string("host", "127.0.0.1"), args.integer("port", 8000),
+            return new ServerConfig(args.string("host", "127.0.0.1"), args.integer("port", defaultPort),
                     Optional.ofNullable(args.string("api-key", null)), name, args.bytes("max-body", ServerConfig.DEFAULT_MAX_BODY),
                     Duration.ofSeconds(timeout));
         } catch (IllegalArgumentException e) {
             throw args.usage(e.getMessage());
         }
-        Path tokenizer = args.has("tokenizer") ? Path.of(args.string("tokenizer", null)) : null;
-        HELIDON_LOG.setLevel(Level.WARNING); // we print the one line that matters
+    }
 
-        long t0 = System.nanoTime();
-        try (Backend backend = BackendOptions.open(args);
-             Model model = ModelLoader.load(modelPath, tokenizer);
-             Engine engine = new Engine(model, backend, engineConfig)) {
-            OpenAiServer server = OpenAiServer.start(engine, serverConfig);
-            CountDownLatch stop = new CountDownLatch(1);
-            AtomicInteger signals = new AtomicInteger();
-            SignalHandler onSignal = sig -> {
-                if (signals.incrementAndGet() == 1) stop.countDown();
-                else server.cancelRunning(); // a second signal: do not wait for running requests
-            };
-            Signal.handle(new Signal("TERM"), onSignal);
-            Signal.handle(new Signal("INT"), onSignal);
-            System.err.printf("tandem serve: %s (%s, context %d) ready in %.1f s at %s%n", name, model.format(), engine.contextLength(),
-                    (System.nanoTime() - t0) / 1e9, server.url());
-            System.err.flush();
-            stop.await();
-            System.err.println("tandem serve: stopping; running requests may finish for " + serverConfig.shutdownTimeout().toSeconds() + " s");
-            server.shutdown();
-            System.err.println("tandem serve: stopped");
-        }
+    static String ready(String name, Model model, int context, String shape, long t0) {
+        return String.format("%s (%s, context %d%s) ready in %.1f s", name, model.format(), context, shape, (System.nanoTime() - t0) / 1e9);
+    }
+
+    /**
+     * Serves {@code engine} over HTTP until SIGTERM or SIGINT, then stops gracefully; prints "tandem COMMAND: READY at URL".
+     */
+    static int serve(GenerationService engine, ServerConfig serverConfig, String readyLine) throws InterruptedException {
+        return serve("serve", engine, serverConfig, readyLine);
+    }
+
+    static int serve(String command, GenerationService engine, ServerConfig serverConfig, String readyLine) throws InterruptedException {
+        HELIDON_LOG.setLevel(Level.WARNING); // we print the one line that matters
+        OpenAiServer server = OpenAiServer.start(engine, serverConfig);
+        CountDownLatch stop = new CountDownLatch(1);
+        AtomicInteger signals = new AtomicInteger();
+        SignalHandler onSignal = sig -> {
+            if (signals.incrementAndGet() == 1) stop.countDown();
+            else server.cancelRunning(); // a second signal: do not wait for running requests
+        };
+        Signal.handle(new Signal("TERM"), onSignal);
+        Signal.handle(new Signal("INT"), onSignal);
+        System.err.printf("tandem %s: %s at %s%n", command, readyLine, server.url());
+        System.err.flush();
+        stop.await();
+        System.err.println("tandem " + command + ": stopping; running requests may finish for " + serverConfig.shutdownTimeout().toSeconds() + " s");
+        server.shutdown();
+        System.err.println("tandem " + command + ": stopped");
         return 0;
     }
 }

@@ -1,6 +1,6 @@
 package dev.tandem.server.generation;
 
-import dev.tandem.engine.Engine;
+import dev.tandem.engine.GenerationService;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.RequestHandle;
 import dev.tandem.server.metrics.ServerMetrics;
@@ -9,21 +9,21 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
-/** Submits requests to the engine and keeps the running ones, so that a shutdown can cancel what is left. */
+/** Submits requests to the engine (or a cluster's router) and keeps the running ones, so that a shutdown can cancel what is left. */
 public final class Generator {
-    private final Engine engine;
+    private final GenerationService engine;
     private final ServerMetrics metrics;
     private final Set<GenerationRun> active = ConcurrentHashMap.newKeySet();
 
-    public Generator(Engine engine, ServerMetrics metrics) {
+    public Generator(GenerationService engine, ServerMetrics metrics) {
         this.engine = engine;
         this.metrics = metrics;
     }
 
-    public Engine engine() { return engine; }
+    public GenerationService engine() { return engine; }
 
     /**
-     * Queues a request. Throws what {@link Engine#submit} throws: IllegalArgumentException (it can never fit),
+     * Queues a request. Throws what {@link GenerationService#submit} throws: IllegalArgumentException (it can never fit),
      * QueueFullException (429), IllegalStateException (shutting down).
      *
      * @param arrivalNanos when the HTTP request arrived, for time to first token

@@ -1,6 +1,6 @@
 package dev.tandem.server.http;
 
-import dev.tandem.engine.Engine;
+import dev.tandem.engine.GenerationService;
 import dev.tandem.server.api.CompletionRequest;
 import dev.tandem.server.chat.PromptEncoder;
 import dev.tandem.server.generation.Generator;
@@ -36,16 +36,16 @@ public final class OpenAiServer implements AutoCloseable {
     private final ServerMetrics metrics;
     private final ServerConfig config;
 
-    private OpenAiServer(Engine engine, ServerConfig config) {
+    private OpenAiServer(GenerationService engine, ServerConfig config) {
         this.config = config;
-        this.metrics = new ServerMetrics(config.servedModelName(), engine::stats);
+        this.metrics = new ServerMetrics(config.servedModelName(), engine::stats, engine::extraMetrics);
         this.generator = new Generator(engine, metrics);
         PromptEncoder prompts = new PromptEncoder(engine.tokenizer(), PromptEncoder.templateOf(engine.tokenizer()));
         ModelsEndpoint models = new ModelsEndpoint(config.servedModelName(), engine.contextLength());
 
         HttpRouting.Builder routing = HttpRouting.builder();
         config.apiKey().ifPresent(key -> routing.addFilter(new BearerAuth(key, Set.of("/health", "/metrics"))));
-        routing.get("/health", OpenAiServer::health)
+        routing.get("/health", (req, res) -> health(engine, res))
                 .get("/metrics", this::metrics)
                 .get("/v1/models", models::list)
                 .get("/v1/models/{id}", models::one)
@@ -65,7 +65,7 @@ public final class OpenAiServer implements AutoCloseable {
     }
 
     /** Binds and starts serving; a port that cannot be bound is an IllegalStateException saying why. */
-    public static OpenAiServer start(Engine engine, ServerConfig config) {
+    public static OpenAiServer start(GenerationService engine, ServerConfig config) {
         checkBindable(config);
         OpenAiServer s = new OpenAiServer(engine, config);
         s.server.start();
@@ -123,9 +123,11 @@ public final class OpenAiServer implements AutoCloseable {
         server.stop();
     }
 
-    private static void health(ServerRequest req, ServerResponse res) {
+    /** OK, or a line saying what is degraded while the server keeps serving (e.g. a cluster without etcd). */
+    private static void health(GenerationService engine, ServerResponse res) {
         res.header(HeaderNames.CONTENT_TYPE, "text/plain");
-        res.send("OK");
+        String degraded = engine.degraded();
+        res.send(degraded == null ? "OK" : "DEGRADED: " + degraded);
     }
 
     private void metrics(ServerRequest req, ServerResponse res) throws IOException {

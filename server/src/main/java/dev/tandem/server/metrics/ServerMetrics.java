@@ -1,6 +1,7 @@
 package dev.tandem.server.metrics;
 
 import dev.tandem.engine.EngineStats;
+import dev.tandem.engine.GenerationService;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
@@ -31,6 +32,11 @@ public final class ServerMetrics {
     final Counter requestSuccess;
 
     public ServerMetrics(String modelName, Supplier<EngineStats> stats) {
+        this(modelName, stats, java.util.List::of);
+    }
+
+    /** With the service's extra figures (a cluster's pools and KV transfers), read at scrape time by name. */
+    public ServerMetrics(String modelName, Supplier<EngineStats> stats, Supplier<java.util.List<GenerationService.Metric>> extra) {
         this.modelName = modelName;
         timeToFirstToken = histogram("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.",
                 0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0);
@@ -50,6 +56,12 @@ public final class ServerMetrics {
         counter("vllm:num_preemptions_total", "Cumulative number of preemption from the engine.", stats, EngineStats::preemptions);
         counter("vllm:prefix_cache_queries_total", "Prefix cache queries, in terms of number of queried tokens.", stats, EngineStats::prefixCacheQueries);
         counter("vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.", stats, EngineStats::prefixCacheHits);
+        for (GenerationService.Metric m : extra.get()) {
+            ToDoubleFunction<java.util.List<GenerationService.Metric>> value = list -> list.stream()
+                    .filter(x -> x.name().equals(m.name())).mapToDouble(GenerationService.Metric::value).findFirst().orElse(0);
+            if (m.counter()) counter(m.name(), m.help(), extra, value);
+            else gauge(m.name(), m.help(), extra, value);
+        }
     }
 
     /** Starts timing a request that arrived at {@code arrivalNanos} (System.nanoTime). */
@@ -65,12 +77,12 @@ public final class ServerMetrics {
         return Histogram.builder().name(name).help(help).classicOnly().classicUpperBounds(bounds).labelNames(MODEL).register(registry);
     }
 
-    private void gauge(String name, String help, Supplier<EngineStats> stats, ToDoubleFunction<EngineStats> value) {
+    private <T> void gauge(String name, String help, Supplier<T> stats, ToDoubleFunction<T> value) {
         GaugeWithCallback.builder().name(name).help(help).labelNames(MODEL)
                 .callback(cb -> cb.call(value.applyAsDouble(stats.get()), modelName)).register(registry);
     }
 
-    private void counter(String name, String help, Supplier<EngineStats> stats, ToDoubleFunction<EngineStats> value) {
+    private <T> void counter(String name, String help, Supplier<T> stats, ToDoubleFunction<T> value) {
         CounterWithCallback.builder().name(name).help(help).labelNames(MODEL)
                 .callback(cb -> cb.call(value.applyAsDouble(stats.get()), modelName)).register(registry);
     }

@@ -1,0 +1,236 @@
+package dev.tandem.cluster.rpc;
+
+import dev.tandem.core.tokenizer.Tokenizer;
+import dev.tandem.engine.Engine;
+import dev.tandem.engine.EngineStats;
+import dev.tandem.engine.FinishReason;
+import dev.tandem.engine.GenerationRequest;
+import dev.tandem.engine.GenerationService;
+import dev.tandem.engine.RequestHandle;
+import dev.tandem.engine.Role;
+import dev.tandem.engine.TokenEvent;
+import dev.tandem.engine.TokenListener;
+import dev.tandem.engine.handover.HandoverTarget;
+import dev.tandem.engine.handover.KvTransferException;
+import dev.tandem.engine.handover.Reservation;
+import dev.tandem.engine.transport.KvReceiver;
+import dev.tandem.engine.transport.KvTransferStats;
+import dev.tandem.engine.transport.TcpKvServer;
+import dev.tandem.engine.transport.TcpKvTransport;
+import io.grpc.Server;
+import io.grpc.ServerServiceDefinition;
+import io.grpc.Status;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.ServerCalls;
+import io.grpc.stub.StreamObserver;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * A worker process's network face: the control plane (gRPC "tandem.Worker": Info, SetRole, Submit, Recompute)
+ * in front of its engine, a TCP KV server that writes arriving hand-overs into its cache, and a TCP KV transport
+ * for the hand-overs it sends.
+ */
+public final class WorkerNode implements AutoCloseable {
+    private final Engine engine;
+    private final Role homeRole;
+    private final TcpKvServer kvServer;
+    private final TcpKvTransport transport;
+    private final Server grpc;
+    private final String kvAddress;
+    private final Map<Long, Reservation> reservations = new ConcurrentHashMap<>();
+
+    /**
+     * @param host          address to bind
+     * @param advertiseHost address other processes reach this one at
+     */
+    public WorkerNode(Engine engine, String host, int port, int kvPort, String advertiseHost) throws IOException {
+        this.engine = engine;
+        this.homeRole = engine.role();
+        KvReceiver receiver = null;
+        try {
+            receiver = engine.kvReceiver();
+        } catch (IllegalStateException e) {
+            // A device KV cache without a device transport: fine for a mixed worker, which never hands over.
+            if (homeRole != Role.MIXED) throw new IllegalStateException("a " + homeRole.name().toLowerCase(java.util.Locale.ROOT)
+                    + " worker hands KV over: " + e.getMessage() + "; run it as --role mixed or on the CPU", e);
+        }
+        this.kvServer = receiver == null ? null : new TcpKvServer(receiver, host, kvPort);
+        this.kvAddress = kvServer == null ? "none" : advertiseHost + ":" + kvServer.port();
+        this.transport = new TcpKvTransport(2000);
+        ServerServiceDefinition service = ServerServiceDefinition.builder(WorkerRpc.SERVICE)
+                .addMethod(WorkerRpc.INFO, ServerCalls.asyncUnaryCall((req, out) -> reply(out, info())))
+                .addMethod(WorkerRpc.SET_ROLE, ServerCalls.asyncUnaryCall((req, out) -> {
+                    engine.setRole(Role.valueOf(req.role()));
+                    reply(out, new Messages.Empty());
+                }))
+                .addMethod(WorkerRpc.RECOMPUTE, ServerCalls.asyncUnaryCall(this::recompute))
+                .addMethod(WorkerRpc.SUBMIT, ServerCalls.asyncServerStreamingCall(this::submit))
+                .build();
+        try {
+            this.grpc = NettyServerBuilder.forAddress(new InetSocketAddress(host, port)).addService(service).build().start();
+        } catch (IOException e) {
+            if (kvServer != null) kvServer.close();
+            transport.close();
+            throw new IOException("cannot serve the control plane on " + host + ":" + port + ": " + e.getMessage(), e);
+        }
+    }
+
+    public int port() { return grpc.getPort(); }
+
+    public String kvAddress() { return kvAddress; }
+
+    public Engine engine() { return engine; }
+
+    public KvTransferStats kvStats() { return transport.stats(); }
+
+    private static <T> void reply(StreamObserver<T> out, T value) {
+        out.onNext(value);
+        out.onCompleted();
+    }
+
+    private Messages.Info info() {
+        KvTransferStats s = transport.stats();
+        return new Messages.Info(engine.role().name(), homeRole.name(), kvAddress, engine.contextLength(), engine.load(), engine.stats(),
+                s.bytesSent(), s.blocksSent(), s.handovers(), s.failures(), s.latencySecondsSum());
+    }
+
+    private void recompute(Messages.Recompute req, StreamObserver<Messages.Empty> out) {
+        Reservation r = reservations.get(req.reservation());
+        if (r == null) {
+            out.onError(Status.NOT_FOUND.withDescription("no reservation " + req.reservation() + " on this worker").asRuntimeException());
+            return;
+        }
+        try {
+            r.recompute(req.tokens());
+            reply(out, new Messages.Empty());
+        } catch (RuntimeException e) {
+            out.onError(Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException());
+        }
+    }
+
+    private void submit(Messages.Submit req, StreamObserver<Messages.Event> out) {
+        ServerCallStreamObserver<Messages.Event> call = (ServerCallStreamObserver<Messages.Event>) out;
+        Events events = new Events(call);
+        GenerationRequest request;
+        try {
+            request = req.request();
+            switch (req.mode()) {
+                case WHOLE -> {
+                    RequestHandle h = engine.submit(request, events);
+                    call.setOnCancelHandler(h::cancel);
+                }
+                case PREFILL -> {
+                    RequestHandle h = engine.submit(request, events,
+                            new HandoverTarget(transport, req.kvAddress(), req.reservation(), Duration.ofMillis(req.timeoutMillis())));
+                    call.setOnCancelHandler(h::cancel);
+                }
+                case RESERVE -> {
+                    Reservation r = engine.reserve(request, events, Duration.ofMillis(req.timeoutMillis()));
+                    reservations.put(r.id(), r);
+                    events.onReserved(r.id());
+                    call.setOnCancelHandler(r::cancel);
+                }
+            }
+        } catch (IllegalArgumentException e) {
+            events.error(Messages.Failure.INVALID, e.getMessage());
+        } catch (java.io.UncheckedIOException e) {
+            events.error(Messages.Failure.TRANSFER, e.getMessage()); // the token worker's KV server cannot be reached
+        } catch (RuntimeException e) {
+            events.error(Messages.Failure.REFUSED, e.getMessage());
+        }
+    }
+
+    /** One Submit's stream: the engine's callbacks become events; the end of the request ends the call. */
+    private final class Events implements TokenListener {
+        private final ServerCallStreamObserver<Messages.Event> call;
+        private long reservation = -1;
+        private boolean ended;
+
+        Events(ServerCallStreamObserver<Messages.Event> call) { this.call = call; }
+
+        synchronized void onReserved(long id) {
+            reservation = id;
+            send(Messages.Event.reserved(id));
+        }
+
+        @Override
+        public synchronized void onToken(TokenEvent t) { send(Messages.Event.token(t)); }
+
+        @Override
+        public synchronized void onFinish(FinishReason reason, int promptTokens, int generatedTokens, int cachedPromptTokens) {
+            end(Messages.Event.finish(reason.name(), promptTokens, generatedTokens, cachedPromptTokens));
+        }
+
+        @Override
+        public synchronized void onError(Throwable error) {
+            error(error instanceof KvTransferException ? Messages.Failure.TRANSFER : Messages.Failure.WORKER, String.valueOf(error.getMessage()));
+        }
+
+        synchronized void error(Messages.Failure f, String message) { end(Messages.Event.error(f, message)); }
+
+        private void send(Messages.Event e) {
+            if (ended || call.isCancelled()) return;
+            try {
+                call.onNext(e);
+            } catch (RuntimeException ignored) {
+                // the router went away; the cancel handler frees the request
+            }
+        }
+
+        private void end(Messages.Event e) {
+            send(e);
+            if (ended) return;
+            ended = true;
+            if (reservation >= 0) reservations.remove(reservation);
+            try {
+                if (!call.isCancelled()) call.onCompleted();
+            } catch (RuntimeException ignored) {
+                // see send
+            }
+        }
+    }
+
+    /** The worker as the HTTP front end sees it: the engine, plus its KV transfer figures on /metrics. */
+    public GenerationService service() {
+        return new GenerationService() {
+            public Tokenizer tokenizer() { return engine.tokenizer(); }
+
+            public int contextLength() { return engine.contextLength(); }
+
+            public EngineStats stats() { return engine.stats(); }
+
+            public RequestHandle submit(GenerationRequest request, TokenListener listener) { return engine.submit(request, listener); }
+
+            public void shutdown(Duration grace) { engine.shutdown(grace); }
+
+            public void close() { engine.close(); }
+
+            public List<Metric> extraMetrics() {
+                KvTransferStats s = transport.stats();
+                var l = engine.load();
+                return List.of(
+                        new Metric("tandem:worker_role", "Pool the worker serves now: 0 prompt, 1 token, 2 mixed.", false, engine.role().ordinal()),
+                        new Metric("tandem:kv_transfer_bytes_total", "KV-cache bytes this worker sent to token workers.", true, s.bytesSent()),
+                        new Metric("tandem:kv_transfers_total", "Sequences this worker handed over.", true, s.handovers()),
+                        new Metric("tandem:kv_transfer_seconds_total", "Sum over hand-overs of the time from the first token to the hand-over sent (transfer not hidden by compute).", true, s.latencySecondsSum()),
+                        new Metric("tandem:kv_transfer_failures_total", "Hand-overs that failed or passed their deadline.", true, s.failures()),
+                        new Metric("tandem:kv_received_bytes_total", "KV-cache bytes written into this worker's reserved blocks.", true, l.kvBytesReceived()),
+                        new Metric("tandem:kv_reservations", "Sequences whose blocks are reserved here, waiting for their KV.", false, l.reserved()));
+            }
+        };
+    }
+
+    @Override
+    public void close() {
+        grpc.shutdownNow();
+        if (kvServer != null) kvServer.close();
+        transport.close();
+    }
+}
