@@ -1,0 +1,111 @@
+package dev.tandem.sim.engine;
+
+import dev.tandem.cluster.policy.WorkerState;
+import dev.tandem.engine.Role;
+import dev.tandem.sim.perf.PhaseTimes;
+
+/**
+ * One simulated model instance (TP GPUs of a machine), as the router's policies see it and as its
+ * scheduler runs: a FIFO of prompts to prefill, a continuous decode batch, and KV memory accounting.
+ *
+ * <p>Each iteration takes the running decodes (every one gains a token) plus queued prefills up to the batch
+ * token limit (SplitwiseSim's batching, no chunking). Its length comes from the profile: prompt curve, token
+ * curve, or the mixed-batch rule. Work is done per iteration and per joining or leaving sequence, never per
+ * sequence per iteration: a sequence finishes at a known iteration number (a heap), and KV memory in use is
+ * {@code base + running x iteration}.
+ */
+final class Instance implements WorkerState {
+    final int id;                                 // index in the whole cluster (events)
+    int cell, localId;                            // its router cell, and its id as that cell's policies see it
+    final int pool;
+    final Role homeRole;
+    Role role;
+    final PhaseTimes times;
+    final long kvCapacity;
+    final int blockSize;
+    final int maxBatchTokens, maxBatchSize;
+
+    final IntDeque queue = new IntDeque();       // waiting to prefill (new prompts; preempted ones in front)
+    final IntDeque ready = new IntDeque();       // KV arrived, joins the decode batch at the next iteration
+    long pendingPromptTokens;
+    long reservedTokens;                          // KV reserved for incoming hand-overs (in ready or in transfer)
+    int reservedCount;
+    long heldTokens;                              // KV of prefills in progress or waiting for their hand-over
+    int[] runList = new int[64];
+    int running;
+    long iteration;
+    long contextBase;                             // sum over running of (context - joinIteration)
+    final LongHeap finishing = new LongHeap();   // (finishIteration << 32) | request
+
+    boolean busy;
+    double stepStart;
+    long stepPromptTokens;
+    int stepDecodes;
+    int[] stepBatch = new int[16];
+    int stepPrefills;
+    double nicFreeAt;
+
+    double busyPrompt, busyToken, busyMixed;      // seconds of prefill-only, decode-only and mixed iterations
+    long iterations;
+
+    Instance(int id, int pool, Role role, PhaseTimes times, long kvCapacity, int blockSize, int maxBatchTokens, int maxBatchSize) {
+        this.id = id;
+        this.pool = pool;
+        this.homeRole = role;
+        this.role = role;
+        this.times = times;
+        this.kvCapacity = kvCapacity;
+        this.blockSize = blockSize;
+        this.maxBatchTokens = maxBatchTokens;
+        this.maxBatchSize = maxBatchSize;
+    }
+
+    long usedTokens() {
+        return contextBase + running * iteration + heldTokens + reservedTokens;
+    }
+
+    @Override public int id() { return localId; }
+    @Override public Role homeRole() { return homeRole; }
+    @Override public Role currentRole() { return role; }
+    @Override public long pendingPromptTokens() { return pendingPromptTokens; }
+    @Override public int runningSequences() { return running + reservedCount; }
+    @Override public long freeKvBlocks() { return Math.max(0, kvCapacity - usedTokens()) / blockSize; }
+    @Override public long totalKvBlocks() { return kvCapacity / blockSize; }
+
+    /** Adds request r to the decode batch from the current iteration on. */
+    void join(Requests rq, int r, long order) {
+        rq.state[r] = Requests.RUNNING;
+        rq.joinIteration[r] = iteration;
+        rq.joinOrder[r] = order;
+        long fin = iteration + rq.remaining[r];
+        rq.finishIteration[r] = fin;
+        contextBase += rq.context[r] - iteration;
+        if (running == runList.length) runList = java.util.Arrays.copyOf(runList, running * 2);
+        rq.runSlot[r] = running;
+        runList[running++] = r;
+        finishing.push((fin << 32) | r);
+    }
+
+    /** Takes request r out of the decode batch; its KV is freed. */
+    void leave(Requests rq, int r) {
+        contextBase -= rq.context[r] - rq.joinIteration[r];
+        int slot = rq.runSlot[r];
+        int last = runList[--running];
+        runList[slot] = last;
+        rq.runSlot[last] = slot;
+    }
+
+    /** Preempts the most recently joined sequence (vLLM's order): its KV is dropped and it is recomputed later. */
+    void preemptYoungest(Requests rq) {
+        int victim = runList[0];
+        for (int i = 1; i < running; i++) if (rq.joinOrder[runList[i]] > rq.joinOrder[victim]) victim = runList[i];
+        int tokens = (int) (rq.context[victim] + iteration - rq.joinIteration[victim]);
+        leave(rq, victim);
+        rq.remaining[victim] = (int) (rq.finishIteration[victim] - iteration);
+        rq.context[victim] = tokens;
+        rq.state[victim] = Requests.QUEUED;
+        rq.preemptions[victim]++;
+        queue.addFirst(victim);
+        pendingPromptTokens += tokens;
+    }
+}

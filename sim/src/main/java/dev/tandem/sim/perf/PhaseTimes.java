@@ -1,0 +1,35 @@
+package dev.tandem.sim.perf;
+
+/**
+ * Iteration times of one (model, hardware, tensor-parallel degree), in seconds, looked up as SplitwiseSim
+ * does: prompt-only batches on the prompt curve at the batch's prompt tokens, token-only batches on the
+ * token curve at the number of decoding sequences, mixed batches on the prompt curve at
+ * (prompt tokens + decoding sequences) x {@link #MIXED_PENALTY}.
+ *
+ * <p>Both curves are indexed by batch tokens = prompt_size x batch_size of the profile rows, as in
+ * SplitwiseSim's {@code DatabasePerformanceModel} (so the token curve is read at x = batch size).
+ *
+ * @param averagePowerFraction profile's mean power draw as a fraction of the machine's TDP, or NaN if not measured
+ */
+public record PhaseTimes(String model, String hardware, int tensorParallel, Curve prompt, Curve token,
+                         double peakPowerFraction, double averagePowerFraction) {
+    public static final double MIXED_PENALTY = 1.1;
+
+    public double promptSeconds(long promptTokens) {
+        return prompt.at(promptTokens);
+    }
+
+    public double tokenSeconds(int decoding) {
+        return token.at(decoding);
+    }
+
+    public double mixedSeconds(long promptTokens, int decoding) {
+        return prompt.at((promptTokens + decoding) * MIXED_PENALTY);
+    }
+
+    /** One iteration of whichever kind the batch is; 0 for an empty batch. */
+    public double iterationSeconds(long promptTokens, int decoding) {
+        if (promptTokens > 0) return decoding > 0 ? mixedSeconds(promptTokens, decoding) : promptSeconds(promptTokens);
+        return decoding > 0 ? tokenSeconds(decoding) : 0;
+    }
+}
