@@ -113,9 +113,9 @@ public final class ConfigLoader {
         } catch (IllegalArgumentException e) {
             throw p.required("role").error("expected prompt, token or mixed, got '" + roleText + "'");
         }
+        int machines = (int) p.required("machines").integer(), tp = (int) p.integer("tensor_parallel", 8);
         try {
-            return new PoolSpec(p.string("name", roleText), role, (int) p.required("machines").integer(),
-                    (int) p.integer("tensor_parallel", 8), m);
+            return new PoolSpec(p.string("name", roleText), role, machines, tp, m);
         } catch (IllegalArgumentException e) {
             throw p.error(e.getMessage());
         }

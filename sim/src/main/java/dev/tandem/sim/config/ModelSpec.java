@@ -16,6 +16,11 @@ public record ModelSpec(String name, int layers, long kvBytesPerToken, long weig
     /** BLOOM-176B: 70 layers, hidden 14336, full multi-head attention: 2 x 70 x 14336 x 2 B per token; 329e9 B. */
     public static final ModelSpec BLOOM_176B = new ModelSpec("bloom-176b", 70, 2L * 70 * 14336 * 2, 329_000_000_000L);
 
+    /** The same model with another KV size per token (SplitwiseSim's estimate ignores GQA: 2 x hidden x layers x 2 B). */
+    public ModelSpec withKvBytesPerToken(long bytes) {
+        return new ModelSpec(name, layers, bytes, weightBytes);
+    }
+
     public static ModelSpec byName(String name) {
         return switch (name) {
             case "llama2-70b" -> LLAMA2_70B;
