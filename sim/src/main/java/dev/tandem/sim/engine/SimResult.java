@@ -124,8 +124,8 @@ public record SimResult(Summary summary, double[] ttftS, double[] tbtS, double[]
         }
         Summary s = new Summary(config.name(), config.router().design().flag(), config.model().name(), w.description(), n, completed,
                 rejected, unplaced, makespan, completed / Math.max(makespan, 1e-9), outTokens / Math.max(makespan, 1e-9),
-                Percentiles.of(sortedFinite(ttft)), Percentiles.of(sortedFinite(tbt)), Percentiles.of(sortedFinite(e2e)),
-                Percentiles.of(sortedFinite(sTtft)), Percentiles.of(sortedFinite(sTbt)), Percentiles.of(sortedFinite(sE2e)),
+                Percentiles.of(sortedNoNaN(ttft)), Percentiles.of(sortedNoNaN(tbt)), Percentiles.of(sortedNoNaN(e2e)),
+                Percentiles.of(finitePrefix(slow[0])), Percentiles.of(finitePrefix(slow[1])), Percentiles.of(finitePrefix(slow[2])),
                 slos, allMet, preempt, config.machines(), instances.length, config.cost(), config.powerUnits(), provisioned,
                 makespan > 0 ? joules / makespan : Double.NaN, joules / 3.6e6, uses, events, wallS, n / Math.max(wallS, 1e-9));
         return new SimResult(s, ttft, tbt, e2e, rq.prompt, rq.output, rq.promptInstance, rq.tokenInstance, rq.preemptions, timeline);
@@ -133,15 +133,19 @@ public record SimResult(Summary summary, double[] ttftS, double[] tbtS, double[]
 
     /** Sorted, NaN left out, +infinity kept (an unfinished request). */
     private static double[] sortedNoNaN(double[] v) {
-        double[] a = Arrays.stream(v).filter(x -> !Double.isNaN(x)).toArray();
+        double[] a = new double[v.length];
+        int n = 0;
+        for (double x : v) if (!Double.isNaN(x)) a[n++] = x;
+        a = Arrays.copyOf(a, n);
         Arrays.sort(a);
         return a;
     }
 
-    private static double[] sortedFinite(double[] v) {
-        double[] a = Arrays.stream(v).filter(Double::isFinite).toArray();
-        Arrays.sort(a);
-        return a;
+    /** Sorted finite values: computed from the NaN-free sorted copy by dropping its +infinity tail. */
+    private static double[] finitePrefix(double[] sortedNoNaN) {
+        int n = sortedNoNaN.length;
+        while (n > 0 && sortedNoNaN[n - 1] == Double.POSITIVE_INFINITY) n--;
+        return n == sortedNoNaN.length ? sortedNoNaN : Arrays.copyOf(sortedNoNaN, n);
     }
 
     /** Number of elements of sorted {@code v} that are <= x. */
