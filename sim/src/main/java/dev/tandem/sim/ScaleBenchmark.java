@@ -8,43 +8,48 @@ import dev.tandem.sim.engine.SimResult;
 import dev.tandem.sim.workload.Workload;
 import dev.tandem.sim.workload.Workloads;
 
+import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryPoolMXBean;
+import java.lang.management.MemoryType;
+import java.util.List;
+
 /**
- * The scale benchmark (a command, not a test): N requests (default 1,000,000) of the conversation trace's
- * sizes, Poisson at a rate that loads the cluster, over M machines (default 1,000) of each design given.
- * Prints simulated requests per wall-second and the heap in use.
- *
- * <pre>java -Xmx4g -cp ... dev.tandem.sim.ScaleBenchmark [requests] [machines] [router cells] [design...]</pre>
+ * The scale benchmark ({@code tandem bench simulate}, a command, not a test): N requests with the conversation
+ * trace's sizes, Poisson at 1.5 requests/s per machine (busy, not overloaded), over M machines of each design,
+ * run one after the other in one JVM. Prints wall time split into workload generation, event loop and statistics,
+ * simulated requests per wall-second, peak heap and the machine's load average (the machine is shared).
  */
 public final class ScaleBenchmark {
     private ScaleBenchmark() {}
 
-    public static void main(String[] args) {
-        long requests = args.length > 0 ? Long.parseLong(args[0]) : 1_000_000;
-        int machines = args.length > 1 ? Integer.parseInt(args[1]) : 1000;
-        int cells = args.length > 2 ? Integer.parseInt(args[2]) : Math.max(1, machines / 100);
-        String[] designs = args.length > 3 ? java.util.Arrays.copyOfRange(args, 3, args.length) : new String[]{"splitwise-hh", "baseline-h100"};
-        System.out.printf("%d requests, %d machines in %d router cells, %d cores, max heap %d MiB, load average %.2f%n", requests, machines, cells,
-                Runtime.getRuntime().availableProcessors(), Runtime.getRuntime().maxMemory() >> 20,
-                java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
+    public static void run(long requests, int machines, int cells, List<String> designs, PrintStream out) {
+        out.printf("%,d requests, %,d machines in %d router cell(s), %d cores, max heap %,d MiB, load average %.2f at start%n", requests, machines,
+                cells, Runtime.getRuntime().availableProcessors(), Runtime.getRuntime().maxMemory() >> 20,
+                ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
+        out.println("| design | requests | simulated s | events | workload s | event loop s | statistics s | total s | requests / wall-s | P50 TTFT s | P50 TBT s | peak heap MiB | load avg |");
+        out.println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for (String name : designs) {
             Design d = Design.parse(name);
-            // about 1.5 requests/s per machine keeps a conversation-trace cluster busy without overload
-            double rate = 1.5 * machines;
-            WorkloadSpec w = new WorkloadSpec("conv", rate, 0, requests, 42);
+            WorkloadSpec w = new WorkloadSpec("conv", 1.5 * machines, 0, requests, 42);
             int p = d.split() ? machines * 2 / 5 : machines, t = d.split() ? machines - p : 0;
             SimConfig c = d.config(ModelSpec.LLAMA2_70B, SimConfig.defaultPerfModel(), p, t, w);
             c = c.withRouter(c.router().withCells(cells));
+            for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) pool.resetPeakUsage();
+            System.gc();
             long t0 = System.nanoTime();
             Workload wl = Workloads.build(w);
             double gen = (System.nanoTime() - t0) / 1e9;
             SimResult r = Simulation.run(c, wl);
             double total = (System.nanoTime() - t0) / 1e9;
-            Runtime rt = Runtime.getRuntime();
+            long peak = 0;
+            for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
+                if (pool.getType() == MemoryType.HEAP) peak += pool.getPeakUsage().getUsed();
+            }
             var s = r.summary();
-            System.out.printf("%-14s %,d requests (%,d done) on %d machines: simulated %.0f s in %.2f s wall (workload %.2f s, total %.2f s)"
-                            + " = %,.0f requests/s, %,d events; P50 TTFT %.3f s, P50 TBT %.4f s; heap used %d MiB%n",
-                    name, s.requests(), s.completed(), s.machines(), s.makespanS(), s.wallS(), gen, total, s.requestsPerWallS(), s.events(),
-                    s.ttftS().p50(), s.tbtS().p50(), (rt.totalMemory() - rt.freeMemory()) >> 20);
+            out.printf("| %s | %,d | %.0f | %,d | %.2f | %.2f | %.2f | %.2f | %,.0f | %.3f | %.4f | %,d | %.2f |%n", name, s.requests(), s.makespanS(),
+                    s.events(), gen, s.wallS(), total - gen - s.wallS(), total, s.requests() / total, s.ttftS().p50(), s.tbtS().p50(), peak >> 20,
+                    ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
         }
     }
 }

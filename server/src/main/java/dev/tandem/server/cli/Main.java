@@ -21,6 +21,7 @@ public final class Main {
               bench        llama-bench-like throughput table      (tandem bench generate --model PATH [-p 512] [-n 128] [-r 5])
                            load test of an OpenAI-compatible server (tandem bench serve --url URL --tokenizer PATH --trace FILE.csv --rate R)
                            HTTP server overhead on a 1-token completion (tandem bench overhead --model PATH)
+                           cluster simulator at scale (tandem bench simulate [--requests 1000000] [--machines 1000])
               init-random  write a seeded random-weight model     (tandem init-random --config llama-110m --dtype f32 --seed 1 --out FILE)
               logits       dump every position's logits (f32)     (tandem logits --model PATH --ids 0,5,7 --out FILE)
               simulate     discrete-event cluster simulation      (tandem simulate --design splitwise-hh --prompt-machines 25 --token-machines 15 --rate 60)

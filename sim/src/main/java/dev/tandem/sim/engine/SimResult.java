@@ -17,7 +17,8 @@ import java.util.List;
  * unloaded reference, Splitwise's SLOs, throughput, utilisation, cost and power).
  *
  * <p>TTFT ends when the prompt phase ends (it makes the first token); TBT is (E2E - TTFT) / (output - 1), as
- * SplitwiseSim computes it, undefined for one-token outputs. Slowdowns divide by the same request run alone on
+ * SplitwiseSim computes it, undefined for one-token outputs. Throughput counts the requests completed while requests
+ * were still arriving, over that window (so an overloaded cluster shows what it sustains, not the offered rate). Slowdowns divide by the same request run alone on
  * the reference machine (DGX-A100, TP 8, from the profile), as the paper's SLOs do.
  */
 public record SimResult(Summary summary, double[] ttftS, double[] tbtS, double[] e2eS, int[] promptTokens, int[] outputTokens,
@@ -64,7 +65,8 @@ public record SimResult(Summary summary, double[] ttftS, double[] tbtS, double[]
         double tbt0 = reference.tokenSeconds(1);
         int completed = 0;
         long outTokens = 0, preempt = 0;
-        double first = n > 0 ? rq.arrival[0] : 0, last = first;
+        double first = n > 0 ? rq.arrival[0] : 0, last = first, lastArrival = n > 0 ? rq.arrival[n - 1] : 0;
+        int inWindow = 0;
         for (int r = 0; r < n; r++) {
             preempt += rq.preemptions[r];
             if (rq.state[r] != Requests.DONE) {
@@ -75,6 +77,7 @@ public record SimResult(Summary summary, double[] ttftS, double[] tbtS, double[]
             completed++;
             outTokens += rq.output[r];
             last = Math.max(last, rq.finish[r]);
+            if (rq.finish[r] <= lastArrival) inWindow++;
             ttft[r] = rq.firstToken[r] - rq.arrival[r];
             e2e[r] = rq.finish[r] - rq.arrival[r];
             tbt[r] = rq.output[r] > 1 ? (rq.finish[r] - rq.firstToken[r]) / (rq.output[r] - 1) : Double.NaN;
@@ -123,7 +126,7 @@ public record SimResult(Summary summary, double[] ttftS, double[] tbtS, double[]
                     (bp + bt + bm) / denom, bp / denom, bt / denom, bm / denom));
         }
         Summary s = new Summary(config.name(), config.router().design().flag(), config.model().name(), w.description(), n, completed,
-                rejected, unplaced, makespan, completed / Math.max(makespan, 1e-9), outTokens / Math.max(makespan, 1e-9),
+                rejected, unplaced, makespan, n > 1 ? inWindow / (lastArrival - first) : Double.NaN, outTokens / Math.max(makespan, 1e-9),
                 Percentiles.of(sortedNoNaN(ttft)), Percentiles.of(sortedNoNaN(tbt)), Percentiles.of(sortedNoNaN(e2e)),
                 Percentiles.of(finitePrefix(slow[0])), Percentiles.of(finitePrefix(slow[1])), Percentiles.of(finitePrefix(slow[2])),
                 slos, allMet, preempt, config.machines(), instances.length, config.cost(), config.powerUnits(), provisioned,

@@ -67,6 +67,7 @@ final class SimCharts {
         }
         LogAxis y = new LogAxis(label);
         y.setSmallestValue(1e-4);
+        y.setNumberFormatOverride(new java.text.DecimalFormat("0.###"));
         XYPlot plot = new XYPlot(data, null, y, new XYLineAndShapeRenderer(true, true));
         style(plot);
         return plot;
