@@ -38,7 +38,8 @@ final class Instance implements WorkerState {
     final LongHeap finishing = new LongHeap();   // (finishIteration << 32) | request
 
     boolean busy;
-    double stepStart;
+    double stepStart, stepEndAt, stepSeconds;    // a step is stepIterations iterations of stepSeconds each
+    int stepIterations;
     long stepPromptTokens;
     int stepDecodes;
     int[] stepBatch = new int[16];
@@ -48,8 +49,10 @@ final class Instance implements WorkerState {
     double busyPrompt, busyToken, busyMixed;      // seconds of prefill-only, decode-only and mixed iterations
     long iterations;
 
-    Instance(int id, int pool, Role role, PhaseTimes times, long kvCapacity, int blockSize, int maxBatchTokens, int maxBatchSize) {
+    Instance(int id, int pool, Role role, PhaseTimes times, long kvCapacity, int blockSize, int maxBatchTokens, int maxBatchSize,
+             double[] clock) {
         this.id = id;
+        this.clock = clock;
         this.pool = pool;
         this.homeRole = role;
         this.role = role;
@@ -60,8 +63,18 @@ final class Instance implements WorkerState {
         this.maxBatchSize = maxBatchSize;
     }
 
+    /** The simulation clock, for reading KV use in the middle of a multi-iteration step. */
+    private final double[] clock;
+
     long usedTokens() {
-        return contextBase + running * iteration + heldTokens + reservedTokens;
+        return contextBase + running * currentIteration() + heldTokens + reservedTokens;
+    }
+
+    /** Decode iterations completed so far, counting those of a multi-iteration step that already ended. */
+    long currentIteration() {
+        if (!busy || stepIterations == 1) return iteration;
+        long done = (long) ((clock[0] - stepStart) / stepSeconds);
+        return iteration + Math.min(done, stepIterations);
     }
 
     @Override public int id() { return localId; }

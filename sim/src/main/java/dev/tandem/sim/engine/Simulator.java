@@ -34,6 +34,7 @@ public final class Simulator {
     private final int layers;
     private final long largestCapacity;
     private double now;
+    private final double[] clock = new double[1]; // now, shared with the instances
     private long joinOrder;
     private int rejected;
     private final PoolTimeline timeline;
@@ -43,7 +44,15 @@ public final class Simulator {
     /** Slowdowns are against the request run alone on a DGX-A100 at TP 8 (Splitwise's SLO reference). */
     public static final String REFERENCE_HARDWARE = "a100-80gb";
 
+    /** Whether decode-only iterations may run as one multi-iteration step (off only to check that it changes nothing). */
+    private final boolean multiIterationSteps;
+
     public Simulator(SimConfig config, PerfModel perf, Workload workload) {
+        this(config, perf, workload, true);
+    }
+
+    Simulator(SimConfig config, PerfModel perf, Workload workload, boolean multiIterationSteps) {
+        this.multiIterationSteps = multiIterationSteps;
         this.config = config;
         this.workload = workload;
         List<Instance> list = new ArrayList<>();
@@ -55,7 +64,7 @@ public final class Simulator {
             largest = Math.max(largest, cap);
             for (int i = 0; i < ps.instances(); i++) {
                 list.add(new Instance(list.size(), p, ps.role(), times, cap, config.instance().blockSize(),
-                        config.instance().maxBatchTokens(), config.instance().maxBatchSize()));
+                        config.instance().maxBatchTokens(), config.instance().maxBatchSize(), clock));
                 roleCounts[ps.role().ordinal()]++;
             }
         }
@@ -103,6 +112,7 @@ public final class Simulator {
         long eventCount = 0;
         while (!events.isEmpty()) {
             now = events.topTime();
+            clock[0] = now;
             int kind = events.topKind(), arg = events.topArg();
             events.pop();
             eventCount++;
@@ -169,9 +179,15 @@ public final class Simulator {
         timeline.record(now, roleCounts);
     }
 
-    /** Starts the instance's next iteration if it is idle and has work. */
+    /**
+     * Starts the instance's next iteration if it is idle and has work. A busy instance running several decode-only
+     * iterations as one step is cut short at its next iteration boundary, where the new work joins.
+     */
     private void startStep(Instance in) {
-        if (in.busy) return;
+        if (in.busy) {
+            if (in.stepIterations > 1 && (!in.queue.isEmpty() || !in.ready.isEmpty())) shorten(in);
+            return;
+        }
         while (!in.ready.isEmpty()) { // hand-overs that arrived: their memory was reserved
             int r = in.ready.pollFirst();
             in.reservedTokens -= rq.context[r];
@@ -196,24 +212,46 @@ public final class Simulator {
             in.heldTokens += len;
         }
         if (decodes == 0 && prefills == 0) return;
+        // Decode-only iterations with nothing waiting repeat identically until a sequence finishes or memory runs
+        // short: they run as one step of k iterations (one event instead of k), cut short if work arrives.
+        int k = 1;
+        if (multiIterationSteps && prefills == 0 && in.queue.isEmpty()) {
+            long untilFinish = (in.finishing.peek() >>> 32) - in.iteration;
+            long untilFull = (in.kvCapacity - in.usedTokens()) / decodes;
+            k = (int) Math.max(1, Math.min(Integer.MAX_VALUE, Math.min(untilFinish, untilFull)));
+        }
         in.busy = true;
         in.stepStart = now;
         in.stepDecodes = decodes;
         in.stepPrefills = prefills;
         in.stepPromptTokens = promptTokens;
-        events.push(now + in.times.iterationSeconds(promptTokens, decodes), EventQueue.STEP_END, in.id);
+        in.stepIterations = k;
+        in.stepSeconds = in.times.iterationSeconds(promptTokens, decodes);
+        in.stepEndAt = k == 1 ? now + in.stepSeconds : now + k * in.stepSeconds;
+        events.push(in.stepEndAt, EventQueue.STEP_END, in.id);
+    }
+
+    /** Ends a multi-iteration decode step at the first iteration boundary after now (its old end event goes stale). */
+    private void shorten(Instance in) {
+        long j = (long) Math.floor((now - in.stepStart) / in.stepSeconds) + 1;
+        while (in.stepStart + j * in.stepSeconds < now) j++;
+        if (j >= in.stepIterations) return;
+        in.stepIterations = (int) j;
+        in.stepEndAt = in.stepStart + j * in.stepSeconds;
+        events.push(in.stepEndAt, EventQueue.STEP_END, in.id);
     }
 
     private void stepEnd(Instance in) {
+        if (!in.busy || now != in.stepEndAt) return; // the end of a step that was since cut short
         in.busy = false;
-        in.iterations++;
+        in.iterations += in.stepIterations;
         double dt = now - in.stepStart;
         if (in.stepPrefills == 0) in.busyToken += dt;
         else if (in.stepDecodes == 0) in.busyPrompt += dt;
         else in.busyMixed += dt;
         in.pendingPromptTokens -= in.stepPromptTokens;
         if (in.stepDecodes > 0) {
-            in.iteration++;
+            in.iteration += in.stepIterations;
             while (!in.finishing.isEmpty() && (in.finishing.peek() >>> 32) <= in.iteration) {
                 long e = in.finishing.pop();
                 int r = (int) e;
