@@ -23,6 +23,7 @@ final class Instance implements WorkerState {
     final PhaseTimes times;
     final long kvCapacity;
     final int blockSize;
+    private final int blockShift;                 // log2(blockSize) when a power of two, else -1
     final int maxBatchTokens, maxBatchSize;
 
     final IntDeque queue = new IntDeque();       // waiting to prefill (new prompts; preempted ones in front)
@@ -59,6 +60,7 @@ final class Instance implements WorkerState {
         this.times = times;
         this.kvCapacity = kvCapacity;
         this.blockSize = blockSize;
+        this.blockShift = Integer.bitCount(blockSize) == 1 ? Integer.numberOfTrailingZeros(blockSize) : -1;
         this.maxBatchTokens = maxBatchTokens;
         this.maxBatchSize = maxBatchSize;
     }
@@ -73,16 +75,31 @@ final class Instance implements WorkerState {
     /** Decode iterations completed so far, counting those of a multi-iteration step that already ended. */
     long currentIteration() {
         if (!busy || stepIterations == 1) return iteration;
-        long done = (long) ((clock[0] - stepStart) / stepSeconds);
-        return iteration + Math.min(done, stepIterations);
+        double now = clock[0];
+        if (now != cachedAt) { // routing asks every worker several times per request: divide once per instant
+            cachedAt = now;
+            cachedIteration = iteration + Math.min((long) ((now - stepStart) / stepSeconds), stepIterations);
+        }
+        return cachedIteration;
     }
+
+    /** Forgets the cached iteration count: called whenever the step changes. */
+    void stepChanged() {
+        cachedAt = Double.NaN;
+    }
+
+    private double cachedAt = Double.NaN;
+    private long cachedIteration;
 
     @Override public int id() { return localId; }
     @Override public Role homeRole() { return homeRole; }
     @Override public Role currentRole() { return role; }
     @Override public long pendingPromptTokens() { return pendingPromptTokens; }
     @Override public int runningSequences() { return running + reservedCount; }
-    @Override public long freeKvBlocks() { return Math.max(0, kvCapacity - usedTokens()) / blockSize; }
+    @Override public long freeKvBlocks() {
+        long free = Math.max(0, kvCapacity - usedTokens());
+        return blockShift >= 0 ? free >>> blockShift : free / blockSize; // routing reads this for every worker
+    }
     @Override public long totalKvBlocks() { return kvCapacity / blockSize; }
 
     /** Adds request r to the decode batch from the current iteration on. */

@@ -140,7 +140,7 @@ public record SimResult(Summary summary, double[] ttftS, double[] tbtS, double[]
         int n = 0;
         for (double x : v) if (!Double.isNaN(x)) a[n++] = x;
         a = Arrays.copyOf(a, n);
-        Arrays.sort(a);
+        Arrays.parallelSort(a); // same order as a plain sort; uses the other core for a million requests
         return a;
     }
 

@@ -228,6 +228,7 @@ public final class Simulator {
         in.stepIterations = k;
         in.stepSeconds = in.times.iterationSeconds(promptTokens, decodes);
         in.stepEndAt = k == 1 ? now + in.stepSeconds : now + k * in.stepSeconds;
+        in.stepChanged();
         events.push(in.stepEndAt, EventQueue.STEP_END, in.id);
     }
 
@@ -238,12 +239,14 @@ public final class Simulator {
         if (j >= in.stepIterations) return;
         in.stepIterations = (int) j;
         in.stepEndAt = in.stepStart + j * in.stepSeconds;
+        in.stepChanged();
         events.push(in.stepEndAt, EventQueue.STEP_END, in.id);
     }
 
     private void stepEnd(Instance in) {
         if (!in.busy || now != in.stepEndAt) return; // the end of a step that was since cut short
         in.busy = false;
+        in.stepChanged();
         in.iterations += in.stepIterations;
         double dt = now - in.stepStart;
         if (in.stepPrefills == 0) in.busyToken += dt;
