@@ -5,6 +5,7 @@ import dev.tandem.sim.config.ModelSpec;
 import dev.tandem.sim.config.SimConfig;
 import dev.tandem.sim.config.WorkloadSpec;
 import dev.tandem.sim.engine.SimResult;
+import dev.tandem.sim.engine.Simulator;
 import dev.tandem.sim.workload.Workload;
 import dev.tandem.sim.workload.Workloads;
 
@@ -24,12 +25,25 @@ public final class ScaleBenchmark {
     private ScaleBenchmark() {}
 
     public static void run(long requests, int machines, int cells, List<String> designs, PrintStream out) {
+        run(requests, machines, cells, designs, false, out);
+    }
+
+    /** @param compareSteps run each design twice in a row, with one event per decode iteration and with multi-iteration steps */
+    public static void run(long requests, int machines, int cells, List<String> designs, boolean compareSteps, PrintStream out) {
         out.printf("%,d requests, %,d machines in %d router cell(s), %d cores, max heap %,d MiB, load average %.2f at start%n", requests, machines,
                 cells, Runtime.getRuntime().availableProcessors(), Runtime.getRuntime().maxMemory() >> 20,
                 ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
-        out.println("| design | requests | simulated s | events | workload s | event loop s | statistics s | total s | requests / wall-s | P50 TTFT s | P50 TBT s | peak heap MiB | load avg |");
-        out.println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        out.println("| design | steps | requests | simulated s | events | workload s | event loop s | statistics s | total s | requests / wall-s | P50 TTFT s | P50 TBT s | peak heap MiB | load avg |");
+        out.println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for (String name : designs) {
+            for (boolean multi : compareSteps ? new boolean[]{false, true} : new boolean[]{true}) {
+                row(requests, machines, cells, name, multi, out);
+            }
+        }
+    }
+
+    private static void row(long requests, int machines, int cells, String name, boolean multi, PrintStream out) {
+        {
             Design d = Design.parse(name);
             WorkloadSpec w = new WorkloadSpec("conv", 1.5 * machines, 0, requests, 42);
             int p = d.split() ? machines * 2 / 5 : machines, t = d.split() ? machines - p : 0;
@@ -40,14 +54,14 @@ public final class ScaleBenchmark {
             long t0 = System.nanoTime();
             Workload wl = Workloads.build(w);
             double gen = (System.nanoTime() - t0) / 1e9;
-            SimResult r = Simulation.run(c, wl);
+            SimResult r = new Simulator(c, Simulation.profile(c.perfModel()), wl, multi).run();
             double total = (System.nanoTime() - t0) / 1e9;
             long peak = 0;
             for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
                 if (pool.getType() == MemoryType.HEAP) peak += pool.getPeakUsage().getUsed();
             }
             var s = r.summary();
-            out.printf("| %s | %,d | %.0f | %,d | %.2f | %.2f | %.2f | %.2f | %,.0f | %.3f | %.4f | %,d | %.2f |%n", name, s.requests(), s.makespanS(),
+            out.printf("| %s | %s | %,d | %.0f | %,d | %.2f | %.2f | %.2f | %.2f | %,.0f | %.3f | %.4f | %,d | %.2f |%n", name, multi ? "multi-iteration" : "one per iteration", s.requests(), s.makespanS(),
                     s.events(), gen, s.wallS(), total - gen - s.wallS(), total, s.requests() / total, s.ttftS().p50(), s.tbtS().p50(), peak >> 20,
                     ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
         }

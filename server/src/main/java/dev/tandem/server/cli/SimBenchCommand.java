@@ -12,7 +12,9 @@ final class SimBenchCommand {
             "machines", "machines in the cluster (default 1000)",
             "cells", "router cells (default machines / 100, at least 1)",
             "designs", "comma-separated designs, run one after the other (default splitwise-hh,baseline-h100,splitwise-aa)");
-    static final Map<String, String> FLAGS = Args.options("help", "show options");
+    static final Map<String, String> FLAGS = Args.options(
+            "compare-steps", "run each design twice, one event per decode iteration then multi-iteration steps",
+            "help", "show options");
 
     int run(String[] argv) {
         Args args = new Args("bench simulate", argv, VALUED, FLAGS);
@@ -22,7 +24,7 @@ final class SimBenchCommand {
         int cells = args.integer("cells", Math.max(1, machines / 100));
         if (requests < 1 || machines < 2 || cells < 1) throw args.usage("--requests >= 1, --machines >= 2 and --cells >= 1");
         ScaleBenchmark.run(requests, machines, cells,
-                Arrays.asList(args.string("designs", "splitwise-hh,baseline-h100,splitwise-aa").split(",")), System.out);
+                Arrays.asList(args.string("designs", "splitwise-hh,baseline-h100,splitwise-aa").split(",")), args.flag("compare-steps"), System.out);
         return 0;
     }
 }

@@ -51,7 +51,8 @@ public final class Simulator {
         this(config, perf, workload, true);
     }
 
-    Simulator(SimConfig config, PerfModel perf, Workload workload, boolean multiIterationSteps) {
+    /** @param multiIterationSteps false runs one event per iteration: for tests and the benchmark's with/without ratio */
+    public Simulator(SimConfig config, PerfModel perf, Workload workload, boolean multiIterationSteps) {
         this.multiIterationSteps = multiIterationSteps;
         this.config = config;
         this.workload = workload;
