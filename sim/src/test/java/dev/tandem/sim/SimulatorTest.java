@@ -154,4 +154,20 @@ class SimulatorTest {
         e = assertThrows(IllegalArgumentException.class, () -> ConfigLoader.load(f));
         assertTrue(e.getMessage().startsWith("c.yaml: router: unknown key 'colour'"), e.getMessage());
     }
+
+    @Test
+    void aSequenceLongerThanAnInstancesMemoryIsRejectedWithoutBlockingOthers() {
+        SimConfig c = design(Design.BASELINE_A100, 1, 0, CONV);
+        SimConfig tiny = new SimConfig(c.name(), c.model(), c.perfModel(), c.pools(), c.router(), c.kvLink(),
+                new InstanceSpec(2048, 512, 16, 0.9, 1000), c.power(), c.workload());
+        Workload w = new Workload("three", new double[]{0, 0.1, 0.2}, new int[]{200, 1200, 300}, new int[]{50, 10, 900});
+        SimResult r = Simulation.run(tiny, w);
+        // the 1200-token prompt never fits 1000 tokens of KV; the third (300 + 900) outgrows it while decoding: it is
+        // preempted, and dropped when its recompute alone no longer fits
+        assertEquals(2, r.summary().rejected());
+        assertTrue(r.summary().preemptions() >= 1);
+        assertTrue(Double.isNaN(r.e2eS()[1]));
+        assertTrue(Double.isNaN(r.e2eS()[2]));
+        assertEquals(Simulation.profile(PERF).get("llama2-70b", "a100-80gb", 8).promptSeconds(200), r.ttftS()[0], 1e-12);
+    }
 }

@@ -203,6 +203,14 @@ public final class Simulator {
         while (!in.queue.isEmpty() && decodes + prefills < in.maxBatchSize) {
             int r = in.queue.peekFirst();
             int len = rq.context[r];
+            if (len + 1L > in.kvCapacity) { // can never run here (a smaller instance, or a sequence outgrew memory): dropped
+                in.queue.pollFirst();
+                in.pendingPromptTokens -= len;
+                if (Double.isNaN(rq.firstToken[r])) release(r); // not started: its hand-over reservation is still held
+                rq.state[r] = Requests.REJECTED;
+                rejected++;
+                continue;
+            }
             if (prefills > 0 && promptTokens + len > in.maxBatchTokens) break;
             if (in.usedTokens() + decodes + len > in.kvCapacity) break; // waits for memory
             in.queue.pollFirst();
@@ -272,11 +280,7 @@ public final class Simulator {
             }
             if (rq.remaining[r] == 0) {
                 in.heldTokens -= rq.context[r];
-                if (rq.tokenInstance[r] != in.id) {
-                    Instance t = instances[rq.tokenInstance[r]];
-                    t.reservedTokens -= rq.context[r];
-                    t.reservedCount--;
-                }
+                release(r);
                 complete(r);
             } else if (rq.tokenInstance[r] == in.id) {
                 in.heldTokens -= rq.context[r];
@@ -308,6 +312,14 @@ public final class Simulator {
         startStep(p);
         Cell cell = cells[t.cell];
         if (!cell.waiting.isEmpty()) retryWaiting(cell);
+    }
+
+    /** Gives back the KV a request's token instance reserved for its hand-over, if it has one elsewhere. */
+    private void release(int r) {
+        if (rq.tokenInstance[r] == rq.promptInstance[r]) return;
+        Instance t = instances[rq.tokenInstance[r]];
+        t.reservedTokens -= rq.context[r];
+        t.reservedCount--;
     }
 
     private int unplaced() {
