@@ -50,14 +50,17 @@ class ProfileReaderTest {
     void readsATandemProfileWithColumnsInAnotherOrder(@TempDir Path dir) throws Exception {
         Path f = dir.resolve("h200.csv");
         Files.writeString(f, """
-                hardware,model,tensor_parallel,prompt_size,batch_size,token_size,prompt_time,token_time
-                h200,llama-25m,1,128,1,16,10,2
-                h200,llama-25m,1,128,1,16,14,4
-                h200,llama-25m,1,256,1,16,30,3
+                hardware,model,tensor_parallel,prompt_size,batch_size,token_size,prompt_time,token_time,prompt_power_w,token_power_w
+                h200,llama-25m,1,128,1,16,10,2,600,300
+                h200,llama-25m,1,128,1,16,14,4,640,310
+                h200,llama-25m,1,256,1,16,30,3,700,320
                 """);
         PhaseTimes t = ProfileReader.read(f).get("llama-25m", "h200", 1);
         assertEquals(0.012, t.promptSeconds(128), 1e-12); // median of 10 and 14 ms
         assertEquals(0.021, t.promptSeconds(192), 1e-12);
+        assertEquals(640, t.promptWatts()); // medians of the NVML readings
+        assertEquals(310, t.tokenWatts());
+        assertTrue(Double.isNaN(ProfileReader.read(PROFILE).get("llama2-70b", "a100-80gb", 8).promptWatts()));
     }
 
     @Test

@@ -170,4 +170,16 @@ class SimulatorTest {
         assertTrue(Double.isNaN(r.e2eS()[2]));
         assertEquals(Simulation.profile(PERF).get("llama2-70b", "a100-80gb", 8).promptSeconds(200), r.ttftS()[0], 1e-12);
     }
+
+    @Test
+    void energyIsBusyTimeByPhaseAtItsPowerPlusIdleTime() {
+        SimResult r = Simulation.run(design(Design.BASELINE_A100, 2, 0, CONV), one(1000, 51));
+        PhaseTimes a100 = times("a100-80gb");
+        double prefill = a100.promptSeconds(1000), decode = 50 * a100.tokenSeconds(1), span = prefill + decode;
+        // one machine prefills then decodes (0.95 and 0.65 of its 6.5 kW TDP), the other idles at 0.25
+        double joules = 6500 * (0.95 * prefill + 0.65 * decode + 0.25 * span);
+        assertEquals(joules / 3.6e6, r.summary().energyKWh(), 1e-9);
+        assertEquals(2 * 2.21, r.summary().costPerHour(), 1e-12);
+        assertEquals(2 * 24.8, r.summary().powerUnits(), 1e-12);
+    }
 }

@@ -110,17 +110,21 @@ public record SimResult(Summary summary, double[] ttftS, double[] tbtS, double[]
             PoolSpec ps = config.pools().get(p);
             double bp = 0, bt = 0, bm = 0;
             int count = 0;
+            PhaseTimes times = null;
             for (Instance in : instances) {
                 if (in.pool != p) continue;
                 count++;
                 bp += in.busyPrompt;
                 bt += in.busyToken;
                 bm += in.busyMixed;
+                times = in.times;
             }
             double denom = count * Math.max(makespan, 1e-9);
-            double wattsPerInstance = ps.machine().tdpWatts() / ps.instancesPerMachine();
-            joules += wattsPerInstance * (pw.promptFraction() * (bp + bm) + pw.tokenFraction() * bt
-                    + pw.idleFraction() * Math.max(0, count * makespan - bp - bt - bm));
+            // Watts per instance in each phase: measured per GPU when the profile has them, else fractions of the TDP.
+            double tdp = ps.machine().tdpWatts() / ps.instancesPerMachine();
+            double promptW = times != null && times.promptWatts() > 0 ? times.promptWatts() * ps.tensorParallel() : pw.promptFraction() * tdp;
+            double tokenW = times != null && times.tokenWatts() > 0 ? times.tokenWatts() * ps.tensorParallel() : pw.tokenFraction() * tdp;
+            joules += promptW * (bp + bm) + tokenW * bt + pw.idleFraction() * tdp * Math.max(0, count * makespan - bp - bt - bm);
             provisioned += ps.machines() * ps.machine().tdpWatts();
             uses.add(new PoolUse(ps.name(), ps.role().name().toLowerCase(), ps.machine().hardware(), ps.machines(), count,
                     (bp + bt + bm) / denom, bp / denom, bt / denom, bm / denom));

@@ -9,10 +9,11 @@ package dev.tandem.sim.perf;
  * <p>Both curves are indexed by batch tokens = prompt_size x batch_size of the profile rows, as in
  * SplitwiseSim's {@code DatabasePerformanceModel} (so the token curve is read at x = batch size).
  *
- * @param averagePowerFraction profile's mean power draw as a fraction of the machine's TDP, or NaN if not measured
+ * @param promptWatts measured draw of one GPU during the prompt phase (profile column prompt_power_w, NVML), NaN if absent
+ * @param tokenWatts  the same during the token phase (token_power_w)
  */
 public record PhaseTimes(String model, String hardware, int tensorParallel, Curve prompt, Curve token,
-                         double peakPowerFraction, double averagePowerFraction) {
+                         double promptWatts, double tokenWatts) {
     public static final double MIXED_PENALTY = 1.1;
 
     public double promptSeconds(long promptTokens) {

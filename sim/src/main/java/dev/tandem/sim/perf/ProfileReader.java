@@ -18,6 +18,9 @@ import java.util.TreeMap;
  * model, hardware, prompt_size, batch_size, token_size, peak_power, average_power, prompt_time,
  * token_time, e2e_time, tensor_parallel; times in milliseconds), the format {@code tandem profile} writes too.
  * Repeated measurements of one batch-tokens point are reduced to their median, then joined into curves.
+ * Optional columns {@code prompt_power_w} and {@code token_power_w}: one GPU's measured draw in each phase (what
+ * {@code tandem profile} reads through NVML); their medians feed the energy estimate. SplitwiseSim's
+ * peak_power / average_power columns are not used (SplitwiseSim does not use them either).
  */
 public final class ProfileReader {
     private static final String[] REQUIRED = {"model", "hardware", "prompt_size", "batch_size", "prompt_time", "token_time", "tensor_parallel"};
@@ -57,8 +60,8 @@ public final class ProfileReader {
                 double x = prompt * batch;
                 g.prompt.computeIfAbsent(x, k -> new ArrayList<>()).add(pt / 1000);
                 g.token.computeIfAbsent(x, k -> new ArrayList<>()).add(tt / 1000);
-                if (col.containsKey("peak_power")) g.peak.add(number(c, col, "peak_power", file, lineNo));
-                if (col.containsKey("average_power")) g.avg.add(number(c, col, "average_power", file, lineNo));
+                if (col.containsKey("prompt_power_w")) g.promptWatts.add(number(c, col, "prompt_power_w", file, lineNo));
+                if (col.containsKey("token_power_w")) g.tokenWatts.add(number(c, col, "token_power_w", file, lineNo));
             }
             if (groups.isEmpty()) throw new IllegalArgumentException(file + ": no rows after the header");
             Map<String, PhaseTimes> out = new HashMap<>();
@@ -84,7 +87,7 @@ public final class ProfileReader {
         final String model, hardware;
         final int tp;
         final TreeMap<Double, List<Double>> prompt = new TreeMap<>(), token = new TreeMap<>();
-        final List<Double> peak = new ArrayList<>(), avg = new ArrayList<>();
+        final List<Double> promptWatts = new ArrayList<>(), tokenWatts = new ArrayList<>();
 
         Group(String model, String hardware, int tp) {
             this.model = model;
@@ -93,7 +96,7 @@ public final class ProfileReader {
         }
 
         PhaseTimes build() {
-            return new PhaseTimes(model, hardware, tp, curve(prompt), curve(token), measuredPower(peak), measuredPower(avg));
+            return new PhaseTimes(model, hardware, tp, curve(prompt), curve(token), measuredWatts(promptWatts), measuredWatts(tokenWatts));
         }
 
         private static Curve curve(TreeMap<Double, List<Double>> points) {
@@ -106,12 +109,10 @@ public final class ProfileReader {
             return new Curve(x, y, FLOOR_S);
         }
 
-        /** Mean of the non-zero power fractions; NaN when the profile has none (SplitwiseSim's H100 rows are 0). */
-        private static double measuredPower(List<Double> v) {
-            double s = 0;
-            int n = 0;
-            for (double d : v) if (d > 0) { s += d; n++; }
-            return n == 0 ? Double.NaN : s / n;
+        /** Median of the positive readings; NaN when the profile has none. */
+        private static double measuredWatts(List<Double> v) {
+            List<Double> positive = v.stream().filter(d -> d > 0).toList();
+            return positive.isEmpty() ? Double.NaN : median(positive);
         }
     }
 
