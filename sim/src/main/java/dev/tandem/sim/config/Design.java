@@ -1,5 +1,6 @@
 package dev.tandem.sim.config;
 
+import com.fasterxml.jackson.annotation.JsonValue;
 import dev.tandem.cluster.policy.ClusterDesign;
 import dev.tandem.engine.Role;
 
@@ -30,6 +31,7 @@ public enum Design {
         this.tokenMachine = tokenMachine;
     }
 
+    @JsonValue
     public String flag() { return flag; }
 
     public boolean split() { return cluster != ClusterDesign.MIXED; }

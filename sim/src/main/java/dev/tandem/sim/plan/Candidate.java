@@ -1,5 +1,6 @@
 package dev.tandem.sim.plan;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.tandem.sim.config.Design;
 
 /**
@@ -10,8 +11,10 @@ import dev.tandem.sim.config.Design;
  * @param throughputRps  highest Poisson arrival rate at which every SLO is met (requests/s), NaN if none searched
  */
 public record Candidate(Design design, int promptMachines, int tokenMachines, double throughputRps) {
+    @JsonProperty("cost")
     public double cost() { return design.cost(promptMachines, tokenMachines); }
 
+    @JsonProperty("power")
     public double power() { return design.power(promptMachines, tokenMachines); }
 
     public int machines() { return promptMachines + tokenMachines; }

@@ -1,5 +1,7 @@
 package dev.tandem.sim.plan;
 
+import com.fasterxml.jackson.annotation.JsonValue;
+
 /** What plan-cluster optimises: throughput within a power or cost budget, or cost or power at a throughput. */
 public enum Objective {
     MAX_THROUGHPUT("max-throughput"), MIN_COST("min-cost"), MIN_POWER("min-power");
@@ -8,6 +10,7 @@ public enum Objective {
 
     Objective(String flag) { this.flag = flag; }
 
+    @JsonValue
     public String flag() { return flag; }
 
     public static Objective parse(String s) {
