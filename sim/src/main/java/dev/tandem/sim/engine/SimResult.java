@@ -50,7 +50,7 @@ public record SimResult(Summary summary, double[] ttftS, double[] tbtS, double[]
                           double promptFraction, double tokenFraction, double mixedFraction) {}
 
     public record Summary(String name, String design, String model, String workload, int requests, int completed, int rejected,
-                          int unplaced, double makespanS, double throughputRps, double outputTokensPerS,
+                          int unplaced, double makespanS, double offeredRps, double throughputRps, double outputTokensPerS,
                           Percentiles ttftS, Percentiles tbtS, Percentiles e2eS,
                           Percentiles ttftSlowdown, Percentiles tbtSlowdown, Percentiles e2eSlowdown,
                           List<Slo> slos, boolean slosMet, long preemptions, int machines, int instances,
@@ -130,7 +130,7 @@ public record SimResult(Summary summary, double[] ttftS, double[] tbtS, double[]
                     (bp + bt + bm) / denom, bp / denom, bt / denom, bm / denom));
         }
         Summary s = new Summary(config.name(), config.router().design().flag(), config.model().name(), w.description(), n, completed,
-                rejected, unplaced, makespan, n > 1 ? inWindow / (lastArrival - first) : Double.NaN, outTokens / Math.max(makespan, 1e-9),
+                rejected, unplaced, makespan, n > 1 ? (n - 1) / (lastArrival - first) : Double.NaN, n > 1 ? inWindow / (lastArrival - first) : Double.NaN, outTokens / Math.max(makespan, 1e-9),
                 Percentiles.of(sortedNoNaN(ttft)), Percentiles.of(sortedNoNaN(tbt)), Percentiles.of(sortedNoNaN(e2e)),
                 Percentiles.of(finitePrefix(slow[0])), Percentiles.of(finitePrefix(slow[1])), Percentiles.of(finitePrefix(slow[2])),
                 slos, allMet, preempt, config.machines(), instances.length, config.cost(), config.powerUnits(), provisioned,

@@ -65,7 +65,8 @@ public final class SimReport {
         b.append("- workload: ").append(s.workload()).append('\n');
         b.append(String.format(Locale.ROOT, "- %d requests, %d completed, %d rejected (larger than any instance's KV memory), %d never placed; %d preemptions%n",
                 s.requests(), s.completed(), s.rejected(), s.unplaced(), s.preemptions()));
-        b.append(String.format(Locale.ROOT, "- makespan %.1f s; throughput %.2f requests/s (completed while arrivals lasted), %.0f output tokens/s over the makespan%n", s.makespanS(), s.throughputRps(), s.outputTokensPerS()));
+        b.append(String.format(Locale.ROOT, "- makespan %.1f s; offered %.2f requests/s; throughput %.2f requests/s (completed while arrivals lasted), %.0f output tokens/s over the makespan%n",
+                s.makespanS(), s.offeredRps(), s.throughputRps(), s.outputTokensPerS()));
         b.append(String.format(Locale.ROOT, "- energy %.2f kWh (mean %.0f W); simulated in %.2f s wall (%,.0f requests/s, %,d events)%n%n",
                 s.energyKWh(), s.meanWatts(), s.wallS(), s.requestsPerWallS(), s.events()));
         b.append("| metric | P50 | P90 | P99 | mean | slowdown P50 | P90 | P99 |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
