@@ -8,7 +8,7 @@ import java.util.Arrays;
  * run is deterministic; no object is allocated per event.
  */
 final class EventQueue {
-    static final int ARRIVAL = 0, STEP_END = 1, KV_DONE = 2;
+    static final int ARRIVAL = 0, STEP_END = 1, KV_DONE = 2, REBALANCE = 3;
     private static final int ARG_BITS = 28, KIND_BITS = 3;
     private static final long ARG_MASK = (1L << ARG_BITS) - 1;
 

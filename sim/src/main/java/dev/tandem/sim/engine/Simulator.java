@@ -36,10 +36,13 @@ public final class Simulator {
     private double now;
     private final double[] clock = new double[1]; // now, shared with the instances
     private long joinOrder;
+    private int lastArrival = -1;
     private int rejected;
     private final PoolTimeline timeline;
     private final int[] roleCounts = new int[Role.values().length];
     private final PhaseTimes reference;
+
+    static final double REBALANCE_PERIOD_S = 0.1;
 
     /** Slowdowns are against the request run alone on a DGX-A100 at TP 8 (Splitwise's SLO reference). */
     public static final String REFERENCE_HARDWARE = "a100-80gb";
@@ -109,7 +112,10 @@ public final class Simulator {
 
     public SimResult run() {
         long wallStart = System.nanoTime();
-        if (rq.size() > 0) events.push(rq.arrival[0], EventQueue.ARRIVAL, 0);
+        if (rq.size() > 0) {
+            events.push(rq.arrival[0], EventQueue.ARRIVAL, 0);
+            if (!fixedPools) for (int c = 0; c < cells.length; c++) events.push(rq.arrival[0], EventQueue.REBALANCE, c);
+        }
         long eventCount = 0;
         while (!events.isEmpty()) {
             now = events.topTime();
@@ -121,6 +127,7 @@ public final class Simulator {
                 case EventQueue.ARRIVAL -> arrive(arg);
                 case EventQueue.STEP_END -> stepEnd(instances[arg]);
                 case EventQueue.KV_DONE -> kvDone(arg);
+                case EventQueue.REBALANCE -> periodicRebalance(cells[arg], arg);
                 default -> throw new IllegalStateException("unknown event kind " + kind);
             }
         }
@@ -130,6 +137,7 @@ public final class Simulator {
     }
 
     private void arrive(int r) {
+        lastArrival = r;
         if (r + 1 < rq.size()) events.push(rq.arrival[r + 1], EventQueue.ARRIVAL, r + 1);
         if (rq.prompt[r] + 1L > largestCapacity) { // can never fit in any instance's KV memory
             rq.state[r] = Requests.REJECTED;
@@ -165,6 +173,17 @@ public final class Simulator {
 
     private void retryWaiting(Cell cell) {
         while (!cell.waiting.isEmpty() && tryPlace(cell, cell.waiting.peekFirst())) cell.waiting.pollFirst();
+    }
+
+    /**
+     * The pool policy runs after every placement and every {@link #REBALANCE_PERIOD_S} while the cell has work or a
+     * lent machine (so a lent machine goes home when arrivals pause), as the router calls it.
+     */
+    private void periodicRebalance(Cell cell, int index) {
+        rebalance(cell);
+        boolean active = lastArrival < rq.size() - 1;
+        for (Instance in : cell.members) active |= in.busy || in.role != in.homeRole || !in.queue.isEmpty();
+        if (active) events.push(now + REBALANCE_PERIOD_S, EventQueue.REBALANCE, index);
     }
 
     private void rebalance(Cell cell) {

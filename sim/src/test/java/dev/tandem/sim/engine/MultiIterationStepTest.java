@@ -34,6 +34,14 @@ class MultiIterationStepTest {
     }
 
     @Test
+    void mixedPoolLendingMachines() {
+        SimResult r = assertSameAsOneIterationPerStep(Design.SPLITWISE_AA.config(ModelSpec.LLAMA2_70B, SimConfig.defaultPerfModel(), 1, 4,
+                new WorkloadSpec("code", 12, 30, 0, 9)));
+        int changes = r.pools().size();
+        assertTrue(changes > 10, changes + " pool changes");
+    }
+
+    @Test
     void baselineUnderMemoryPressure() {
         SimConfig c = Design.BASELINE_A100.config(ModelSpec.LLAMA2_70B, SimConfig.defaultPerfModel(), 3, 0,
                 new WorkloadSpec("conv", 9, 60, 0, 5));
