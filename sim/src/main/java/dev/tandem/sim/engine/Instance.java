@@ -12,7 +12,8 @@ import dev.tandem.sim.perf.PhaseTimes;
  * token limit (SplitwiseSim's batching, no chunking). Its length comes from the profile: prompt curve, token
  * curve, or the mixed-batch rule. Work is done per iteration and per joining or leaving sequence, never per
  * sequence per iteration: a sequence finishes at a known iteration number (a heap), and KV memory in use is
- * {@code base + running x iteration}.
+ * {@code base + running x iteration}. Decode-only iterations with nothing waiting run as one step of several
+ * iterations (see {@code Simulator.startStep}); mid-step reads count the iterations already ended.
  */
 final class Instance implements WorkerState {
     final int id;                                 // index in the whole cluster (events)

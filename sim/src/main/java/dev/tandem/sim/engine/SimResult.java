@@ -1,7 +1,6 @@
 package dev.tandem.sim.engine;
 
 import dev.tandem.bench.LatencyStats;
-import dev.tandem.engine.Role;
 import dev.tandem.sim.config.PoolSpec;
 import dev.tandem.sim.config.PowerSpec;
 import dev.tandem.sim.config.SimConfig;
@@ -164,9 +163,5 @@ public record SimResult(Summary summary, double[] ttftS, double[] tbtS, double[]
             else hi = mid;
         }
         return lo;
-    }
-
-    public static Role role(int ordinal) {
-        return Role.values()[ordinal];
     }
 }
