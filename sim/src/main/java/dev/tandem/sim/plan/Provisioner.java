@@ -131,13 +131,23 @@ public final class Provisioner {
         if (first < 0) return null;
         for (int np = first; np < maxMachines; np++) {
             if (best != null && np * pUnit + tUnit >= (byPower ? best.power() : best.cost())) break; // cannot beat it any more
-            int fixedNp = np;
-            int cap = Math.min(prevTokens, maxMachines - np);
-            if (cap < 1 || !meets(d, np, cap, rate)) {
-                if (best != null) break; // more prompt machines no longer help with the token pool capped by the last answer
-                continue;
+            int fixedNp = np, room = maxMachines - np;
+            if (room < 1) break;
+            // The last prompt pool's answer is the likely bound; when it is not enough, search upwards from it.
+            int cap = Math.min(prevTokens, room);
+            int nt;
+            if (meets(d, np, cap, rate)) {
+                nt = smallestBelow(k -> meets(d, fixedNp, k, rate), cap);
+            } else {
+                int lo = cap, hi = cap;
+                while (hi < room && !meets(d, np, hi, rate)) {
+                    lo = hi;
+                    hi = Math.min(room, hi * 2);
+                }
+                if (!meets(d, np, hi, rate)) continue;
+                int from = lo;
+                nt = from + smallestBelow(k -> meets(d, fixedNp, from + k, rate), hi - from);
             }
-            int nt = smallestBelow(k -> meets(d, fixedNp, k, rate), cap);
             prevTokens = nt;
             Candidate c = new Candidate(d, np, nt, rate);
             if (best == null || (byPower ? c.power() < best.power() : c.cost() < best.cost())) best = c;
