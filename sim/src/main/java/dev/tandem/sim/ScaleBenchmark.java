@@ -6,6 +6,7 @@ import dev.tandem.sim.config.SimConfig;
 import dev.tandem.sim.config.WorkloadSpec;
 import dev.tandem.sim.engine.SimResult;
 import dev.tandem.sim.engine.Simulator;
+import dev.tandem.sim.perf.PerfModel;
 import dev.tandem.sim.workload.Workload;
 import dev.tandem.sim.workload.Workloads;
 
@@ -44,30 +45,30 @@ public final class ScaleBenchmark {
     }
 
     private static void row(long requests, int machines, int cells, String name, boolean multi, PrintStream out) {
-        {
-            Design d = Design.parse(name);
-            WorkloadSpec w = new WorkloadSpec("conv", 1.5 * machines, 0, requests, 42);
-            int p = d.split() ? machines * 2 / 5 : machines, t = d.split() ? machines - p : 0;
-            SimConfig c = d.config(ModelSpec.LLAMA2_70B, SimConfig.defaultPerfModel(), p, t, w);
-            c = c.withRouter(c.router().withCells(cells));
-            for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) pool.resetPeakUsage();
-            System.gc();
-            var os = (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
-            long cpu0 = os.getProcessCpuTime();
-            long t0 = System.nanoTime();
-            Workload wl = Workloads.build(w);
-            double gen = (System.nanoTime() - t0) / 1e9;
-            SimResult r = new Simulator(c, Simulation.profile(c.perfModel()), wl, multi).run();
-            double total = (System.nanoTime() - t0) / 1e9;
-            double cpu = (os.getProcessCpuTime() - cpu0) / 1e9; // all threads (JIT, GC): what a quiet machine would need
-            long peak = 0;
-            for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
-                if (pool.getType() == MemoryType.HEAP) peak += pool.getPeakUsage().getUsed();
-            }
-            var s = r.summary();
-            out.printf("| %s | %s | %,d | %.0f | %,d | %.2f | %.2f | %.2f | %.2f | %.2f | %,.0f | %,.0f | %.3f | %.4f | %,d | %.2f |%n", name, multi ? "multi-iteration" : "one per iteration", s.requests(), s.makespanS(),
-                    s.events(), gen, s.wallS(), total - gen - s.wallS(), total, cpu, s.requests() / total, s.requests() / cpu, s.ttftS().p50(), s.tbtS().p50(), peak >> 20,
-                    ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
+        Design d = Design.parse(name);
+        WorkloadSpec w = new WorkloadSpec("conv", 1.5 * machines, 0, requests, 42);
+        int p = d.split() ? machines * 2 / 5 : machines, t = d.split() ? machines - p : 0;
+        SimConfig c = d.config(ModelSpec.LLAMA2_70B, SimConfig.defaultPerfModel(), p, t, w);
+        c = c.withRouter(c.router().withCells(cells));
+        PerfModel perf = Simulation.profile(c.perfModel()); // read once, outside the timed span
+        for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) pool.resetPeakUsage();
+        System.gc();
+        var os = (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+        long cpu0 = os.getProcessCpuTime();
+        long t0 = System.nanoTime();
+        Workload wl = Workloads.build(w);
+        double gen = (System.nanoTime() - t0) / 1e9;
+        SimResult r = new Simulator(c, perf, wl, multi).run();
+        double total = (System.nanoTime() - t0) / 1e9;
+        double cpu = (os.getProcessCpuTime() - cpu0) / 1e9; // all threads (JIT, GC): what a quiet machine would need
+        long peak = 0;
+        for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
+            if (pool.getType() == MemoryType.HEAP) peak += pool.getPeakUsage().getUsed();
         }
+        var s = r.summary();
+        out.printf("| %s | %s | %,d | %.0f | %,d | %.2f | %.2f | %.2f | %.2f | %.2f | %,.0f | %,.0f | %.3f | %.4f | %,d | %.2f |%n", name,
+                multi ? "multi-iteration" : "one per iteration", s.requests(), s.makespanS(), s.events(), gen, s.wallS(),
+                total - gen - s.wallS(), total, cpu, s.requests() / total, s.requests() / cpu, s.ttftS().p50(), s.tbtS().p50(), peak >> 20,
+                ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
     }
 }
