@@ -41,6 +41,11 @@ public final class Sampler {
         return draw(k);
     }
 
+    /** The next draw of this sampler's seeded stream in [0, 1), for sampling done on a device. */
+    public float nextUniform() {
+        return Math.min((float) random.nextDouble(), 0x1.fffffep-1f);
+    }
+
     /** First index of the largest value (ties go to the lowest id, as torch.argmax does). */
     public static int argmax(float[] logits) {
         int best = 0;

@@ -74,8 +74,13 @@ public final class ModelRunner {
             blocks.registerFullBlocks(s.seq(), s.seq().numComputed());
         }
         List<Sampled> result = new ArrayList<>(sampling.size());
+        int[] argmax = sampleOnBackend(out, sampling);
         for (int i = 0; i < sampling.size(); i++) {
             Sequence seq = sampling.get(i);
+            if (argmax != null) {
+                result.add(new Sampled(seq, new TokenEvent(argmax[i], Float.NaN, new int[0], new float[0])));
+                continue;
+            }
             backend.read(out, i, logits);
             int top = seq.request().topLogprobs();
             if (top >= 0) System.arraycopy(logits, 0, raw, 0, logits.length);
@@ -83,5 +88,40 @@ public final class ModelRunner {
             result.add(new Sampled(seq, top >= 0 ? Logprobs.of(raw, token, top) : new TokenEvent(token, Float.NaN, new int[0], new float[0])));
         }
         return result;
+    }
+
+    /**
+     * Samples every row where the logits live when no sequence needs the host (penalties, logprobs): greedy batches
+     * through the backend's argmax, others through its sampler when it has one (on a GPU one int per sequence crosses
+     * PCIe instead of the vocabulary's logits). Returns null when the rows must be read and sampled on the host.
+     */
+    private int[] sampleOnBackend(Activation out, List<Sequence> sampling) {
+        if (sampling.isEmpty()) return null;
+        boolean greedy = true;
+        for (Sequence seq : sampling) {
+            dev.tandem.core.sampling.SamplingParams p = seq.sampler().params();
+            if (p.penalized() || seq.request().topLogprobs() >= 0) return null;
+            greedy &= p.greedy();
+        }
+        int n = sampling.size();
+        int[] ids = new int[n];
+        if (greedy) {
+            backend.argmax(out, ids);
+            return ids;
+        }
+        if (!backend.samplesOnDevice()) return null;
+        float[] temperature = new float[n], topP = new float[n], minP = new float[n], uniform = new float[n];
+        int[] topK = new int[n];
+        for (int i = 0; i < n; i++) {
+            var sampler = sampling.get(i).sampler();
+            var p = sampler.params();
+            temperature[i] = p.temperature();
+            topK[i] = p.topK();
+            topP[i] = p.topP();
+            minP[i] = p.minP();
+            uniform[i] = p.greedy() ? 0f : sampler.nextUniform();
+        }
+        backend.sample(out, temperature, topK, topP, minP, uniform, ids);
+        return ids;
     }
 }

@@ -27,7 +27,8 @@ final class GenerateCommand {
             "seed", "random seed (default: random)",
             "tokenizer", "tokenizer file (llama2.c tokenizer.bin, tokenizer.model or tokenizer.json)",
             "ctx-size", "context length to allocate (default: the model's)",
-            BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3]);
+            BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3],
+            BackendOptions.OPTIONS[4], BackendOptions.OPTIONS[5]);
     static final Map<String, String> FLAGS = Args.options(
             "ignore-eos", "keep generating past the end-of-sequence token",
             "help", "show options");

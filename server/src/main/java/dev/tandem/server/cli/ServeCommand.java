@@ -37,7 +37,8 @@ final class ServeCommand {
             "max-body", "largest request body, e.g. 4M (default 4M; larger get 413)",
             "shutdown-timeout", "seconds running requests may take to finish on SIGTERM (default 30)",
             "tokenizer", "tokenizer file (llama2.c tokenizer.bin, tokenizer.model or tokenizer.json)",
-            BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3]);
+            BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3],
+            BackendOptions.OPTIONS[4], BackendOptions.OPTIONS[5]);
     static final Map<String, String> FLAGS = Args.options(
             "no-prefix-caching", "do not reuse the KV cache of identical prompt prefixes",
             "help", "show options");
