@@ -38,6 +38,7 @@ final class BenchCommand {
 
     int run(String[] argv) throws Exception {
         if (argv.length > 0 && argv[0].equals("serve")) return dev.tandem.bench.ServeBenchmark.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
+        if (argv.length > 0 && argv[0].equals("simulate")) return new SimBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length > 0 && argv[0].equals("steps")) return new StepBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length > 0 && argv[0].equals("overhead")) return new OverheadBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length > 0 && argv[0].equals("handover")) return new HandoverBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));

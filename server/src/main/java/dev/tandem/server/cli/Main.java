@@ -23,10 +23,14 @@ public final class Main {
               bench        llama-bench-like throughput table      (tandem bench generate --model PATH [-p 512] [-n 128] [-r 5])
                            load test of an OpenAI-compatible server (tandem bench serve --url URL --tokenizer PATH --trace FILE.csv --rate R)
                            HTTP server overhead on a 1-token completion (tandem bench overhead --model PATH)
+                           cluster simulator at scale (tandem bench simulate [--requests 1000000] [--machines 1000])
                            decode and prefill step times on a device    (tandem bench steps --model PATH --device cuda)
                            Splitwise hand-over cost, split vs colocated (tandem bench handover --model PATH [-p 256])
               init-random  write a seeded random-weight model     (tandem init-random --config llama3-8b --dtype bf16 --seed 1 --out DIR|FILE.gguf)
               logits       dump every position's logits (f32)     (tandem logits --model PATH --ids 0,5,7 --out FILE)
+              simulate     discrete-event cluster simulation      (tandem simulate --design splitwise-hh --prompt-machines 25 --token-machines 15 --rate 60)
+                           or from a config file                  (tandem simulate --config sim/configs/splitwise-hh.yaml)
+              plan-cluster provision pool sizes and GPU types      (tandem plan-cluster --model llama2-70b --trace conv --objective max-throughput --power-budget 1760)
               test         build and run the test suite (handled by the ./tandem launcher)
 
             run `tandem <command> --help` for a command's options.
@@ -54,6 +58,8 @@ public final class Main {
                 case "bench" -> new BenchCommand().run(rest);
                 case "init-random" -> new InitRandomCommand().run(rest);
                 case "logits" -> new LogitsCommand().run(rest);
+                case "simulate" -> new SimulateCommand().run(rest);
+                case "plan-cluster" -> new PlanClusterCommand().run(rest);
                 default -> {
                     System.err.println("tandem: unknown command '" + argv[0] + "'\n\n" + HELP);
                     yield 2;

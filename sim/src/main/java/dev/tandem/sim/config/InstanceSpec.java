@@ -1,0 +1,35 @@
+package dev.tandem.sim.config;
+
+/**
+ * Per-instance scheduler limits (SplitwiseSim's start state: batch size 512, 2048 batch tokens).
+ *
+ * @param maxBatchTokens    most prompt tokens started in one iteration (a longer prompt runs alone)
+ * @param maxBatchSize      most sequences in one iteration
+ * @param blockSize         tokens per KV block, as the router's policies count memory
+ * @param memoryUtilisation share of GPU memory the engine may use (weights + KV cache)
+ * @param kvCapacityTokens  when > 0, the KV capacity per instance in tokens, instead of deriving it from memory
+ */
+public record InstanceSpec(int maxBatchTokens, int maxBatchSize, int blockSize, double memoryUtilisation, long kvCapacityTokens) {
+    public static final InstanceSpec DEFAULT = new InstanceSpec(2048, 512, 16, 0.9, 0);
+
+    public InstanceSpec {
+        if (maxBatchTokens < 1 || maxBatchSize < 1 || blockSize < 1) {
+            throw new IllegalArgumentException("instance: max_batch_tokens, max_batch_size and block_size must be >= 1");
+        }
+        if (!(memoryUtilisation > 0 && memoryUtilisation <= 1)) {
+            throw new IllegalArgumentException("instance: memory_utilisation must be in (0, 1], got " + memoryUtilisation);
+        }
+    }
+
+    /** KV tokens one instance of {@code tp} GPUs holds after the model's weights. */
+    public long kvTokens(ModelSpec model, MachineType machine, int tp) {
+        if (kvCapacityTokens > 0) return kvCapacityTokens;
+        double bytes = tp * machine.gpuMemoryGb() * 1e9 * memoryUtilisation - model.weightBytes();
+        long tokens = (long) (bytes / model.kvBytesPerToken());
+        if (tokens < 1) {
+            throw new IllegalArgumentException("model " + model.name() + " does not fit on " + tp + " x " + machine.hardware()
+                    + " (" + machine.gpuMemoryGb() + " GB each at memory_utilisation " + memoryUtilisation + ")");
+        }
+        return tokens;
+    }
+}

@@ -1,0 +1,142 @@
+package dev.tandem.sim.engine;
+
+import dev.tandem.cluster.policy.WorkerState;
+import dev.tandem.engine.Role;
+import dev.tandem.sim.perf.PhaseTimes;
+
+/**
+ * One simulated model instance (TP GPUs of a machine), as the router's policies see it and as its
+ * scheduler runs: a FIFO of prompts to prefill, a continuous decode batch, and KV memory accounting.
+ *
+ * <p>Each iteration takes the running decodes (every one gains a token) plus queued prefills up to the batch
+ * token limit (SplitwiseSim's batching, no chunking). Its length comes from the profile: prompt curve, token
+ * curve, or the mixed-batch rule. Work is done per iteration and per joining or leaving sequence, never per
+ * sequence per iteration: a sequence finishes at a known iteration number (a heap), and KV memory in use is
+ * {@code base + running x iteration}. Decode-only iterations with nothing waiting run as one step of several
+ * iterations (see {@code Simulator.startStep}); mid-step reads count the iterations already ended.
+ */
+final class Instance implements WorkerState {
+    final int id;                                 // index in the whole cluster (events)
+    int cell, localId;                            // its router cell, and its id as that cell's policies see it
+    final int pool;
+    final Role homeRole;
+    Role role;
+    final PhaseTimes times;
+    final long kvCapacity;
+    final int blockSize;
+    private final int blockShift;                 // log2(blockSize) when a power of two, else -1
+    final int maxBatchTokens, maxBatchSize;
+
+    final IntDeque queue = new IntDeque();       // waiting to prefill (new prompts; preempted ones in front)
+    final IntDeque ready = new IntDeque();       // KV arrived, joins the decode batch at the next iteration
+    long pendingPromptTokens;
+    long reservedTokens;                          // KV reserved for incoming hand-overs (in ready or in transfer)
+    int reservedCount;
+    long heldTokens;                              // KV of prefills in progress or waiting for their hand-over
+    int[] runList = new int[64];
+    int running;
+    long iteration;
+    long contextBase;                             // sum over running of (context - joinIteration)
+    final LongHeap finishing = new LongHeap();   // (finishIteration << 32) | request
+
+    boolean busy;
+    double stepStart, stepEndAt, stepSeconds;    // a step is stepIterations iterations of stepSeconds each
+    int stepIterations;
+    long stepPromptTokens;
+    int stepDecodes;
+    int[] stepBatch = new int[16];
+    int stepPrefills;
+    double nicFreeAt;
+
+    double busyPrompt, busyToken, busyMixed;      // seconds of prefill-only, decode-only and mixed iterations
+    long iterations;
+
+    Instance(int id, int pool, Role role, PhaseTimes times, long kvCapacity, int blockSize, int maxBatchTokens, int maxBatchSize,
+             double[] clock) {
+        this.id = id;
+        this.clock = clock;
+        this.pool = pool;
+        this.homeRole = role;
+        this.role = role;
+        this.times = times;
+        this.kvCapacity = kvCapacity;
+        this.blockSize = blockSize;
+        this.blockShift = Integer.bitCount(blockSize) == 1 ? Integer.numberOfTrailingZeros(blockSize) : -1;
+        this.maxBatchTokens = maxBatchTokens;
+        this.maxBatchSize = maxBatchSize;
+    }
+
+    /** The simulation clock, for reading KV use in the middle of a multi-iteration step. */
+    private final double[] clock;
+
+    long usedTokens() {
+        return contextBase + running * currentIteration() + heldTokens + reservedTokens;
+    }
+
+    /** Decode iterations completed so far, counting those of a multi-iteration step that already ended. */
+    long currentIteration() {
+        if (!busy || stepIterations == 1) return iteration;
+        double now = clock[0];
+        if (now != cachedAt) { // routing asks every worker several times per request: divide once per instant
+            cachedAt = now;
+            cachedIteration = iteration + Math.min((long) ((now - stepStart) / stepSeconds), stepIterations);
+        }
+        return cachedIteration;
+    }
+
+    /** Forgets the cached iteration count: called whenever the step changes. */
+    void stepChanged() {
+        cachedAt = Double.NaN;
+    }
+
+    private double cachedAt = Double.NaN;
+    private long cachedIteration;
+
+    @Override public int id() { return localId; }
+    @Override public Role homeRole() { return homeRole; }
+    @Override public Role currentRole() { return role; }
+    @Override public long pendingPromptTokens() { return pendingPromptTokens; }
+    @Override public int runningSequences() { return running + reservedCount; }
+    @Override public long freeKvBlocks() {
+        long free = Math.max(0, kvCapacity - usedTokens());
+        return blockShift >= 0 ? free >>> blockShift : free / blockSize; // routing reads this for every worker
+    }
+    @Override public long totalKvBlocks() { return kvCapacity / blockSize; }
+
+    /** Adds request r to the decode batch from the current iteration on. */
+    void join(Requests rq, int r, long order) {
+        rq.state[r] = Requests.RUNNING;
+        rq.joinIteration[r] = iteration;
+        rq.joinOrder[r] = order;
+        long fin = iteration + rq.remaining[r];
+        rq.finishIteration[r] = fin;
+        contextBase += rq.context[r] - iteration;
+        if (running == runList.length) runList = java.util.Arrays.copyOf(runList, running * 2);
+        rq.runSlot[r] = running;
+        runList[running++] = r;
+        finishing.push((fin << 32) | r);
+    }
+
+    /** Takes request r out of the decode batch; its KV is freed. */
+    void leave(Requests rq, int r) {
+        contextBase -= rq.context[r] - rq.joinIteration[r];
+        int slot = rq.runSlot[r];
+        int last = runList[--running];
+        runList[slot] = last;
+        rq.runSlot[last] = slot;
+    }
+
+    /** Preempts the most recently joined sequence (vLLM's order): its KV is dropped and it is recomputed later. */
+    void preemptYoungest(Requests rq) {
+        int victim = runList[0];
+        for (int i = 1; i < running; i++) if (rq.joinOrder[runList[i]] > rq.joinOrder[victim]) victim = runList[i];
+        int tokens = (int) (rq.context[victim] + iteration - rq.joinIteration[victim]);
+        leave(rq, victim);
+        rq.remaining[victim] = (int) (rq.finishIteration[victim] - iteration);
+        rq.context[victim] = tokens;
+        rq.state[victim] = Requests.QUEUED;
+        rq.preemptions[victim]++;
+        queue.addFirst(victim);
+        pendingPromptTokens += tokens;
+    }
+}

@@ -1,0 +1,185 @@
+package dev.tandem.sim;
+
+import dev.tandem.cluster.policy.ClusterDesign;
+import dev.tandem.engine.Role;
+import dev.tandem.sim.config.ConfigLoader;
+import dev.tandem.sim.config.Design;
+import dev.tandem.sim.config.InstanceSpec;
+import dev.tandem.sim.config.ModelSpec;
+import dev.tandem.sim.config.RouterSpec;
+import dev.tandem.sim.config.SimConfig;
+import dev.tandem.sim.config.WorkloadSpec;
+import dev.tandem.sim.engine.SimResult;
+import dev.tandem.sim.perf.PhaseTimes;
+import dev.tandem.sim.workload.Workload;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class SimulatorTest {
+    static final Path PERF = SimConfig.defaultPerfModel();
+    static final WorkloadSpec CONV = new WorkloadSpec("conv", 20, 60, 0, 7);
+
+    static SimConfig design(Design d, int np, int nt, WorkloadSpec w) {
+        return d.config(ModelSpec.LLAMA2_70B, PERF, np, nt, w);
+    }
+
+    static Workload one(int prompt, int output) {
+        return new Workload("one request", new double[]{0.5}, new int[]{prompt}, new int[]{output});
+    }
+
+    static PhaseTimes times(String hw) {
+        return Simulation.profile(PERF).get("llama2-70b", hw, 8);
+    }
+
+    @Test
+    void aRequestAloneTakesTheProfilesPromptTimeThenOneTokenTimePerToken() {
+        SimResult r = Simulation.run(design(Design.BASELINE_A100, 2, 0, CONV), one(1500, 101));
+        PhaseTimes a100 = times("a100-80gb");
+        assertEquals(a100.promptSeconds(1500), r.ttftS()[0], 1e-12);
+        assertEquals(a100.promptSeconds(1500) + 100 * a100.tokenSeconds(1), r.e2eS()[0], 1e-9);
+        assertEquals(a100.tokenSeconds(1), r.tbtS()[0], 1e-12);
+        // alone on the reference machine: every slowdown is 1
+        assertEquals(1.0, r.summary().ttftSlowdown().p50(), 1e-9);
+        assertEquals(1.0, r.summary().e2eSlowdown().p50(), 1e-9);
+        assertTrue(r.summary().slosMet());
+    }
+
+    @Test
+    void splitRequestPaysTheExposedKvTransferBetweenPromptAndTokenMachines() {
+        SimConfig c = design(Design.SPLITWISE_HA, 1, 1, CONV);
+        SimResult r = Simulation.run(c, one(2000, 11));
+        PhaseTimes h100 = times("h100-80gb"), a100 = times("a100-80gb");
+        double prefill = h100.promptSeconds(2000);
+        double kv = c.kvLink().exposedSeconds(2000L * ModelSpec.LLAMA2_70B.kvBytesPerToken(), 80, prefill);
+        assertEquals(prefill, r.ttftS()[0], 1e-12);
+        assertEquals(prefill + kv + 10 * a100.tokenSeconds(1), r.e2eS()[0], 1e-9);
+        assertEquals(0, r.promptInstance()[0]);
+        assertEquals(1, r.tokenInstance()[0]);
+        // Layer-wise overlap hides all but one layer's share (or what compute could not cover).
+        double wire = 2000.0 * ModelSpec.LLAMA2_70B.kvBytesPerToken() / (200.0 * (1 << 30));
+        assertEquals(10e-6 + wire / 80, kv, 1e-12);
+    }
+
+    @Test
+    void sameSeedGivesTheSameResultsBitForBitAndAnotherSeedDoesNot() {
+        SimConfig c = design(Design.SPLITWISE_AA, 5, 3, new WorkloadSpec("conv", 25, 60, 0, 11));
+        SimResult a = Simulation.run(c), b = Simulation.run(c);
+        assertTrue(a.summary().requests() > 1000);
+        assertArrayEquals(a.ttftS(), b.ttftS()); // assertArrayEquals on doubles compares bits (NaN == NaN)
+        assertArrayEquals(a.tbtS(), b.tbtS());
+        assertArrayEquals(a.e2eS(), b.e2eS());
+        assertArrayEquals(a.tokenInstance(), b.tokenInstance());
+        assertEquals(a.summary().slos(), b.summary().slos());
+        SimResult other = Simulation.run(c.withWorkload(new WorkloadSpec("conv", 25, 60, 0, 12)));
+        assertFalse(Arrays.equals(a.e2eS(), other.e2eS()));
+    }
+
+    @Test
+    void baselineTokenTimesSufferFromMixedBatchesWhileSplitTokenTimesDoNot() {
+        WorkloadSpec w = new WorkloadSpec("code", 20, 60, 0, 3); // prompt-heavy
+        SimResult base = Simulation.run(design(Design.BASELINE_H100, 8, 0, w));
+        SimConfig fixedPools = design(Design.SPLITWISE_HH, 5, 3, w);
+        SimResult split = Simulation.run(fixedPools.withRouter(RouterSpec.of(ClusterDesign.SPLIT)));
+        assertEquals(base.summary().requests(), split.summary().requests());
+        assertTrue(base.summary().tbtS().p90() > 1.5 * split.summary().tbtS().p90(),
+                base.summary().tbtS().p90() + " vs " + split.summary().tbtS().p90());
+    }
+
+    @Test
+    void memoryPressurePreemptsAndRecomputesButEveryRequestFinishes() {
+        SimConfig c = design(Design.BASELINE_A100, 2, 0, new WorkloadSpec("conv", 6, 60, 0, 5));
+        SimConfig tight = new SimConfig(c.name(), c.model(), c.perfModel(), c.pools(), c.router(), c.kvLink(),
+                new InstanceSpec(2048, 512, 16, 0.9, 12_000), c.power(), c.workload());
+        SimResult roomy = Simulation.run(c), r = Simulation.run(tight);
+        assertEquals(0, roomy.summary().preemptions());
+        assertTrue(r.summary().preemptions() > 0);
+        assertEquals(r.summary().requests(), r.summary().completed());
+        assertTrue(r.summary().e2eS().p99() > roomy.summary().e2eS().p99());
+    }
+
+    @Test
+    void mixedPoolLendsTokenMachinesUnderAPromptBacklog() {
+        SimConfig c = design(Design.SPLITWISE_AA, 1, 4, new WorkloadSpec("code", 12, 30, 0, 9));
+        SimResult r = Simulation.run(c);
+        int maxMixed = 0;
+        for (int i = 0; i < r.pools().size(); i++) maxMixed = Math.max(maxMixed, r.pools().count(i, Role.MIXED.ordinal()));
+        assertTrue(maxMixed > 0, "no token machine was lent to the mixed pool");
+        SimResult fixed = Simulation.run(c.withRouter(RouterSpec.of(ClusterDesign.SPLIT)));
+        for (int i = 0; i < fixed.pools().size(); i++) assertEquals(0, fixed.pools().count(i, Role.MIXED.ordinal())); // never lends
+        assertTrue(r.summary().ttftS().p90() < fixed.summary().ttftS().p90());
+    }
+
+    @Test
+    void routerCellsSplitTheClusterAndStillServeEveryRequest() {
+        SimConfig c = design(Design.SPLITWISE_HH, 8, 4, new WorkloadSpec("conv", 40, 30, 0, 2));
+        SimResult cells = Simulation.run(c.withRouter(c.router().withCells(4)));
+        assertEquals(cells.summary().requests(), cells.summary().completed());
+        var bad = assertThrows(IllegalArgumentException.class, () -> Simulation.run(c.withRouter(c.router().withCells(5))));
+        assertTrue(bad.getMessage().contains("fewer than the 5 router cells"), bad.getMessage());
+    }
+
+    @Test
+    void everyExampleConfigLoadsAndRuns() throws Exception {
+        try (var files = Files.list(Path.of("configs"))) {
+            var list = files.sorted().toList();
+            assertEquals(7, list.size());
+            for (Path f : list) {
+                SimConfig c = ConfigLoader.load(f);
+                SimResult r = Simulation.run(c.withWorkload(new WorkloadSpec(c.workload().trace(), 10, 10, 0, 1)));
+                assertEquals(r.summary().requests(), r.summary().completed(), f.toString());
+            }
+        }
+    }
+
+    @Test
+    void configErrorsNameTheFileAndTheKeyPath(@TempDir Path dir) throws Exception {
+        Path f = dir.resolve("c.yaml");
+        Files.writeString(f, """
+                model: llama2-70b
+                router: {design: split}
+                pools:
+                  - {role: prompt, machines: 2, hardware: h100-80gb}
+                  - {role: token, machines: ten, hardware: h100-80gb}
+                workload: {trace: conv, rate: 1, duration_s: 5}
+                """);
+        var e = assertThrows(IllegalArgumentException.class, () -> ConfigLoader.load(f));
+        assertEquals("c.yaml: pools[1].machines: expected an integer, got 'ten'", e.getMessage());
+        Files.writeString(f, "model: llama2-70b\nrouter: {design: split, colour: red}\n");
+        e = assertThrows(IllegalArgumentException.class, () -> ConfigLoader.load(f));
+        assertTrue(e.getMessage().startsWith("c.yaml: router: unknown key 'colour'"), e.getMessage());
+    }
+
+    @Test
+    void aSequenceLongerThanAnInstancesMemoryIsRejectedWithoutBlockingOthers() {
+        SimConfig c = design(Design.BASELINE_A100, 1, 0, CONV);
+        SimConfig tiny = new SimConfig(c.name(), c.model(), c.perfModel(), c.pools(), c.router(), c.kvLink(),
+                new InstanceSpec(2048, 512, 16, 0.9, 1000), c.power(), c.workload());
+        Workload w = new Workload("three", new double[]{0, 0.1, 0.2}, new int[]{200, 1200, 300}, new int[]{50, 10, 900});
+        SimResult r = Simulation.run(tiny, w);
+        // the 1200-token prompt never fits 1000 tokens of KV; the third (300 + 900) outgrows it while decoding: it is
+        // preempted, and dropped when its recompute alone no longer fits
+        assertEquals(2, r.summary().rejected());
+        assertTrue(r.summary().preemptions() >= 1);
+        assertTrue(Double.isNaN(r.e2eS()[1]));
+        assertTrue(Double.isNaN(r.e2eS()[2]));
+        assertEquals(Simulation.profile(PERF).get("llama2-70b", "a100-80gb", 8).promptSeconds(200), r.ttftS()[0], 1e-12);
+    }
+
+    @Test
+    void energyIsBusyTimeByPhaseAtItsPowerPlusIdleTime() {
+        SimResult r = Simulation.run(design(Design.BASELINE_A100, 2, 0, CONV), one(1000, 51));
+        PhaseTimes a100 = times("a100-80gb");
+        double prefill = a100.promptSeconds(1000), decode = 50 * a100.tokenSeconds(1), span = prefill + decode;
+        // one machine prefills then decodes (0.95 and 0.65 of its 6.5 kW TDP), the other idles at 0.25
+        double joules = 6500 * (0.95 * prefill + 0.65 * decode + 0.25 * span);
+        assertEquals(joules / 3.6e6, r.summary().energyKWh(), 1e-9);
+        assertEquals(2 * 2.21, r.summary().costPerHour(), 1e-12);
+        assertEquals(2 * 24.8, r.summary().powerUnits(), 1e-12);
+    }
+}
