@@ -34,7 +34,7 @@ public final class CudaDriver {
             cuMemHostAlloc, cuMemFreeHost, cuEventCreate, cuEventRecord, cuEventSynchronize, cuEventElapsedTime, cuEventDestroy,
             cuStreamCreate, cuStreamDestroy, cuStreamSynchronize, cuMemcpyHtoDAsync, cuMemcpyDtoHAsync, cuMemcpyDtoDAsync,
             cuMemsetD8Async, cuStreamBeginCapture, cuStreamEndCapture, cuGraphInstantiate, cuGraphLaunch, cuGraphExecDestroy,
-            cuGraphDestroy, cuFuncSetAttribute, cuMemGetInfo;
+            cuGraphDestroy, cuFuncSetAttribute, cuMemGetInfo, cuDeviceGetPCIBusId;
 
     private CudaDriver(SymbolLookup lib) {
         MethodHandle getProc = procAddressLookup(lib);
@@ -80,6 +80,7 @@ public final class CudaDriver {
         cuGraphDestroy = fn(getProc, "cuGraphDestroy", ADDRESS);
         cuFuncSetAttribute = fn(getProc, "cuFuncSetAttribute", ADDRESS, JAVA_INT, JAVA_INT);
         cuMemGetInfo = fn(getProc, "cuMemGetInfo", ADDRESS, ADDRESS);
+        cuDeviceGetPCIBusId = fn(getProc, "cuDeviceGetPCIBusId", ADDRESS, JAVA_INT, JAVA_INT);
         check("cuInit", invoke(cuInit, 0));
     }
 
@@ -193,6 +194,15 @@ public final class CudaDriver {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(256);
             call("cuDeviceGetName", cuDeviceGetName, v, 256, device);
+            return v.getString(0);
+        }
+    }
+
+    /** The device's PCI bus id ("0000:19:00.0"), by which NVML finds the same board. */
+    public String pciBusId(int device) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(64);
+            call("cuDeviceGetPCIBusId", cuDeviceGetPCIBusId, v, 64, device);
             return v.getString(0);
         }
     }

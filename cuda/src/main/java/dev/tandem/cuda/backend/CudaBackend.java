@@ -122,6 +122,9 @@ public final class CudaBackend implements Backend {
 
     public Precision precision() { return precision; }
 
+    /** The CUdevice this backend runs on (for NVML and device queries). */
+    public int deviceHandle() { return device; }
+
     private void use() {
         if (!current.get()) {
             cuda.usePrimaryContext(device);

@@ -31,6 +31,7 @@ public final class Main {
               simulate     discrete-event cluster simulation      (tandem simulate --design splitwise-hh --prompt-machines 25 --token-machines 15 --rate 60)
                            or from a config file                  (tandem simulate --config sim/configs/splitwise-hh.yaml)
               plan-cluster provision pool sizes and GPU types      (tandem plan-cluster --model llama2-70b --trace conv --objective max-throughput --power-budget 1760)
+              profile      measure a GPU profile for the simulator   (tandem profile --model PATH --device cuda --out FILE.csv)
               test         build and run the test suite (handled by the ./tandem launcher)
 
             run `tandem <command> --help` for a command's options.
@@ -60,6 +61,7 @@ public final class Main {
                 case "logits" -> new LogitsCommand().run(rest);
                 case "simulate" -> new SimulateCommand().run(rest);
                 case "plan-cluster" -> new PlanClusterCommand().run(rest);
+                case "profile" -> new ProfileCommand().run(rest);
                 default -> {
                     System.err.println("tandem: unknown command '" + argv[0] + "'\n\n" + HELP);
                     yield 2;
