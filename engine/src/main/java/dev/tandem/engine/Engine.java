@@ -8,6 +8,10 @@ import dev.tandem.engine.exec.ModelRunner;
 import dev.tandem.engine.kv.KvCacheManager;
 import dev.tandem.engine.sched.Scheduler;
 import dev.tandem.engine.sched.Sequence;
+import dev.tandem.engine.spec.Draft;
+import dev.tandem.engine.spec.SpecDecodeStats;
+import dev.tandem.engine.spec.SpeculativeConfig;
+import dev.tandem.engine.spec.Speculator;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -28,6 +32,8 @@ public final class Engine implements AutoCloseable {
     private final KvCacheManager kv;
     private final Scheduler scheduler;
     private final ModelRunner runner;
+    /** Speculative decoding, or null when off. */
+    private final Speculator speculator;
     private final Thread loop;
     private final ConcurrentLinkedQueue<Sequence> inbox = new ConcurrentLinkedQueue<>();
     private final ConcurrentLinkedQueue<Sequence> cancels = new ConcurrentLinkedQueue<>();
@@ -38,7 +44,10 @@ public final class Engine implements AutoCloseable {
     private volatile EngineStats stats;
     private long promptTokens, generationTokens, steps;
 
-    public Engine(Model model, Backend backend, EngineConfig config) {
+    public Engine(Model model, Backend backend, EngineConfig config) { this(model, backend, config, null); }
+
+    /** An engine that speculates with {@code speculative} (null: off); requests may still opt out one by one. */
+    public Engine(Model model, Backend backend, EngineConfig config, SpeculativeConfig speculative) {
         this.model = model;
         this.config = config;
         ModelConfig c = model.config();
@@ -49,7 +58,13 @@ public final class Engine implements AutoCloseable {
         }
         this.kv = new KvCacheManager(numBlocks, config.blockSize(), config.prefixCaching());
         this.scheduler = new Scheduler(config, kv);
-        this.runner = new ModelRunner(c, model.weights(), backend, kv, config.maxNumBatchedTokens(), config.maxNumSeqs());
+        this.speculator = speculative == null ? null
+                : Speculator.create(speculative, c, backend, numBlocks, config.blockSize(), config.maxNumBatchedTokens(), config.maxNumSeqs());
+        // Logits rows: one per sequence, plus one per draft token when speculating (never more than the step's tokens).
+        int logitRows = speculator == null ? config.maxNumSeqs()
+                : (int) Math.min(config.maxNumBatchedTokens(), (long) config.maxNumSeqs() * (1 + speculator.maxSpeculativeTokens()));
+        this.runner = new ModelRunner(c, model.weights(), backend, kv, config.maxNumBatchedTokens(), Math.max(config.maxNumSeqs(), logitRows));
+        if (speculator != null) scheduler.setLookahead(seq -> speculator.lookahead(seq, contextLength()));
         this.stats = snapshot();
         this.loop = Thread.ofPlatform().name("tandem-engine").daemon().unstarted(this::run);
         loop.start();
@@ -143,24 +158,35 @@ public final class Engine implements AutoCloseable {
             if (w.seq().markAdmitted()) pending.decrementAndGet();
             promptTokens += Math.max(0, Math.min(w.count(), w.seq().promptLength() - w.start()));
         }
-        List<ModelRunner.Sampled> sampled = runner.execute(work);
+        List<Draft> drafts = speculator == null ? null : speculator.propose(work);
+        long t0 = System.nanoTime();
+        List<ModelRunner.Sampled> sampled = runner.execute(work, drafts);
         steps++;
+        if (drafts != null && drafts.stream().anyMatch(d -> d.size() > 0)) speculator.verifiedStep(System.nanoTime() - t0);
+        int j = 0;
         for (ModelRunner.Sampled r : sampled) {
             Sequence seq = r.seq();
-            int token = r.event().token();
-            boolean eos = token == model.config().eos() || token == model.tokenizer().eos();
-            if (eos && !seq.request().ignoreEos()) {
-                scheduler.remove(seq);
-                finish(seq, FinishReason.STOP);
-                continue;
+            if (r.drafted() > 0) {
+                while (work.get(j).seq() != seq) j++;
+                speculator.verified(seq, seq.numTokens(), drafts.get(j), r.accepted());
             }
-            seq.append(token);
-            generationTokens++;
-            seq.listener().onToken(r.event());
-            if (seq.cancelRequested()) continue; // removed at the next step's cancellation pass
-            if (seq.generated() >= seq.request().maxTokens() || seq.numTokens() >= contextLength()) {
-                scheduler.remove(seq);
-                finish(seq, FinishReason.LENGTH);
+            for (TokenEvent event : r.events()) {
+                int token = event.token();
+                boolean eos = token == model.config().eos() || token == model.tokenizer().eos();
+                if (eos && !seq.request().ignoreEos()) {
+                    scheduler.remove(seq);
+                    finish(seq, FinishReason.STOP);
+                    break;
+                }
+                seq.append(token);
+                generationTokens++;
+                seq.listener().onToken(event);
+                if (seq.cancelRequested()) break; // removed at the next step's cancellation pass
+                if (seq.generated() >= seq.request().maxTokens() || seq.numTokens() >= contextLength()) {
+                    scheduler.remove(seq);
+                    finish(seq, FinishReason.LENGTH);
+                    break;
+                }
             }
         }
         stats = snapshot();
@@ -169,6 +195,7 @@ public final class Engine implements AutoCloseable {
 
     private void finish(Sequence seq, FinishReason reason) {
         seq.finish(reason);
+        if (speculator != null) speculator.release(seq);
         try {
             seq.listener().onFinish(reason, seq.promptLength(), seq.generated(), seq.cachedPromptTokens());
         } catch (RuntimeException e) {
@@ -184,6 +211,7 @@ public final class Engine implements AutoCloseable {
         for (Sequence seq : all) {
             scheduler.remove(seq);
             seq.finish(FinishReason.ABORTED);
+            if (speculator != null) speculator.release(seq);
             try {
                 seq.listener().onError(t);
             } catch (RuntimeException ignored) {
@@ -195,7 +223,8 @@ public final class Engine implements AutoCloseable {
 
     private EngineStats snapshot() {
         return new EngineStats(scheduler.numRunning(), scheduler.numWaiting() + inbox.size(), kv.usage(), kv.numBlocks(), kv.freeBlocks(),
-                promptTokens, generationTokens, scheduler.preemptions(), kv.prefixQueries(), kv.prefixHits(), steps);
+                promptTokens, generationTokens, scheduler.preemptions(), kv.prefixQueries(), kv.prefixHits(), steps,
+                speculator == null ? SpecDecodeStats.OFF : speculator.stats());
     }
 
     /** Stops accepting requests, lets running ones finish until the deadline, then cancels the rest. */
@@ -223,5 +252,6 @@ public final class Engine implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        if (speculator != null && !loop.isAlive()) speculator.close();
     }
 }

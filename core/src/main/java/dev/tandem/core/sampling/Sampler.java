@@ -27,6 +27,48 @@ public final class Sampler {
     public int sample(float[] logits, int[] history, int historyLen) {
         applyPenalties(logits, history, historyLen);
         if (params.greedy()) return argmax(logits);
+        return draw(filter(logits));
+    }
+
+    /**
+     * The distribution {@link #sample} draws from, written densely into {@code out} (as long as the vocabulary):
+     * the same penalties, temperature, top-k, top-p and min-p, renormalised over the kept tokens, zero elsewhere.
+     * Greedy is a point mass on the argmax. Speculative decoding compares the target's and the draft's this way.
+     * {@code logits} is modified.
+     */
+    public void distribution(float[] logits, int[] history, int historyLen, float[] out) {
+        applyPenalties(logits, history, historyLen);
+        Arrays.fill(out, 0f);
+        if (params.greedy()) {
+            out[argmax(logits)] = 1f;
+            return;
+        }
+        int k = filter(logits);
+        double total = 0;
+        for (int i = 0; i < k; i++) total += probs[i];
+        for (int i = 0; i < k; i++) out[order[i]] = (float) (probs[i] / total);
+    }
+
+    /** A uniform draw in [0, 1) from this sampler's seeded stream (speculative acceptance tests use it). */
+    public double uniform() { return random.nextDouble(); }
+
+    /** Draws a token from dense, possibly unnormalised, non-negative weights with this sampler's stream. */
+    public int drawDense(float[] weights) {
+        double total = 0;
+        for (float w : weights) total += w;
+        double r = random.nextDouble() * total, cum = 0;
+        int last = 0;
+        for (int i = 0; i < weights.length; i++) {
+            if (weights[i] <= 0) continue;
+            cum += weights[i];
+            last = i;
+            if (r < cum) return i;
+        }
+        return last;
+    }
+
+    /** Temperature, top-k, softmax, top-p, min-p: leaves the kept candidates in order/probs and returns their count. */
+    private int filter(float[] logits) {
         int n = logits.length;
         if (probs.length != n) {
             probs = new float[n];
@@ -37,8 +79,7 @@ public final class Sampler {
         int k = candidates(logits);
         softmax(logits, k);
         k = topP(k);
-        k = minP(k);
-        return draw(k);
+        return minP(k);
     }
 
     /** First index of the largest value (ties go to the lowest id, as torch.argmax does). */

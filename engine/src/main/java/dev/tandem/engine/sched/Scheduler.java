@@ -8,6 +8,7 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
 import java.util.List;
+import java.util.function.ToIntFunction;
 
 /**
  * Fills each step's token budget the way vLLM's v1 scheduler does: running sequences first (a decode needs one
@@ -17,8 +18,13 @@ import java.util.List;
  * to be recomputed later. Nothing is dropped, duplicated or reordered.
  */
 public final class Scheduler {
-    /** One sequence's share of a step: its tokens [start, start + count) go through the model. */
-    public record Scheduled(Sequence seq, int start, int count) {
+    /**
+     * One sequence's share of a step: its tokens [start, start + count) go through the model, followed by up to
+     * {@code lookahead} draft tokens (speculative decoding) for which budget and KV blocks are reserved.
+     */
+    public record Scheduled(Sequence seq, int start, int count, int lookahead) {
+        public Scheduled(Sequence seq, int start, int count) { this(seq, start, count, 0); }
+
         /** Whether this chunk reaches the sequence's last token, so a new token is sampled after it. */
         public boolean samples() { return start + count == seq.numTokens(); }
     }
@@ -28,6 +34,7 @@ public final class Scheduler {
     private final Deque<Sequence> waiting = new ArrayDeque<>();
     private final List<Sequence> running = new ArrayList<>();
     private long preemptions;
+    private ToIntFunction<Sequence> lookahead = seq -> 0;
 
     public Scheduler(EngineConfig config, KvCacheManager kv) {
         if (config.role() != Role.MIXED) {
@@ -38,6 +45,9 @@ public final class Scheduler {
     }
 
     public void add(Sequence seq) { waiting.addLast(seq); }
+
+    /** How many draft tokens a decoding sequence wants scored with it (speculative decoding); none by default. */
+    public void setLookahead(ToIntFunction<Sequence> lookahead) { this.lookahead = lookahead; }
 
     public int numWaiting() { return waiting.size(); }
 
@@ -59,6 +69,9 @@ public final class Scheduler {
         for (int i = 0; i < running.size() && budget > 0; i++) {
             Sequence seq = running.get(i);
             int n = Math.min(seq.remaining(), budget);
+            // Drafts only for a decode, and never at the cost of a later running sequence's decode token or of a preemption.
+            int extra = n == 1 && seq.remaining() == 1 ? Math.min(lookahead.applyAsInt(seq), budget - 1 - (running.size() - 1 - i)) : 0;
+            if (extra > 0 && !kv.allocate(seq, seq.numComputed() + n + extra)) extra = 0;
             while (!kv.allocate(seq, seq.numComputed() + n)) {
                 Sequence victim = running.removeLast();
                 preempt(victim);
@@ -66,8 +79,9 @@ public final class Scheduler {
                 if (victim == seq) break;
             }
             if (seq.state() != Sequence.State.RUNNING) break; // it was the victim: nothing after it is running
-            out.add(new Scheduled(seq, seq.numComputed(), n));
-            budget -= n;
+            extra = Math.max(0, extra);
+            out.add(new Scheduled(seq, seq.numComputed(), n, extra));
+            budget -= n + extra;
         }
         // Admit waiting sequences only when no one was preempted this step (they would just push others out).
         while (!preempted && budget > 0 && !waiting.isEmpty() && running.size() < config.maxNumSeqs()) {
