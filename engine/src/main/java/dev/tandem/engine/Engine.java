@@ -80,6 +80,9 @@ public final class Engine implements AutoCloseable {
 
     public EngineStats stats() { return stats; }
 
+    /** Speculative decoding's state (drafter, counters), or null when this engine does not speculate. */
+    public Speculator speculator() { return speculator; }
+
     /**
      * Queues a request. Throws IllegalArgumentException when it can never fit (context or KV cache), and
      * QueueFullException when the waiting queue is at its bound.

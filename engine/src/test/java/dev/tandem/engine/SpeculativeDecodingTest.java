@@ -92,4 +92,47 @@ class SpeculativeDecodingTest {
             for (int i = 0; i < golden.size(); i++) assertArrayEquals(plain[i], spec[i], "k = " + k + ", prompt '" + golden.get(i).text() + "'");
         }
     }
+
+    @Test
+    void kvBlocksOfTargetAndDraftAreAllFreeAfterManyRejections() {
+        try (Engine e = new Engine(model, backend, EngineConfig.DEFAULT.withPrefixCaching(false), SpeculativeConfig.draftModel(draft, 8))) {
+            List<CompletableFuture<EngineTest.Out>> fs = new ArrayList<>();
+            for (int i = 0; i < 12; i++) {
+                // Temperature 1.5 makes the draft disagree often: most steps reject and roll back.
+                SamplingParams hot = new SamplingParams(1.5f, 0, 1f, 0f, 1f, 64, 0f, 0f, i);
+                fs.add(submit(e, new GenerationRequest(model.tokenizer().encode(EngineTest.PROMPTS[i % 8], true), 90, hot, true, -1)));
+            }
+            for (var f : fs) assertEquals(90, f.join().tokens().length);
+            waitIdle(e);
+            SpecDecodeStats s = e.stats().speculative();
+            assertTrue(s.draftTokens() - s.acceptedTokens() > 500, "many rejections: " + s.acceptedTokens() + " of " + s.draftTokens() + " kept");
+            assertEquals(e.stats().kvBlocksTotal(), e.stats().kvBlocksFree(), "target blocks");
+            DraftModelDrafter d = (DraftModelDrafter) e.speculator().drafter();
+            assertEquals(d.numBlocks(), d.freeBlocks(), "draft model blocks");
+        }
+    }
+
+    /**
+     * Greedy sequences with and without speculation, sampled ones, adaptive k (so each sequence drafts its own k)
+     * and a small token budget (so drafts are cut to fit) in one batch: every greedy sequence gets its solo tokens.
+     */
+    @Test
+    void speculatingAndPlainSequencesBatchedTogetherGetTheirSoloTokens() {
+        int max = 40;
+        int[][] solo = EngineTest.alone(8, max);
+        for (SpeculativeConfig spec : List.of(SpeculativeConfig.draftModel(draft, 6).withAdaptive(true), SpeculativeConfig.ngram(4))) {
+            try (Engine e = new Engine(model, backend, EngineConfig.DEFAULT.withMaxNumBatchedTokens(48), spec)) {
+                List<CompletableFuture<EngineTest.Out>> fs = new ArrayList<>();
+                for (int i = 0; i < 16; i++) {
+                    fs.add(submit(e, EngineTest.greedy(i, max).withSpeculative(i % 2 == 0)));
+                    SamplingParams warm = new SamplingParams(0.8f, 40, 0.95f, 0.05f, 1f, 64, 0f, 0f, i);
+                    if (i % 4 == 0) submit(e, new GenerationRequest(model.tokenizer().encode(EngineTest.PROMPTS[(i + 3) % 8], true), max, warm, true, -1));
+                }
+                for (int i = 0; i < 16; i++) assertArrayEquals(solo[i % 8], fs.get(i).join().tokens(), spec.describe() + ": request " + i);
+                waitIdle(e);
+                assertTrue(e.stats().speculative().acceptedTokens() > 0, spec.describe() + " speculated");
+                assertEquals(e.stats().kvBlocksTotal(), e.stats().kvBlocksFree());
+            }
+        }
+    }
 }

@@ -69,8 +69,9 @@ public final class Scheduler {
         for (int i = 0; i < running.size() && budget > 0; i++) {
             Sequence seq = running.get(i);
             int n = Math.min(seq.remaining(), budget);
-            // Drafts only for a decode, and never at the cost of a later running sequence's decode token or of a preemption.
-            int extra = n == 1 && seq.remaining() == 1 ? Math.min(lookahead.applyAsInt(seq), budget - 1 - (running.size() - 1 - i)) : 0;
+            // Drafts only after a chunk that reaches the end (a token is sampled), and never at the cost of a later
+            // running sequence's decode token or of a preemption.
+            int extra = n == seq.remaining() ? Math.min(lookahead.applyAsInt(seq), budget - n - (running.size() - 1 - i)) : 0;
             if (extra > 0 && !kv.allocate(seq, seq.numComputed() + n + extra)) extra = 0;
             while (!kv.allocate(seq, seq.numComputed() + n)) {
                 Sequence victim = running.removeLast();
@@ -93,11 +94,14 @@ public final class Scheduler {
             }
             int n = Math.min(seq.remaining(), budget);
             if (!kv.allocate(seq, seq.numComputed() + n)) break;
+            // A prompt finishing in this step may already be followed by drafts: its first tokens are speculated too.
+            int extra = n == seq.remaining() ? Math.max(0, Math.min(lookahead.applyAsInt(seq), budget - n)) : 0;
+            if (extra > 0 && !kv.allocate(seq, seq.numComputed() + n + extra)) extra = 0;
             waiting.pollFirst();
             seq.setState(Sequence.State.RUNNING);
             running.add(seq);
-            out.add(new Scheduled(seq, seq.numComputed(), n));
-            budget -= n;
+            out.add(new Scheduled(seq, seq.numComputed(), n, extra));
+            budget -= n + extra;
         }
         return out;
     }
