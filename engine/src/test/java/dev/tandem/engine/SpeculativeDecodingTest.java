@@ -128,7 +128,7 @@ class SpeculativeDecodingTest {
                     SamplingParams warm = new SamplingParams(0.8f, 40, 0.95f, 0.05f, 1f, 64, 0f, 0f, i);
                     if (i % 4 == 0) submit(e, new GenerationRequest(model.tokenizer().encode(EngineTest.PROMPTS[(i + 3) % 8], true), max, warm, true, -1));
                 }
-                for (int i = 0; i < 16; i++) assertArrayEquals(solo[i % 8], fs.get(i).join().tokens(), spec.describe() + ": request " + i);
+                for (int i = 0; i < 16; i++) assertArrayEquals(solo[i % 8], fs.get(i).join().tokens(), (spec.draftModel() == null ? "ngram, " : "draft model, ") + spec.describe() + ": request " + i);
                 waitIdle(e);
                 assertTrue(e.stats().speculative().acceptedTokens() > 0, spec.describe() + " speculated");
                 assertEquals(e.stats().kvBlocksTotal(), e.stats().kvBlocksFree());

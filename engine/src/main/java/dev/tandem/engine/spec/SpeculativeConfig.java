@@ -32,8 +32,6 @@ public record SpeculativeConfig(Model draftModel, int numSpeculativeTokens, bool
         return new SpeculativeConfig(draftModel, numSpeculativeTokens, on, ngramMin, ngramMax, verifyCostPerToken);
     }
 
-    public String describe() {
-        return (draftModel == null ? "ngram " + ngramMin + ".." + ngramMax : "draft model") + ", k = "
-                + (adaptive ? "adaptive 1.." + numSpeculativeTokens : String.valueOf(numSpeculativeTokens));
-    }
+    /** "k = 4" or "k = adaptive 1..8". */
+    public String describe() { return "k = " + (adaptive ? "adaptive 1.." + numSpeculativeTokens : String.valueOf(numSpeculativeTokens)); }
 }

@@ -37,9 +37,12 @@ final class ServeCommand {
             "max-body", "largest request body, e.g. 4M (default 4M; larger get 413)",
             "shutdown-timeout", "seconds running requests may take to finish on SIGTERM (default 30)",
             "tokenizer", "tokenizer file (llama2.c tokenizer.bin, tokenizer.model or tokenizer.json)",
-            BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3]);
+            BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3],
+            SpeculationOptions.VALUED[0], SpeculationOptions.VALUED[1], SpeculationOptions.VALUED[2], SpeculationOptions.VALUED[3],
+            SpeculationOptions.VALUED[4], SpeculationOptions.VALUED[5]);
     static final Map<String, String> FLAGS = Args.options(
             "no-prefix-caching", "do not reuse the KV cache of identical prompt prefixes",
+            SpeculationOptions.FLAGS[0], SpeculationOptions.FLAGS[1],
             "help", "show options");
 
     /** Held so that the level set on it is not lost when the logger is garbage-collected. */
@@ -73,7 +76,8 @@ final class ServeCommand {
         long t0 = System.nanoTime();
         try (Backend backend = BackendOptions.open(args);
              Model model = ModelLoader.load(modelPath, tokenizer);
-             Engine engine = new Engine(model, backend, engineConfig)) {
+             SpeculationOptions spec = SpeculationOptions.open(args, model);
+             Engine engine = new Engine(model, backend, engineConfig, spec.config())) {
             OpenAiServer server = OpenAiServer.start(engine, serverConfig);
             CountDownLatch stop = new CountDownLatch(1);
             AtomicInteger signals = new AtomicInteger();
@@ -83,7 +87,8 @@ final class ServeCommand {
             };
             Signal.handle(new Signal("TERM"), onSignal);
             Signal.handle(new Signal("INT"), onSignal);
-            System.err.printf("tandem serve: %s (%s, context %d) ready in %.1f s at %s%n", name, model.format(), engine.contextLength(),
+            System.err.printf("tandem serve: %s (%s, context %d%s) ready in %.1f s at %s%n", name, model.format(), engine.contextLength(),
+                    spec.config() == null ? "" : ", speculative: " + engine.speculator().drafter().name() + ", " + spec.config().describe(),
                     (System.nanoTime() - t0) / 1e9, server.url());
             System.err.flush();
             stop.await();
