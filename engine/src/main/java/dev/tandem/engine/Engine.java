@@ -64,7 +64,7 @@ public final class Engine implements AutoCloseable {
         int logitRows = speculator == null ? config.maxNumSeqs()
                 : (int) Math.min(config.maxNumBatchedTokens(), (long) config.maxNumSeqs() * (1 + speculator.maxSpeculativeTokens()));
         this.runner = new ModelRunner(c, model.weights(), backend, kv, config.maxNumBatchedTokens(), Math.max(config.maxNumSeqs(), logitRows));
-        if (speculator != null) scheduler.setLookahead(seq -> speculator.lookahead(seq, contextLength()));
+        if (speculator != null) scheduler.setLookahead(seq -> speculator.lookahead(seq, contextLength(), scheduler.numRunning()));
         this.stats = snapshot();
         this.loop = Thread.ofPlatform().name("tandem-engine").daemon().unstarted(this::run);
         loop.start();
@@ -165,7 +165,17 @@ public final class Engine implements AutoCloseable {
         long t0 = System.nanoTime();
         List<ModelRunner.Sampled> sampled = runner.execute(work, drafts);
         steps++;
-        if (drafts != null && drafts.stream().anyMatch(d -> d.size() > 0)) speculator.verifiedStep(System.nanoTime() - t0);
+        if (speculator != null) {
+            long nanos = System.nanoTime() - t0;
+            int tokens = 0;
+            boolean drafted = false;
+            for (int i = 0; i < work.size(); i++) {
+                tokens += work.get(i).count() + drafts.get(i).size();
+                drafted |= drafts.get(i).size() > 0;
+            }
+            speculator.observeStep(tokens, nanos);
+            if (drafted) speculator.verifiedStep(nanos);
+        }
         int j = 0;
         for (ModelRunner.Sampled r : sampled) {
             Sequence seq = r.seq();

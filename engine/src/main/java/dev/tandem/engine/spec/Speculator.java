@@ -27,9 +27,11 @@ public final class Speculator implements AutoCloseable {
     private final Map<Sequence, double[]> alphas = new IdentityHashMap<>();
     private long drafts, draftTokens, acceptedTokens, fullyAccepted, draftNanos, verifyNanos, verifySteps;
     private final long[] acceptedPerPosition, draftedPerPosition;
-    /** Running cost of one draft position relative to one target pass (drafting time per position over verify time). */
-    private double draftCost = Double.NaN;
-    private double lastStepDraftNanos, lastStepMaxK;
+    /** Steps of up to this many tokens (or sequences) are timed one by one for adaptive k's cost model. */
+    private static final int TRACK = 512;
+    /** Running time of a target step by its number of tokens, and of one draft pass by its number of sequences (0: not seen). */
+    private final double[] stepNanos = new double[TRACK + 1], draftPassNanos = new double[TRACK + 1];
+    private final Map<Sequence, int[]> probes = new IdentityHashMap<>();
 
     public Speculator(SpeculativeConfig config, Drafter drafter) {
         this.config = config;
@@ -60,32 +62,69 @@ public final class Speculator implements AutoCloseable {
     /** Most draft tokens any sequence takes in one step. */
     public int maxSpeculativeTokens() { return kMax; }
 
-    /** How many draft tokens the sequence may take next step: 0 when it opted out or the tokens could not be used. */
-    public int lookahead(Sequence seq, int contextLength) {
+    /**
+     * How many draft tokens the sequence may take next step: 0 when it opted out or the tokens could not be used.
+     * {@code batch} is the number of running sequences (adaptive k weighs the cost of scoring drafts for all of them).
+     */
+    public int lookahead(Sequence seq, int contextLength, int batch) {
         if (!seq.request().speculative()) return 0;
         // Drafts past max_tokens or the context are wasted: at most (left - 1) drafts, since a bonus token always comes.
         int left = Math.min(seq.request().maxTokens() - seq.generated(), contextLength - seq.numTokens() + 1);
-        int k = Math.min(config.adaptive() ? adaptiveK(seq) : kMax, left - 1);
+        int k = Math.min(config.adaptive() ? adaptiveK(seq, Math.max(1, batch)) : kMax, left - 1);
         return Math.max(0, k);
     }
 
     /**
-     * k maximising expected tokens per unit of time, (1 - α^(k+1)) / (1 - α) / (1 + k (c + v)), with the sequence's
-     * running α, the measured draft cost c per position and the target's extra cost v per scored token.
+     * The k (0 = plain decode) that maximises expected tokens per second, (1 - α^(k+1)) / (1 - α) over the time of
+     * k draft passes and a target step scoring k + 1 tokens per sequence, with the sequence's running α and the step
+     * and draft times measured so far on this machine (the batch assumed to speculate alike). On a CPU a step of
+     * several tokens per sequence can cost much more than a plain one, which is why the times are measured, not
+     * assumed. A sequence that does not speculate still drafts every 16th step, so that its α keeps up to date.
      */
-    private int adaptiveK(Sequence seq) {
+    private int adaptiveK(Sequence seq, int batch) {
         double a = Math.min(0.99, alphas.computeIfAbsent(seq, s -> new double[] {ALPHA_PRIOR})[0]);
-        double cost = (Double.isNaN(draftCost) ? 0.1 : draftCost) + config.verifyCostPerToken();
-        int best = 1;
-        double bestRate = 0;
+        double plain = stepTime(batch);
+        int best = 0, bestK = 1;
+        double bestRate = 0, bestDrafting = 0;
+        if (!Double.isNaN(plain)) bestRate = 1 / plain;
         for (int k = 1; k <= kMax; k++) {
-            double rate = (1 - Math.pow(a, k + 1)) / (1 - a) / (1 + k * cost);
+            double tokens = (1 - Math.pow(a, k + 1)) / (1 - a);
+            // Nothing timed yet (the first step): the configured relative cost alone.
+            double time = Double.isNaN(plain) ? 1 + k * config.verifyCostPerToken() : stepTime(batch * (k + 1)) + k * draftPassTime(batch);
+            double rate = tokens / time;
+            if (rate > bestDrafting) {
+                bestDrafting = rate;
+                bestK = k;
+            }
             if (rate > bestRate) {
                 bestRate = rate;
                 best = k;
             }
         }
+        if (best == 0 && ++probes.computeIfAbsent(seq, s -> new int[1])[0] % 16 == 0) return bestK;
         return best;
+    }
+
+    /**
+     * Measured time of a target step of {@code tokens} tokens; an unseen size is extrapolated from the nearest
+     * smaller one seen, with {@link SpeculativeConfig#verifyCostPerToken()} per extra token (optimistic, so that
+     * larger k get tried and measured). NaN before any step was timed.
+     */
+    private double stepTime(int tokens) {
+        int t = Math.min(tokens, TRACK);
+        if (stepNanos[t] > 0 && t == tokens) return stepNanos[t];
+        for (; t >= 1; t--) if (stepNanos[t] > 0) return stepNanos[t] * (1 + config.verifyCostPerToken() * (tokens - t));
+        return Double.NaN;
+    }
+
+    private double draftPassTime(int batch) {
+        for (int b = Math.min(batch, TRACK); b >= 1; b--) if (draftPassNanos[b] > 0) return draftPassNanos[b] * batch / b;
+        return 0;
+    }
+
+    /** Times every target step (plain or verifying), by the number of tokens it ran. */
+    public void observeStep(int tokens, long nanos) {
+        if (tokens >= 1 && tokens <= TRACK) stepNanos[tokens] = stepNanos[tokens] == 0 ? nanos : 0.8 * stepNanos[tokens] + 0.2 * nanos;
     }
 
     /** Drafts for the step's sequences that were given a lookahead, aligned with {@code step} (NONE for the others). */
@@ -112,19 +151,16 @@ public final class Speculator implements AutoCloseable {
         }
         long dt = System.nanoTime() - t0;
         draftNanos += dt;
-        lastStepDraftNanos = dt;
-        lastStepMaxK = maxK;
+        // Drafting k tokens takes k passes over the sequences that draft (the first also catching up).
+        int b = Math.min(requests.size(), TRACK);
+        if (maxK > 0) draftPassNanos[b] = draftPassNanos[b] == 0 ? dt / (double) maxK : 0.8 * draftPassNanos[b] + 0.2 * dt / maxK;
         return out;
     }
 
-    /** Times the target pass that scored this step's drafts; feeds the draft cost estimate of adaptive k. */
+    /** Times the target pass that scored this step's drafts. */
     public void verifiedStep(long nanos) {
         verifyNanos += nanos;
         verifySteps++;
-        if (lastStepMaxK > 0 && nanos > 0) {
-            double c = lastStepDraftNanos / lastStepMaxK / nanos;
-            draftCost = Double.isNaN(draftCost) ? c : 0.9 * draftCost + 0.1 * c;
-        }
     }
 
     /** The target kept {@code accepted} of the draft proposed after the sequence's first {@code committed} tokens. */
@@ -149,6 +185,7 @@ public final class Speculator implements AutoCloseable {
     /** The sequence left the engine. */
     public void release(Sequence seq) {
         alphas.remove(seq);
+        probes.remove(seq);
         drafter.release(seq);
     }
 
