@@ -34,6 +34,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class SpeculativeDecodingTest {
     static final Path SHARED = Path.of(System.getProperty("tandem.shared", "../../shared"));
     static Model draft;
+    /** Every engine's KV cache comes out of the shared backend's arena for the whole run: keep them small. */
+    static final EngineConfig SMALL = EngineConfig.DEFAULT.withKvCacheBytes(32L << 20);
 
     record GoldenPrompt(String text, int[] ids, int[] target) {}
 
@@ -61,7 +63,7 @@ class SpeculativeDecodingTest {
     /** Every golden prompt, one request after another (batch 1), greedy for 64 tokens past EOS. */
     private static int[][] runGolden(SpeculativeConfig spec) {
         int[][] out = new int[golden.size()][];
-        try (Engine e = new Engine(model, backend, EngineConfig.DEFAULT, spec)) {
+        try (Engine e = new Engine(model, backend, SMALL, spec)) {
             for (int i = 0; i < golden.size(); i++) {
                 out[i] = submit(e, new GenerationRequest(golden.get(i).ids(), 64, SamplingParams.GREEDY, true, -1)).join().tokens();
             }
@@ -95,7 +97,7 @@ class SpeculativeDecodingTest {
 
     @Test
     void kvBlocksOfTargetAndDraftAreAllFreeAfterManyRejections() {
-        try (Engine e = new Engine(model, backend, EngineConfig.DEFAULT.withPrefixCaching(false), SpeculativeConfig.draftModel(draft, 8))) {
+        try (Engine e = new Engine(model, backend, SMALL.withPrefixCaching(false), SpeculativeConfig.draftModel(draft, 8))) {
             List<CompletableFuture<EngineTest.Out>> fs = new ArrayList<>();
             for (int i = 0; i < 12; i++) {
                 // Temperature 1.5 makes the draft disagree often: most steps reject and roll back.
@@ -121,7 +123,7 @@ class SpeculativeDecodingTest {
         int max = 40;
         int[][] solo = EngineTest.alone(8, max);
         for (SpeculativeConfig spec : List.of(SpeculativeConfig.draftModel(draft, 6).withAdaptive(true), SpeculativeConfig.ngram(4))) {
-            try (Engine e = new Engine(model, backend, EngineConfig.DEFAULT.withMaxNumBatchedTokens(48), spec)) {
+            try (Engine e = new Engine(model, backend, SMALL.withMaxNumBatchedTokens(48), spec)) {
                 List<CompletableFuture<EngineTest.Out>> fs = new ArrayList<>();
                 for (int i = 0; i < 16; i++) {
                     fs.add(submit(e, EngineTest.greedy(i, max).withSpeculative(i % 2 == 0)));

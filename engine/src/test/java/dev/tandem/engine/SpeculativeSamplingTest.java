@@ -88,7 +88,7 @@ class SpeculativeSamplingTest {
     /** Joint counts of the first two tokens of SAMPLES seeded requests (max 3 tokens, so k = 2 drafts cover both). */
     private static Map<Long, Integer> sample(SpeculativeConfig spec, int[] prompt, SamplingParams p) {
         Map<Long, Integer> counts = new HashMap<>();
-        try (Engine e = new Engine(target, backend, EngineConfig.DEFAULT.withMaxQueue(SAMPLES), spec)) {
+        try (Engine e = new Engine(target, backend, EngineConfig.DEFAULT.withMaxQueue(SAMPLES).withKvCacheBytes(16L << 20), spec)) {
             List<CompletableFuture<EngineTest.Out>> fs = new ArrayList<>();
             for (int i = 0; i < SAMPLES; i++) {
                 SamplingParams seeded = new SamplingParams(p.temperature(), p.topK(), p.topP(), p.minP(), 1f, 64, 0f, 0f, 1000 + i);
