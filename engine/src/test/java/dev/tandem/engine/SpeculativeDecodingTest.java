@@ -137,4 +137,23 @@ class SpeculativeDecodingTest {
             }
         }
     }
+
+    @Test
+    void preemptionWhileSpeculatingKeepsOutputsExact() {
+        int max = 40;
+        int[][] solo = EngineTest.alone(8, max);
+        // 12 blocks of 16 tokens: 8 sequences of ~45 tokens (plus drafts) cannot all hold their blocks at once.
+        long kvBytes = 12L * 16 * 2 * model.config().layers() * model.config().kvDim() * 4;
+        try (Engine e = new Engine(model, backend, EngineConfig.DEFAULT.withKvCacheBytes(kvBytes).withPrefixCaching(false),
+                SpeculativeConfig.draftModel(draft, 4))) {
+            List<CompletableFuture<EngineTest.Out>> fs = new ArrayList<>();
+            for (int i = 0; i < 8; i++) fs.add(submit(e, EngineTest.greedy(i, max)));
+            for (int i = 0; i < 8; i++) assertArrayEquals(solo[i], fs.get(i).join().tokens(), "request " + i);
+            assertTrue(e.stats().preemptions() > 0, "the small cache should have forced preemption");
+            waitIdle(e);
+            assertEquals(e.stats().kvBlocksTotal(), e.stats().kvBlocksFree());
+            DraftModelDrafter d = (DraftModelDrafter) e.speculator().drafter();
+            assertEquals(d.numBlocks(), d.freeBlocks(), "draft model blocks");
+        }
+    }
 }

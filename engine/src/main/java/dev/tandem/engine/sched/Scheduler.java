@@ -71,8 +71,13 @@ public final class Scheduler {
             int n = Math.min(seq.remaining(), budget);
             // Drafts only after a chunk that reaches the end (a token is sampled), and never at the cost of a later
             // running sequence's decode token or of a preemption.
-            int extra = n == seq.remaining() ? Math.min(lookahead.applyAsInt(seq), budget - n - (running.size() - 1 - i)) : 0;
-            if (extra > 0 && !kv.allocate(seq, seq.numComputed() + n + extra)) extra = 0;
+            int later = running.size() - 1 - i;
+            int extra = n == seq.remaining() ? Math.min(lookahead.applyAsInt(seq), budget - n - later) : 0;
+            // Blocks for drafts only while each later sequence can still get a block for its own next token.
+            if (extra > 0 && (kv.freeBlocks() < kv.blocksFor(seq.numComputed() + n + extra) - seq.numBlocks() + later
+                    || !kv.allocate(seq, seq.numComputed() + n + extra))) {
+                extra = 0;
+            }
             while (!kv.allocate(seq, seq.numComputed() + n)) {
                 Sequence victim = running.removeLast();
                 preempt(victim);
