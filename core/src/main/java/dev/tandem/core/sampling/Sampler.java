@@ -12,6 +12,7 @@ public final class Sampler {
     private final SplittableRandom random;
     private float[] probs = new float[0];
     private int[] order = new int[0];
+    private long[] keys = new long[0];
 
     public Sampler(SamplingParams params) {
         this.params = params;
@@ -123,7 +124,7 @@ public final class Sampler {
         int n = logits.length;
         int k = params.topK() > 0 ? Math.min(params.topK(), n) : n;
         // Sort (descending logit, ascending id) as one primitive long per token: no boxing on the hot path.
-        long[] keys = new long[n];
+        if (keys.length != n) keys = new long[n];
         for (int i = 0; i < n; i++) keys[i] = ((long) descendingKey(logits[i]) << 32) | i;
         if (k < n / 8) {
             selectSmallest(keys, k);

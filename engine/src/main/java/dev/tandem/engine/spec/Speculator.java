@@ -79,7 +79,7 @@ public final class Speculator implements AutoCloseable {
      * k draft passes and a target step scoring k + 1 tokens per sequence, with the sequence's running α and the step
      * and draft times measured so far on this machine (the batch assumed to speculate alike). On a CPU a step of
      * several tokens per sequence can cost much more than a plain one, which is why the times are measured, not
-     * assumed. A sequence that does not speculate still drafts every 16th step, so that its α keeps up to date.
+     * assumed. A sequence that does not speculate still drafts every 32nd step, so that its α keeps up to date.
      */
     private int adaptiveK(Sequence seq, int batch) {
         double a = Math.min(0.99, alphas.computeIfAbsent(seq, s -> new double[] {ALPHA_PRIOR})[0]);
@@ -101,20 +101,29 @@ public final class Speculator implements AutoCloseable {
                 best = k;
             }
         }
-        if (best == 0 && ++probes.computeIfAbsent(seq, s -> new int[1])[0] % 16 == 0) return bestK;
+        if (best == 0 && ++probes.computeIfAbsent(seq, s -> new int[1])[0] % 32 == 0) return bestK;
         return best;
     }
 
     /**
-     * Measured time of a target step of {@code tokens} tokens; an unseen size is extrapolated from the nearest
-     * smaller one seen, with {@link SpeculativeConfig#verifyCostPerToken()} per extra token (optimistic, so that
-     * larger k get tried and measured). NaN before any step was timed.
+     * Time of a target step of {@code tokens} tokens: measured, or interpolated between the nearest sizes measured on
+     * either side, or extrapolated along the slope of the two largest measured below it (with only one size measured,
+     * {@link SpeculativeConfig#verifyCostPerToken()} of it per extra token: optimistic, so larger k get tried and
+     * measured). NaN before any step was timed.
      */
     private double stepTime(int tokens) {
         int t = Math.min(tokens, TRACK);
         if (stepNanos[t] > 0 && t == tokens) return stepNanos[t];
-        for (; t >= 1; t--) if (stepNanos[t] > 0) return stepNanos[t] * (1 + config.verifyCostPerToken() * (tokens - t));
-        return Double.NaN;
+        int below = t, above = t + 1;
+        while (below >= 1 && stepNanos[below] == 0) below--;
+        while (above <= TRACK && stepNanos[above] == 0) above++;
+        if (below < 1) return above <= TRACK ? stepNanos[above] : Double.NaN;
+        if (above <= TRACK) return stepNanos[below] + (stepNanos[above] - stepNanos[below]) * (tokens - below) / (above - below);
+        int second = below - 1;
+        while (second >= 1 && stepNanos[second] == 0) second--;
+        double slope = second >= 1 ? Math.max(0, (stepNanos[below] - stepNanos[second]) / (below - second))
+                : stepNanos[below] * config.verifyCostPerToken();
+        return stepNanos[below] + slope * (tokens - below);
     }
 
     private double draftPassTime(int batch) {

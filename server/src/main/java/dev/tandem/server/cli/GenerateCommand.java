@@ -39,7 +39,8 @@ final class GenerateCommand {
             "ctx-size", "context length to allocate (default: the model's)",
             BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3],
             SpeculationOptions.VALUED[0], SpeculationOptions.VALUED[1], SpeculationOptions.VALUED[2], SpeculationOptions.VALUED[3],
-            SpeculationOptions.VALUED[4], SpeculationOptions.VALUED[5]);
+            SpeculationOptions.VALUED[4], SpeculationOptions.VALUED[5], SpeculationOptions.VALUED[6], SpeculationOptions.VALUED[7],
+            SpeculationOptions.VALUED[8], SpeculationOptions.VALUED[9]);
     static final Map<String, String> FLAGS = Args.options(
             "ignore-eos", "keep generating past the end-of-sequence token",
             SpeculationOptions.FLAGS[0], SpeculationOptions.FLAGS[1],

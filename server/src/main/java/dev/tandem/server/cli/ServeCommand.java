@@ -39,7 +39,8 @@ final class ServeCommand {
             "tokenizer", "tokenizer file (llama2.c tokenizer.bin, tokenizer.model or tokenizer.json)",
             BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3],
             SpeculationOptions.VALUED[0], SpeculationOptions.VALUED[1], SpeculationOptions.VALUED[2], SpeculationOptions.VALUED[3],
-            SpeculationOptions.VALUED[4], SpeculationOptions.VALUED[5]);
+            SpeculationOptions.VALUED[4], SpeculationOptions.VALUED[5], SpeculationOptions.VALUED[6], SpeculationOptions.VALUED[7],
+            SpeculationOptions.VALUED[8], SpeculationOptions.VALUED[9]);
     static final Map<String, String> FLAGS = Args.options(
             "no-prefix-caching", "do not reuse the KV cache of identical prompt prefixes",
             SpeculationOptions.FLAGS[0], SpeculationOptions.FLAGS[1],

@@ -35,8 +35,8 @@ final class SpecBenchCommand {
 
     static final Map<String, String> VALUED = Args.options(
             "model", "target model folder or file",
-            "draft-model", "draft model (same tokenizer); without it, --draft ngram",
-            "draft", "'model' (with --draft-model) or 'ngram'",
+            SpeculationOptions.VALUED[0], SpeculationOptions.VALUED[1], SpeculationOptions.VALUED[2], SpeculationOptions.VALUED[3],
+            SpeculationOptions.VALUED[6], SpeculationOptions.VALUED[7], SpeculationOptions.VALUED[8], SpeculationOptions.VALUED[9],
             "n", "tokens generated per request (default 64)",
             "r", "repetitions of each interleaved pair (default 2)",
             "batch", "batch sizes, comma-separated (default 1,8)",

@@ -16,7 +16,9 @@ final class SpeculationOptions implements AutoCloseable {
     static final String[] VALUED = {
             "draft-model", "speculative decoding with this draft model (same tokenizer as --model)",
             "draft", "drafter: 'model' (with --draft-model) or 'ngram' (prompt lookup, no second model)",
-            "num-speculative-tokens", "draft tokens per step k, or the largest k with --spec-adaptive (default 4)"};
+            "num-speculative-tokens", "draft tokens per step k, or the largest k with --spec-adaptive (default 4)",
+            "ngram-min", "--draft ngram: shortest suffix to look up (default 1)",
+            "ngram-max", "--draft ngram: longest suffix to look up (default 4)"};
     static final String[] FLAGS = {"spec-adaptive", "choose k per sequence from its running acceptance rate"};
 
     private final SpeculativeConfig config;
@@ -31,8 +33,8 @@ final class SpeculationOptions implements AutoCloseable {
     static SpeculationOptions open(Args args, Model target) {
         String kind = args.string("draft", args.has("draft-model") ? "model" : null);
         if (kind == null) {
-            if (args.has("num-speculative-tokens") || args.flag("spec-adaptive")) {
-                throw args.usage("--num-speculative-tokens and --spec-adaptive need --draft-model PATH or --draft ngram");
+            if (args.has("num-speculative-tokens") || args.flag("spec-adaptive") || args.has("ngram-min") || args.has("ngram-max")) {
+                throw args.usage("--num-speculative-tokens, --spec-adaptive and --ngram-min/max need --draft-model PATH or --draft ngram");
             }
             return new SpeculationOptions(null, null);
         }
@@ -44,7 +46,14 @@ final class SpeculationOptions implements AutoCloseable {
         switch (kind) {
             case "ngram" -> {
                 if (args.has("draft-model")) throw args.usage("--draft ngram takes no --draft-model");
-                return new SpeculationOptions(SpeculativeConfig.ngram(k).withAdaptive(adaptive), null);
+                SpeculativeConfig c = SpeculativeConfig.ngram(k).withAdaptive(adaptive);
+                try {
+                    c = new SpeculativeConfig(null, k, adaptive, args.integer("ngram-min", c.ngramMin()), args.integer("ngram-max", c.ngramMax()),
+                            c.verifyCostPerToken());
+                } catch (IllegalArgumentException e) {
+                    throw args.usage("--ngram-min / --ngram-max: " + e.getMessage());
+                }
+                return new SpeculationOptions(c, null);
             }
             case "model" -> {
                 if (!args.has("draft-model")) throw args.usage("--draft model needs --draft-model PATH");
