@@ -58,8 +58,9 @@ final class SpecBenchCommand {
         int[] batches = ints(args, "batch", "1,8");
         float[] temps = floats(args, "temperature", "0,0.8");
         String[] ks = args.string("k", "2,3,4,5,6,7,8,adaptive").split(",");
-        int kMax = 1;
+        int kMax = 0;
         for (String k : ks) if (!k.equals("adaptive")) kMax = Math.max(kMax, parseK(args, k));
+        if (kMax == 0) kMax = 8; // adaptive alone: up to 8
         if (!args.has("draft-model") && !args.has("draft")) throw args.usage("give --draft-model PATH or --draft ngram");
         try (Model model = ModelLoader.load(Path.of(args.required("model")), null);
              SpeculationOptions drafter = SpeculationOptions.open(args, model);
