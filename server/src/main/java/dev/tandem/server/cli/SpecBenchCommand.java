@@ -43,7 +43,9 @@ final class SpecBenchCommand {
             "temperature", "temperatures, comma-separated (default 0,0.8)",
             "k", "k values, comma-separated, 'adaptive' for adaptive up to the largest (default 2,3,4,5,6,7,8,adaptive)",
             BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3]);
-    static final Map<String, String> FLAGS = Args.options("help", "show options");
+    static final Map<String, String> FLAGS = Args.options(
+            "pass-cost", "only time the target's forward pass scoring 1..9 tokens of one sequence (what verifying costs)",
+            "help", "show options");
 
     private record Run(double seconds, int tokens, long steps, SpecDecodeStats spec) {
         double tokensPerSecond() { return tokens / seconds; }
@@ -61,6 +63,7 @@ final class SpecBenchCommand {
         int kMax = 0;
         for (String k : ks) if (!k.equals("adaptive")) kMax = Math.max(kMax, parseK(args, k));
         if (kMax == 0) kMax = 8; // adaptive alone: up to 8
+        if (args.flag("pass-cost")) return passCost(args);
         if (!args.has("draft-model") && !args.has("draft")) throw args.usage("give --draft-model PATH or --draft ngram");
         try (Model model = ModelLoader.load(Path.of(args.required("model")), null);
              SpeculationOptions drafter = SpeculationOptions.open(args, model);
@@ -105,6 +108,44 @@ final class SpecBenchCommand {
                     }
                 }
             }
+        }
+        return 0;
+    }
+
+    /**
+     * The target's forward pass over n = 1..9 new tokens of one sequence after 100 in the cache (a verification of
+     * k = n - 1 drafts), sizes interleaved, medians of 200 rounds after 50 of warm-up. Speculation assumes the n-token
+     * pass costs about what the 1-token one does; this shows what it costs on this machine.
+     */
+    private static int passCost(Args args) {
+        try (Model model = ModelLoader.load(Path.of(args.required("model")), null); Backend backend = BackendOptions.open(args)) {
+            var c = model.config();
+            var llama = new dev.tandem.core.model.LlamaModel(c, model.weights(), backend, 128, 16);
+            var kv = backend.allocateKv(new dev.tandem.core.backend.KvLayout(c.layers(), 16, 16, c.kvHeads(), c.headDim()));
+            var table = new dev.tandem.core.kv.BlockTable(new dev.tandem.core.kv.BlockPool(16, 16));
+            table.ensureCapacity(128);
+            int[] tokens = new int[128];
+            for (int i = 0; i < tokens.length; i++) tokens[i] = (i * 37) % c.vocabSize();
+            llama.forward(dev.tandem.core.model.StepBatch.ofSequence(tokens, 0, 100, table, 99), kv);
+            int sizes = 9, rounds = 250, warm = 50;
+            double[][] ms = new double[sizes][rounds - warm];
+            float[] row = new float[c.vocabSize()];
+            for (int round = 0; round < rounds; round++) {
+                for (int n = 1; n <= sizes; n++) {
+                    int[] rows = new int[n];
+                    for (int i = 0; i < n; i++) rows[i] = i;
+                    long t0 = System.nanoTime();
+                    var out = llama.forward(dev.tandem.core.model.StepBatch.ofSequence(tokens, 100, n, table, rows), kv);
+                    backend.read(out, n - 1, row);
+                    if (round >= warm) ms[n - 1][round - warm] = (System.nanoTime() - t0) / 1e6;
+                }
+            }
+            System.out.printf("target %s, %s, threads %s: one sequence, 100 tokens cached, logits for every scored token%n", args.required("model"),
+                    backend.name(), args.string("threads", String.valueOf(Runtime.getRuntime().availableProcessors())));
+            System.out.println("| tokens scored (k + 1) | median ms | x one token |");
+            System.out.println("|---:|---:|---:|");
+            double one = median(ms[0]);
+            for (int n = 1; n <= sizes; n++) System.out.printf("| %d | %.3f | %.2f |%n", n, median(ms[n - 1]), median(ms[n - 1]) / one);
         }
         return 0;
     }
