@@ -86,6 +86,7 @@ final class SpecBenchCommand {
                     args.string("threads", String.valueOf(Runtime.getRuntime().availableProcessors())));
             System.out.println("| T | batch | k | plain tok/s | spec tok/s | speedup | ceiling | of ceiling | α | tokens/pass | (1-α^(k+1))/(1-α) | c | v | ceiling at v |");
             System.out.println("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            boolean warm = false;
             try (Engine plain = new Engine(model, plainBackend, config)) {
                 for (String kText : ks) {
                     boolean adaptive = kText.equals("adaptive");
@@ -95,8 +96,12 @@ final class SpecBenchCommand {
                     try (Backend specBackend = BackendOptions.open(args); Engine speculative = new Engine(model, specBackend, config, spec)) {
                         for (float t : temps) {
                             for (int b : batches) {
-                                measure(plain, prompts, b, n, t); // warm-up of both engines
-                                measure(speculative, prompts, b, n, t);
+                                // Warm-up of both engines; the first configuration also warms the JIT for the rest.
+                                for (int w = 0; w < (warm ? 1 : 4); w++) {
+                                    measure(plain, prompts, b, n, t);
+                                    measure(speculative, prompts, b, n, t);
+                                }
+                                warm = true;
                                 List<Run> p = new ArrayList<>(), s = new ArrayList<>();
                                 for (int r = 0; r < reps; r++) {
                                     p.add(measure(plain, prompts, b, n, t));
