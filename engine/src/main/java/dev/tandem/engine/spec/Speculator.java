@@ -107,7 +107,7 @@ public final class Speculator implements AutoCloseable {
 
     /**
      * Time of a target step of {@code tokens} tokens: measured, or interpolated between the nearest sizes measured on
-     * either side, or extrapolated along the slope of the two largest measured below it (with only one size measured,
+     * either side, or scaled down from the nearest larger one, or extrapolated along the slope of the two largest measured below it (with only one size measured,
      * {@link SpeculativeConfig#verifyCostPerToken()} of it per extra token: optimistic, so larger k get tried and
      * measured). NaN before any step was timed.
      */
@@ -117,7 +117,9 @@ public final class Speculator implements AutoCloseable {
         int below = t, above = t + 1;
         while (below >= 1 && stepNanos[below] == 0) below--;
         while (above <= TRACK && stepNanos[above] == 0) above++;
-        if (below < 1) return above <= TRACK ? stepNanos[above] : Double.NaN;
+        // Nothing smaller measured: scale the nearest larger step down in proportion (a lower bound, so plain decoding
+        // gets tried and measured rather than assumed as dear as a verification).
+        if (below < 1) return above <= TRACK ? stepNanos[above] * tokens / above : Double.NaN;
         if (above <= TRACK) return stepNanos[below] + (stepNanos[above] - stepNanos[below]) * (tokens - below) / (above - below);
         int second = below - 1;
         while (second >= 1 && stepNanos[second] == 0) second--;
