@@ -24,9 +24,10 @@ public record SpeculativeConfig(Model draftModel, int numSpeculativeTokens, bool
         if (!(verifyCostPerToken >= 0)) throw new IllegalArgumentException("verify cost per token must be >= 0, got " + verifyCostPerToken);
     }
 
-    public static SpeculativeConfig ngram(int k) { return new SpeculativeConfig(null, k, false, 1, 4, 0.08); }
+    /** Prompt lookup of 2- to 4-token suffixes: a lone recurring token predicts too poorly to be worth scoring. */
+    public static SpeculativeConfig ngram(int k) { return new SpeculativeConfig(null, k, false, 2, 4, 0.08); }
 
-    public static SpeculativeConfig draftModel(Model draft, int k) { return new SpeculativeConfig(draft, k, false, 1, 4, 0.08); }
+    public static SpeculativeConfig draftModel(Model draft, int k) { return new SpeculativeConfig(draft, k, false, 2, 4, 0.08); }
 
     public SpeculativeConfig withAdaptive(boolean on) {
         return new SpeculativeConfig(draftModel, numSpeculativeTokens, on, ngramMin, ngramMax, verifyCostPerToken);

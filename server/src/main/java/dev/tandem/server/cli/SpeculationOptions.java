@@ -17,7 +17,7 @@ final class SpeculationOptions implements AutoCloseable {
             "draft-model", "speculative decoding with this draft model (same tokenizer as --model)",
             "draft", "drafter: 'model' (with --draft-model) or 'ngram' (prompt lookup, no second model)",
             "num-speculative-tokens", "draft tokens per step k, or the largest k with --spec-adaptive (default 4)",
-            "ngram-min", "--draft ngram: shortest suffix to look up (default 1)",
+            "ngram-min", "--draft ngram: shortest suffix to look up (default 2)",
             "ngram-max", "--draft ngram: longest suffix to look up (default 4)"};
     static final String[] FLAGS = {"spec-adaptive", "choose k per sequence from its running acceptance rate"};
 
