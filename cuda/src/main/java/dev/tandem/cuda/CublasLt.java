@@ -31,6 +31,7 @@ public final class CublasLt implements AutoCloseable {
     private final MemorySegment handle;
     private final CudaDriver cuda;
     private final long workspace;
+    private final MemorySegment workspaceSegment;
     private final long workspaceBytes = 32L << 20;
 
     private record Lib(MethodHandle create, MethodHandle destroy, MethodHandle descCreate, MethodHandle descDestroy, MethodHandle descSet,
@@ -99,10 +100,27 @@ public final class CublasLt implements AutoCloseable {
             handle = out.get(ADDRESS, 0);
         }
         workspace = cuda.malloc(workspaceBytes);
+        workspaceSegment = MemorySegment.ofAddress(workspace);
     }
 
     /** Descriptors, layouts and the chosen algorithm of one product shape, made once and reused. */
-    private record Plan(MemorySegment desc, MemorySegment wl, MemorySegment xl, MemorySegment ol, MemorySegment algo) {}
+    /** How many of the heuristic's algorithms are timed on the first product of a shape (the fastest is kept). */
+    private static final int CANDIDATES = 16;
+
+    private static final class Plan {
+        final MemorySegment desc, wl, xl, ol;
+        final MemorySegment[] candidates;
+        MemorySegment algo;
+
+        Plan(MemorySegment desc, MemorySegment wl, MemorySegment xl, MemorySegment ol, MemorySegment[] candidates) {
+            this.desc = desc;
+            this.wl = wl;
+            this.xl = xl;
+            this.ol = ol;
+            this.candidates = candidates;
+            this.algo = candidates.length == 1 ? candidates[0] : null;
+        }
+    }
 
     private record Shape(int n, int rows, int cols, int wType, int xType, int outType) {}
 
@@ -116,9 +134,55 @@ public final class CublasLt implements AutoCloseable {
      * {@code outType} are cudaDataType values (R_16BF, R_16F, R_32F); accumulation is fp32.
      */
     public void matmul(long w, int wType, long x, int xType, long out, int outType, int n, int rows, int cols) {
-        Plan p = plans.computeIfAbsent(new Shape(n, rows, cols, wType, xType, outType), this::plan);
-        check("cublasLtMatmul", call(lib().matmul(), handle, p.desc(), alpha, w, p.wl(), x, p.xl(), beta, out, p.ol(), out, p.ol(), p.algo(),
-                MemorySegment.ofAddress(workspace), workspaceBytes, MemorySegment.NULL));
+        matmul(w, wType, x, xType, out, outType, n, rows, cols, MemorySegment.NULL);
+    }
+
+    /** As {@link #matmul(long, int, long, int, long, int, int, int, int)}, on {@code stream} (capturable into a graph). */
+    public void matmul(long w, int wType, long x, int xType, long out, int outType, int n, int rows, int cols, MemorySegment stream) {
+        Shape shape = new Shape(n, rows, cols, wType, xType, outType);
+        Plan p = plans.computeIfAbsent(shape, this::plan);
+        if (p.algo == null) p.algo = fastest(p, shape, w, x, out, stream);
+        run(p, p.algo, w, x, out, stream, n, rows, cols);
+    }
+
+    private void run(Plan p, MemorySegment algo, long w, long x, long out, MemorySegment stream, int n, int rows, int cols) {
+        int r;
+        try {
+            r = (int) lib().matmul().invokeExact(handle, p.desc, alpha, w, p.wl, x, p.xl, beta, out, p.ol, out, p.ol, algo,
+                    workspaceSegment, workspaceBytes, stream);
+        } catch (Throwable t) {
+            throw new CudaException("cuBLASLt call failed: " + t);
+        }
+        check("cublasLtMatmul(" + n + "x" + cols + " by " + rows + "x" + cols + ")", r);
+    }
+
+    /**
+     * Times each candidate algorithm on the real operands (the heuristic's first choice is often not the fastest for
+     * skinny decode products) and returns the fastest. Runs once per shape, never inside a graph capture (the
+     * backend's first step of each shape runs eagerly).
+     */
+    private MemorySegment fastest(Plan p, Shape s, long w, long x, long out, MemorySegment stream) {
+        MemorySegment best = p.candidates[0];
+        long bestNs = Long.MAX_VALUE;
+        for (MemorySegment algo : p.candidates) {
+            try {
+                run(p, algo, w, x, out, stream, s.n(), s.rows(), s.cols());
+                for (int round = 0; round < 2; round++) { // best of two rounds of five: clocks and caches vary
+                    cuda.synchronize(stream);
+                    long t0 = System.nanoTime();
+                    for (int i = 0; i < 5; i++) run(p, algo, w, x, out, stream, s.n(), s.rows(), s.cols());
+                    cuda.synchronize(stream);
+                    long ns = System.nanoTime() - t0;
+                    if (ns < bestNs) {
+                        bestNs = ns;
+                        best = algo;
+                    }
+                }
+            } catch (CudaException e) {
+                // an algorithm the heuristic offered but that cannot run these operands: skip it
+            }
+        }
+        return best;
     }
 
     private Plan plan(Shape s) {
@@ -140,16 +204,19 @@ public final class CublasLt implements AutoCloseable {
             MemorySegment pref = p.get(ADDRESS, 0);
             try {
                 check("cublasLtMatmulPreferenceSetAttribute", call(l.prefSet(), pref, PREF_MAX_WORKSPACE, a.allocateFrom(JAVA_LONG, workspaceBytes), 8L));
-                MemorySegment results = a.allocate(HEURISTIC_BYTES, 8);
+                MemorySegment results = a.allocate(HEURISTIC_BYTES * CANDIDATES, 8);
                 MemorySegment count = a.allocate(JAVA_INT);
-                check("cublasLtMatmulAlgoGetHeuristic", call(l.heuristic(), handle, desc, wl, xl, ol, ol, pref, 1, results, count));
+                check("cublasLtMatmulAlgoGetHeuristic", call(l.heuristic(), handle, desc, wl, xl, ol, ol, pref, CANDIDATES, results, count));
                 if (count.get(JAVA_INT, 0) == 0) {
                     throw new CudaException("cuBLASLt has no algorithm for " + s.n() + "x" + s.cols() + " by " + s.rows() + "x" + s.cols()
                             + " (types " + s.wType() + "/" + s.xType() + "/" + s.outType() + ")");
                 }
-                MemorySegment algo = planArena.allocate(64, 8); // cublasLtMatmulAlgo_t, the first field of the result
-                MemorySegment.copy(results, 0, algo, 0, 64);
-                return new Plan(desc, wl, xl, ol, algo);
+                MemorySegment[] algos = new MemorySegment[count.get(JAVA_INT, 0)];
+                for (int i = 0; i < algos.length; i++) {
+                    algos[i] = planArena.allocate(64, 8); // cublasLtMatmulAlgo_t, the first field of each result
+                    MemorySegment.copy(results, i * HEURISTIC_BYTES, algos[i], 0, 64);
+                }
+                return new Plan(desc, wl, xl, ol, algos);
             } finally {
                 call(l.prefDestroy(), pref);
             }
@@ -160,10 +227,10 @@ public final class CublasLt implements AutoCloseable {
     public void close() {
         Lib l = lib();
         for (Plan p : plans.values()) {
-            call(l.layoutDestroy(), p.ol());
-            call(l.layoutDestroy(), p.xl());
-            call(l.layoutDestroy(), p.wl());
-            call(l.descDestroy(), p.desc());
+            call(l.layoutDestroy(), p.ol);
+            call(l.layoutDestroy(), p.xl);
+            call(l.layoutDestroy(), p.wl);
+            call(l.descDestroy(), p.desc);
         }
         plans.clear();
         planArena.close();

@@ -31,7 +31,10 @@ public final class CudaDriver {
     private final MethodHandle cuInit, cuDriverGetVersion, cuDeviceGetCount, cuDeviceGet, cuDeviceGetName, cuDeviceGetAttribute,
             cuDevicePrimaryCtxRetain, cuCtxSetCurrent, cuCtxSynchronize, cuMemAlloc, cuMemFree, cuMemcpyHtoD, cuMemcpyDtoH,
             cuMemsetD8, cuModuleLoadData, cuModuleGetFunction, cuModuleUnload, cuLaunchKernel, cuGetErrorString,
-            cuMemHostAlloc, cuMemFreeHost, cuEventCreate, cuEventRecord, cuEventSynchronize, cuEventElapsedTime, cuEventDestroy;
+            cuMemHostAlloc, cuMemFreeHost, cuEventCreate, cuEventRecord, cuEventSynchronize, cuEventElapsedTime, cuEventDestroy,
+            cuStreamCreate, cuStreamDestroy, cuStreamSynchronize, cuMemcpyHtoDAsync, cuMemcpyDtoHAsync, cuMemcpyDtoDAsync,
+            cuMemsetD8Async, cuStreamBeginCapture, cuStreamEndCapture, cuGraphInstantiate, cuGraphLaunch, cuGraphExecDestroy,
+            cuGraphDestroy, cuFuncSetAttribute, cuMemGetInfo;
 
     private CudaDriver(SymbolLookup lib) {
         MethodHandle getProc = procAddressLookup(lib);
@@ -62,6 +65,21 @@ public final class CudaDriver {
         cuEventSynchronize = fn(getProc, "cuEventSynchronize", ADDRESS);
         cuEventElapsedTime = fn(getProc, "cuEventElapsedTime", ADDRESS, ADDRESS, ADDRESS);
         cuEventDestroy = fn(getProc, "cuEventDestroy", ADDRESS);
+        cuStreamCreate = fn(getProc, "cuStreamCreate", ADDRESS, JAVA_INT);
+        cuStreamDestroy = fn(getProc, "cuStreamDestroy", ADDRESS);
+        cuStreamSynchronize = fn(getProc, "cuStreamSynchronize", ADDRESS);
+        cuMemcpyHtoDAsync = fn(getProc, "cuMemcpyHtoDAsync", JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS);
+        cuMemcpyDtoHAsync = fn(getProc, "cuMemcpyDtoHAsync", ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS);
+        cuMemcpyDtoDAsync = fn(getProc, "cuMemcpyDtoDAsync", JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS);
+        cuMemsetD8Async = fn(getProc, "cuMemsetD8Async", JAVA_LONG, ValueLayout.JAVA_BYTE, JAVA_LONG, ADDRESS);
+        cuStreamBeginCapture = fn(getProc, "cuStreamBeginCapture", ADDRESS, JAVA_INT);
+        cuStreamEndCapture = fn(getProc, "cuStreamEndCapture", ADDRESS, ADDRESS);
+        cuGraphInstantiate = fn(getProc, "cuGraphInstantiateWithFlags", ADDRESS, ADDRESS, JAVA_LONG);
+        cuGraphLaunch = fn(getProc, "cuGraphLaunch", ADDRESS, ADDRESS);
+        cuGraphExecDestroy = fn(getProc, "cuGraphExecDestroy", ADDRESS);
+        cuGraphDestroy = fn(getProc, "cuGraphDestroy", ADDRESS);
+        cuFuncSetAttribute = fn(getProc, "cuFuncSetAttribute", ADDRESS, JAVA_INT, JAVA_INT);
+        cuMemGetInfo = fn(getProc, "cuMemGetInfo", ADDRESS, ADDRESS);
         check("cuInit", invoke(cuInit, 0));
     }
 
@@ -270,6 +288,91 @@ public final class CudaDriver {
             call("cuLaunchKernel", cuLaunchKernel, function, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes,
                     stream == null ? MemorySegment.NULL : stream, params, MemorySegment.NULL);
         }
+    }
+
+    /** A stream that synchronises with the legacy default stream (flags 0), so plain copies stay ordered with it. */
+    public MemorySegment createStream() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(ADDRESS);
+            call("cuStreamCreate", cuStreamCreate, v, 0);
+            return v.get(ADDRESS, 0);
+        }
+    }
+
+    public void destroyStream(MemorySegment stream) { call("cuStreamDestroy", cuStreamDestroy, stream); }
+
+    public void synchronize(MemorySegment stream) { call("cuStreamSynchronize", cuStreamSynchronize, stream); }
+
+    /** Asynchronous on {@code stream}; {@code src} must stay valid (pinned memory: until the stream reaches the copy). */
+    public void copyToDeviceAsync(long dst, MemorySegment src, long bytes, MemorySegment stream) {
+        call("cuMemcpyHtoDAsync", cuMemcpyHtoDAsync, dst, src, bytes, stream);
+    }
+
+    public void copyToHostAsync(MemorySegment dst, long src, long bytes, MemorySegment stream) {
+        call("cuMemcpyDtoHAsync", cuMemcpyDtoHAsync, dst, src, bytes, stream);
+    }
+
+    public void copyDeviceAsync(long dst, long src, long bytes, MemorySegment stream) {
+        call("cuMemcpyDtoDAsync", cuMemcpyDtoDAsync, dst, src, bytes, stream);
+    }
+
+    public void memsetAsync(long dst, byte value, long bytes, MemorySegment stream) {
+        call("cuMemsetD8Async", cuMemsetD8Async, dst, value, bytes, stream);
+    }
+
+    /** Free and total device memory of the current context's device, in bytes. */
+    public long[] memoryInfo() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment free = a.allocate(JAVA_LONG), total = a.allocate(JAVA_LONG);
+            call("cuMemGetInfo", cuMemGetInfo, free, total);
+            return new long[] {free.get(JAVA_LONG, 0), total.get(JAVA_LONG, 0)};
+        }
+    }
+
+    /** CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: lets a kernel use more than 48 KiB of dynamic shared memory. */
+    public void setMaxDynamicSharedMemory(MemorySegment function, int bytes) {
+        call("cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES, " + bytes + ")", cuFuncSetAttribute, function, 8, bytes);
+    }
+
+    /** Starts recording the stream's work into a graph (thread-local capture mode: other threads are unaffected). */
+    public void beginCapture(MemorySegment stream) {
+        call("cuStreamBeginCapture", cuStreamBeginCapture, stream, 1 /* CU_STREAM_CAPTURE_MODE_THREAD_LOCAL */);
+    }
+
+    /** Ends the capture and instantiates the recorded graph; returns the executable graph. */
+    public MemorySegment endCapture(MemorySegment stream) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment g = a.allocate(ADDRESS), exec = a.allocate(ADDRESS);
+            call("cuStreamEndCapture", cuStreamEndCapture, stream, g);
+            MemorySegment graph = g.get(ADDRESS, 0);
+            try {
+                call("cuGraphInstantiateWithFlags", cuGraphInstantiate, exec, graph, 0L);
+            } finally {
+                call("cuGraphDestroy", cuGraphDestroy, graph);
+            }
+            return exec.get(ADDRESS, 0);
+        }
+    }
+
+    public void launchGraph(MemorySegment exec, MemorySegment stream) { call("cuGraphLaunch", cuGraphLaunch, exec, stream); }
+
+    public void destroyGraph(MemorySegment exec) { call("cuGraphExecDestroy", cuGraphExecDestroy, exec); }
+
+    /**
+     * Launches with a caller-owned kernel parameter array (pointers to argument values), without allocating: the
+     * hot path of a backend that launches hundreds of kernels per step.
+     */
+    public void launch(MemorySegment function, int gridX, int gridY, int gridZ, int blockX, int blockY, int blockZ, int sharedBytes,
+                       MemorySegment stream, MemorySegment params) {
+        int r;
+        MemorySegment s = stream == null ? MemorySegment.NULL : stream;
+        try {
+            r = (int) cuLaunchKernel.invokeExact(function, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes, s, params,
+                    MemorySegment.NULL);
+        } catch (Throwable t) {
+            throw new CudaException("native call failed: " + t);
+        }
+        check("cuLaunchKernel", r);
     }
 
     /** Milliseconds the device spends on {@code work} (events on the default stream around it). */

@@ -8,4 +8,12 @@ public interface Activation {
 
     /** The first n rows of this buffer, sharing its memory. */
     Activation rows(int n);
+
+    /**
+     * Columns [from, from + count) of every row, sharing this buffer's memory (rows keep their original stride). Only
+     * backends that fuse products ({@link Backend#uploadStacked}) support it; their ops accept such views as inputs.
+     */
+    default Activation columns(int from, int count) {
+        throw new UnsupportedOperationException("this backend keeps activations contiguous");
+    }
 }

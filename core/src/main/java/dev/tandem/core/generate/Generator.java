@@ -23,6 +23,7 @@ public final class Generator implements AutoCloseable {
     private final BlockPool pool;
     private final KvStorage kv;
     private final float[] logitsRow;
+    private final int[] argmaxOut = new int[1];
 
     public Generator(LlamaModel model, int context) {
         this.model = model;
@@ -57,10 +58,7 @@ public final class Generator implements AutoCloseable {
             for (int start = 0; start < prompt.length; start += model.maxTokens()) {
                 int n = Math.min(model.maxTokens(), prompt.length - start);
                 Activation logits = step(table, history, start, n);
-                if (start + n == prompt.length) {
-                    model.backend().read(logits, 0, logitsRow);
-                    next = sampler.sample(logitsRow, history, len);
-                }
+                if (start + n == prompt.length) next = sample(sampler, logits, history, len);
             }
             long t1 = System.nanoTime();
             int generated = 0;
@@ -72,14 +70,28 @@ public final class Generator implements AutoCloseable {
                 if (!sink.test(next)) { reason = "stopped"; break; }
                 if (generated >= maxTokens) break;
                 if (len >= context) { reason = "context"; break; }
-                Activation logits = step(table, history, len - 1, 1);
-                model.backend().read(logits, 0, logitsRow);
-                next = sampler.sample(logitsRow, history, len);
+                next = sample(sampler, step(table, history, len - 1, 1), history, len);
             }
             return new GenerationStats(prompt.length, t1 - t0, generated, System.nanoTime() - t1, reason);
         } finally {
             table.release();
         }
+    }
+
+    /** Plain greedy takes the argmax on the backend (one int crosses from a GPU instead of the vocabulary's logits). */
+    private int sample(Sampler sampler, Activation logits, int[] history, int len) {
+        SamplingParams p = sampler.params();
+        if (p.argmaxOnly()) {
+            model.backend().argmax(logits, argmaxOut);
+            return argmaxOut[0];
+        }
+        if (model.backend().samplesOnDevice() && !p.penalized()) {
+            model.backend().sample(logits, new float[] {p.temperature()}, new int[] {p.topK()}, new float[] {p.topP()},
+                    new float[] {p.minP()}, new float[] {sampler.nextUniform()}, argmaxOut);
+            return argmaxOut[0];
+        }
+        model.backend().read(logits, 0, logitsRow);
+        return sampler.sample(logitsRow, history, len);
     }
 
     /** Runs positions [start, start + n) of the sequence and returns the logits of the last one. */

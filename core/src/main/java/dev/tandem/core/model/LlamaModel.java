@@ -24,11 +24,13 @@ public final class LlamaModel {
     private final int maxTokens;
     private final float attentionScale;
 
-    // Scratch activations sized for the largest step; each step uses views of its own row count.
-    private final Activation x, xb, q, k, v, att, proj, gate, up, lastRows, lastNorm, logits;
+    // Scratch activations sized for the largest step; each step uses views of its own row count. With stacked
+    // products (qkv, gateUp) q/k/v/up are column views of their outputs and have no buffers of their own.
+    private final Activation x, xb, q, k, v, att, proj, gate, up, qkv, gateUp, lastRows, lastNorm, logits;
 
-    private record Layer(Weight attnNorm, Weight wq, Weight wk, Weight wv, Weight wo, Weight bq, Weight bk, Weight bv,
-                         Weight ffnNorm, Weight gate, Weight up, Weight down) {}
+    /** wqkv / wGateUp are set (and wq, wk, wv / gate, up null) when the backend stacks those products. */
+    private record Layer(Weight attnNorm, Weight wq, Weight wk, Weight wv, Weight wqkv, Weight wo, Weight bq, Weight bk, Weight bv,
+                         Weight ffnNorm, Weight gate, Weight up, Weight wGateUp, Weight down) {}
 
     /**
      * @param maxTokens most tokens one step may carry (prefill chunk plus decodes)
@@ -44,21 +46,28 @@ public final class LlamaModel {
         finalNorm = backend.upload(weights.finalNorm());
         output = weights.output() == weights.embedding() ? embedding : backend.upload(weights.output());
         for (LayerWeights l : weights.layers()) {
-            layers.add(new Layer(backend.upload(l.attnNorm()), backend.upload(l.wq()), backend.upload(l.wk()),
-                    backend.upload(l.wv()), backend.upload(l.wo()),
+            Weight qkvW = l.bq() == null ? backend.uploadStacked(l.wq().name() + "|k|v", List.of(l.wq(), l.wk(), l.wv())) : null;
+            Weight guW = backend.uploadStacked(l.gate().name() + "|up", List.of(l.gate(), l.up()));
+            layers.add(new Layer(backend.upload(l.attnNorm()),
+                    qkvW == null ? backend.upload(l.wq()) : null, qkvW == null ? backend.upload(l.wk()) : null,
+                    qkvW == null ? backend.upload(l.wv()) : null, qkvW, backend.upload(l.wo()),
                     l.bq() == null ? null : backend.upload(l.bq()), l.bk() == null ? null : backend.upload(l.bk()),
                     l.bv() == null ? null : backend.upload(l.bv()),
-                    backend.upload(l.ffnNorm()), backend.upload(l.gate()), backend.upload(l.up()), backend.upload(l.down())));
+                    backend.upload(l.ffnNorm()), guW == null ? backend.upload(l.gate()) : null, guW == null ? backend.upload(l.up()) : null,
+                    guW, backend.upload(l.down())));
         }
+        boolean anyQkv = layers.stream().anyMatch(l -> l.wqkv != null), anySplitQkv = layers.stream().anyMatch(l -> l.wqkv == null);
         x = backend.allocate(maxTokens, config.dim());
         xb = backend.allocate(maxTokens, config.dim());
-        q = backend.allocate(maxTokens, config.qDim());
-        k = backend.allocate(maxTokens, config.kvDim());
-        v = backend.allocate(maxTokens, config.kvDim());
+        q = anySplitQkv ? backend.allocate(maxTokens, config.qDim()) : null;
+        k = anySplitQkv ? backend.allocate(maxTokens, config.kvDim()) : null;
+        v = anySplitQkv ? backend.allocate(maxTokens, config.kvDim()) : null;
+        qkv = anyQkv ? backend.allocate(maxTokens, config.qDim() + 2 * config.kvDim()) : null;
         att = backend.allocate(maxTokens, config.qDim());
         proj = backend.allocate(maxTokens, config.dim());
         gate = backend.allocate(maxTokens, config.hiddenDim());
-        up = backend.allocate(maxTokens, config.hiddenDim());
+        up = layers.stream().anyMatch(l -> l.wGateUp == null) ? backend.allocate(maxTokens, config.hiddenDim()) : null;
+        gateUp = layers.stream().anyMatch(l -> l.wGateUp != null) ? backend.allocate(maxTokens, 2 * config.hiddenDim()) : null;
         lastRows = backend.allocate(maxLogitRows, config.dim());
         lastNorm = backend.allocate(maxLogitRows, config.dim());
         logits = backend.allocate(maxLogitRows, config.vocabSize());
@@ -81,39 +90,121 @@ public final class LlamaModel {
             if (t < 0 || t >= config.vocabSize()) throw new IllegalArgumentException("token id " + t + " outside the vocabulary of " + config.vocabSize());
         }
         for (int p : batch.positions()) rope.checkPosition(p);
-        AttentionBatch ab = new AttentionBatch(batch.seqs(), config.heads(), config.kvHeads(), config.headDim(), attentionScale);
-        Activation x = this.x.rows(n), xb = this.xb.rows(n), q = this.q.rows(n), k = this.k.rows(n), v = this.v.rows(n),
-                att = this.att.rows(n), proj = this.proj.rows(n), gate = this.gate.rows(n), up = this.up.rows(n);
+        int logitRows = batch.logitRows().length;
+        int stride = blockTableStride(batch, kv.layout().blockSize());
+        int padded = decodeOnly(batch) ? backend.replayRows(n) : 0;
+        if (padded > 0 && padded <= Math.min(maxTokens, logits.rows())) {
+            // A replayable decode step: padded to a recorded size, every row sampled, metadata read on the device.
+            StepBatch p = padDecode(batch, padded);
+            AttentionBatch ab = attentionBatch(p);
+            backend.beginStep(p.tokens(), p.positions(), p.slots(), ab, stride);
+            backend.replay(new ReplayOwner(this, kv), padded, () -> run(p, ab, kv));
+            return logits.rows(logitRows);
+        }
+        AttentionBatch ab = attentionBatch(batch);
+        backend.beginStep(batch.tokens(), batch.positions(), batch.slots(), ab, stride);
+        run(batch, ab, kv);
+        return logits.rows(logitRows);
+    }
+
+    /**
+     * The block-table stride of a step: the longest context rounded up to a power of two (at least 256 tokens), in
+     * blocks, capped by the model's context. A replaying backend records one step per stride, so a recording serves
+     * every step whose contexts fit, and short contexts do not pay for the model's full context in metadata.
+     */
+    private int blockTableStride(StepBatch batch, int blockSize) {
+        int longest = 1;
+        for (AttentionBatch.Seq s : batch.seqs()) longest = Math.max(longest, s.ctxLen());
+        int bucket = Math.max(256, Integer.highestOneBit(Math.max(1, longest - 1)) << 1);
+        return Math.ceilDiv(Math.min(bucket, config.contextLength()), blockSize);
+    }
+
+    /** A recorded step belongs to this model's scratch buffers and this KV cache. */
+    private record ReplayOwner(LlamaModel model, KvStorage kv) {}
+
+    private AttentionBatch attentionBatch(StepBatch batch) {
+        return new AttentionBatch(batch.seqs(), config.heads(), config.kvHeads(), config.headDim(), attentionScale);
+    }
+
+    /** One token per sequence, in row order, each row asking for its logits. */
+    private static boolean decodeOnly(StepBatch batch) {
+        if (batch.seqs().size() != batch.size() || batch.logitRows().length != batch.size()) return false;
+        for (int i = 0; i < batch.size(); i++) {
+            AttentionBatch.Seq s = batch.seqs().get(i);
+            if (s.qLen() != 1 || s.qStart() != i || batch.logitRows()[i] != i) return false;
+        }
+        return true;
+    }
+
+    private static final int[] PAD_TABLE = {0};
+
+    /** Adds rows that attend to one cached position of block 0 and write nothing (slot -1); their outputs are ignored. */
+    private static StepBatch padDecode(StepBatch b, int rows) {
+        int n = b.size();
+        int[] tokens = java.util.Arrays.copyOf(b.tokens(), rows), positions = java.util.Arrays.copyOf(b.positions(), rows);
+        int[] slots = java.util.Arrays.copyOf(b.slots(), rows), logitRows = new int[rows];
+        List<AttentionBatch.Seq> seqs = new ArrayList<>(b.seqs());
+        for (int i = 0; i < rows; i++) logitRows[i] = i;
+        for (int i = n; i < rows; i++) {
+            slots[i] = -1;
+            seqs.add(new AttentionBatch.Seq(i, 1, 1, PAD_TABLE));
+        }
+        return new StepBatch(tokens, positions, slots, seqs, logitRows);
+    }
+
+    /** The step's ops, in order; every array they use is one of the batch's (what beginStep was given). */
+    private void run(StepBatch batch, AttentionBatch ab, KvStorage kv) {
+        int n = batch.size();
+        Activation x = this.x.rows(n), xb = this.xb.rows(n), att = this.att.rows(n), proj = this.proj.rows(n), gate = this.gate.rows(n);
+        int qDim = config.qDim(), kvDim = config.kvDim(), hidden = config.hiddenDim();
         backend.embed(embedding, batch.tokens(), x);
+        backend.rmsNorm(x, layers.get(0).attnNorm, config.normEps(), xb);
         for (int l = 0; l < layers.size(); l++) {
             Layer w = layers.get(l);
-            backend.rmsNorm(x, w.attnNorm, config.normEps(), xb);
-            backend.matmul(xb, w.wq, q);
-            backend.matmul(xb, w.wk, k);
-            backend.matmul(xb, w.wv, v);
-            if (w.bq != null) {
-                backend.addBias(q, w.bq);
-                backend.addBias(k, w.bk);
-                backend.addBias(v, w.bv);
+            Activation q, k, v;
+            if (w.wqkv != null) {
+                Activation fused = this.qkv.rows(n);
+                backend.matmul(xb, w.wqkv, fused);
+                q = fused.columns(0, qDim);
+                k = fused.columns(qDim, kvDim);
+                v = fused.columns(qDim + kvDim, kvDim);
+            } else {
+                q = this.q.rows(n);
+                k = this.k.rows(n);
+                v = this.v.rows(n);
+                backend.matmul(xb, w.wq, q);
+                backend.matmul(xb, w.wk, k);
+                backend.matmul(xb, w.wv, v);
+                if (w.bq != null) {
+                    backend.addBias(q, w.bq);
+                    backend.addBias(k, w.bk);
+                    backend.addBias(v, w.bv);
+                }
             }
-            backend.rope(q, config.heads(), batch.positions(), rope);
-            backend.rope(k, config.kvHeads(), batch.positions(), rope);
-            backend.writeKv(kv, l, k, v, batch.slots());
+            backend.ropeWriteKv(q, k, v, config.heads(), config.kvHeads(), batch.positions(), rope, kv, l, batch.slots());
             backend.attention(q, kv, l, ab, att);
             backend.matmul(att, w.wo, proj);
-            backend.add(x, proj);
-            backend.rmsNorm(x, w.ffnNorm, config.normEps(), xb);
-            backend.matmul(xb, w.gate, gate);
-            backend.matmul(xb, w.up, up);
-            backend.swiglu(gate, up, gate);
-            backend.matmul(gate, w.down, proj);
-            backend.add(x, proj);
+            backend.addRmsNorm(x, proj, w.ffnNorm, config.normEps(), xb);
+            if (w.wGateUp != null) {
+                Activation fused = this.gateUp.rows(n);
+                backend.matmul(xb, w.wGateUp, fused);
+                backend.swigluMatmul(fused.columns(0, hidden), fused.columns(hidden, hidden), gate, w.down, proj);
+            } else {
+                Activation up = this.up.rows(n);
+                backend.matmul(xb, w.gate, gate);
+                backend.matmul(xb, w.up, up);
+                backend.swigluMatmul(gate, up, gate, w.down, proj);
+            }
+            if (l + 1 < layers.size()) {
+                backend.addRmsNorm(x, proj, layers.get(l + 1).attnNorm, config.normEps(), xb);
+            } else {
+                backend.add(x, proj);
+            }
         }
         int r = batch.logitRows().length;
         Activation last = lastRows.rows(r), norm = lastNorm.rows(r), out = logits.rows(r);
         backend.gatherRows(x, batch.logitRows(), last);
         backend.rmsNorm(last, finalNorm, config.normEps(), norm);
         backend.matmul(norm, output, out);
-        return out;
     }
 }

@@ -50,9 +50,6 @@ public final class Sampler {
         for (int i = 0; i < k; i++) out[order[i]] = (float) (probs[i] / total);
     }
 
-    /** A uniform draw in [0, 1) from this sampler's seeded stream (speculative acceptance tests use it). */
-    public double uniform() { return random.nextDouble(); }
-
     /** Draws a token from dense, possibly unnormalised, non-negative weights with this sampler's stream. */
     public int drawDense(float[] weights) {
         double total = 0;
@@ -81,6 +78,11 @@ public final class Sampler {
         softmax(logits, k);
         k = topP(k);
         return minP(k);
+    }
+
+    /** The next draw of this sampler's seeded stream in [0, 1), for sampling done on a device. */
+    public float nextUniform() {
+        return Math.min((float) random.nextDouble(), 0x1.fffffep-1f);
     }
 
     /** First index of the largest value (ties go to the lowest id, as torch.argmax does). */

@@ -19,4 +19,14 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
     }
 
     public boolean greedy() { return temperature == 0f; }
+
+    /** Greedy with no penalty: the token is the logits' argmax, which a backend can take where the logits live. */
+    public boolean argmaxOnly() {
+        return greedy() && !penalized();
+    }
+
+    /** Whether any penalty (repeat, presence, frequency) changes the logits: those need the history, on the host. */
+    public boolean penalized() {
+        return (repeatPenalty != 1f && repeatLastN > 0) || presencePenalty != 0f || frequencyPenalty != 0f;
+    }
 }

@@ -104,9 +104,21 @@ public final class ModelRunner {
         }
         List<Sampled> result = new ArrayList<>(sampling.size());
         int outRow = 0;
+        int[] onBackend = sampleOnBackend(out, sampling, samplingDrafts, r);
         for (int i = 0; i < sampling.size(); i++) {
             Sequence seq = sampling.get(i).seq();
             Draft d = samplingDrafts.get(i);
+            if (onBackend != null) {
+                // Greedy (or device-sampled) without logits on the host: a draft is kept while it equals the row's argmax.
+                Verifier.Verdict v = Verifier.greedy(onBackend, outRow, d);
+                outRow += d.size() + 1;
+                List<TokenEvent> events = new ArrayList<>(v.tokens().length);
+                for (int t : v.tokens()) events.add(new TokenEvent(t, Float.NaN, new int[0], new float[0]));
+                seq.setNumComputed(seq.numComputed() + v.accepted());
+                if (d.size() > 0 || sampling.get(i).lookahead() > 0) blocks.trim(seq, seq.numTokens() + v.tokens().length);
+                result.add(new Sampled(seq, events, d.size(), v.accepted()));
+                continue;
+            }
             int top = seq.request().topLogprobs();
             int k = d.size();
             ensureRows(k + 1);
@@ -146,5 +158,45 @@ public final class ModelRunner {
             rows[i] = new float[vocab];
             raws[i] = new float[vocab];
         }
+    }
+
+    /**
+     * Samples every logits row (one per sequence, plus one per draft token) where the logits live when no sequence
+     * needs the host (penalties, logprobs): greedy batches through the backend's argmax, which is all greedy
+     * verification needs, others through its sampler when it has one and nobody speculates (rejection sampling
+     * compares whole distributions on the host). On a GPU one int per row crosses PCIe instead of the vocabulary's
+     * logits. Returns null when the rows must be read and sampled on the host.
+     */
+    private int[] sampleOnBackend(Activation out, List<Scheduler.Scheduled> sampling, List<Draft> drafts, int rows) {
+        if (sampling.isEmpty()) return null;
+        boolean greedy = true, drafted = false;
+        for (int i = 0; i < sampling.size(); i++) {
+            Sequence seq = sampling.get(i).seq();
+            dev.tandem.core.sampling.SamplingParams p = seq.sampler().params();
+            if (p.penalized() || seq.request().topLogprobs() >= 0) return null;
+            greedy &= p.greedy();
+            drafted |= drafts.get(i).size() > 0;
+        }
+        if (greedy) {
+            int[] ids = new int[rows];
+            backend.argmax(out, ids);
+            return ids;
+        }
+        if (drafted || !backend.samplesOnDevice()) return null;
+        int n = sampling.size();
+        int[] ids = new int[n];
+        float[] temperature = new float[n], topP = new float[n], minP = new float[n], uniform = new float[n];
+        int[] topK = new int[n];
+        for (int i = 0; i < n; i++) {
+            var sampler = sampling.get(i).seq().sampler();
+            var p = sampler.params();
+            temperature[i] = p.temperature();
+            topK[i] = p.topK();
+            topP[i] = p.topP();
+            minP[i] = p.minP();
+            uniform[i] = p.greedy() ? 0f : sampler.nextUniform();
+        }
+        backend.sample(out, temperature, topK, topP, minP, uniform, ids);
+        return ids;
     }
 }

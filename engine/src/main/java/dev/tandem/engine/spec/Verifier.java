@@ -21,6 +21,18 @@ public final class Verifier {
     public record Verdict(int[] tokens, int accepted) {}
 
     /**
+     * Greedy verification from each row's argmax ({@code argmax[from + i]} follows draft token i - 1, as computed where
+     * the logits live): the same verdict {@link #verify} gives at temperature 0 without penalties.
+     */
+    public static Verdict greedy(int[] argmax, int from, Draft draft) {
+        int k = draft.size();
+        for (int i = 0; i < k; i++) {
+            if (argmax[from + i] != draft.tokens()[i]) return new Verdict(Arrays.copyOfRange(argmax, from, from + i + 1), i);
+        }
+        return new Verdict(Arrays.copyOfRange(argmax, from, from + k + 1), k);
+    }
+
+    /**
      * @param history the sequence's committed tokens, {@code committed} of them valid
      * @param logits  k + 1 rows of target logits: row i predicts the token after draft i (row 0: after the history);
      *                modified
@@ -47,7 +59,7 @@ public final class Verifier {
             sampler.distribution(logits[i], hist, committed + i, p);
             float q = draft.q(i);
             // Accept with min(1, p/q): u < p/q, written as u*q < p so that q = 0 (cannot happen for a drawn token) never divides.
-            if (sampler.uniform() * q < p[x]) {
+            if (sampler.nextUniform() * q < p[x]) {
                 out[i] = x;
                 continue;
             }

@@ -32,15 +32,18 @@ final class BenchCommand {
             "n", "generated tokens for the tg test, 0 to skip (default 128)",
             "r", "repetitions (default 5)",
             "ubatch", "most tokens per forward pass in pp (default 512)",
-            BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3]);
+            BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3],
+            BackendOptions.OPTIONS[4], BackendOptions.OPTIONS[5]);
     static final Map<String, String> FLAGS = Args.options("help", "show options");
 
     int run(String[] argv) throws Exception {
         if (argv.length > 0 && argv[0].equals("serve")) return dev.tandem.bench.ServeBenchmark.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length > 0 && argv[0].equals("spec")) return new SpecBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
+        if (argv.length > 0 && argv[0].equals("steps")) return new StepBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length > 0 && argv[0].equals("overhead")) return new OverheadBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length == 0 || !argv[0].equals("generate")) {
-            throw new Args.UsageException("bench: expected 'bench generate --model PATH [-p 512] [-n 128] [-r 5]' or 'bench serve --url URL --trace FILE ...' or 'bench spec --model PATH --draft-model PATH'");
+            throw new Args.UsageException("bench: expected 'bench generate --model PATH [-p 512] [-n 128] [-r 5]', 'bench steps --model PATH --device cuda', "
+                    + "'bench spec --model PATH --draft-model PATH' or 'bench serve --url URL --trace FILE ...'");
         }
         Args args = new Args("bench generate", java.util.Arrays.copyOfRange(argv, 1, argv.length), VALUED, FLAGS);
         if (args.flag("help")) return Help.print("bench generate --model PATH [-p 512] [-n 128] [-r 5]", VALUED, FLAGS);

@@ -38,6 +38,7 @@ final class GenerateCommand {
             "tokenizer", "tokenizer file (llama2.c tokenizer.bin, tokenizer.model or tokenizer.json)",
             "ctx-size", "context length to allocate (default: the model's)",
             BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3],
+            BackendOptions.OPTIONS[4], BackendOptions.OPTIONS[5],
             SpeculationOptions.VALUED[0], SpeculationOptions.VALUED[1], SpeculationOptions.VALUED[2], SpeculationOptions.VALUED[3],
             SpeculationOptions.VALUED[4], SpeculationOptions.VALUED[5], SpeculationOptions.VALUED[6], SpeculationOptions.VALUED[7],
             SpeculationOptions.VALUED[8], SpeculationOptions.VALUED[9]);

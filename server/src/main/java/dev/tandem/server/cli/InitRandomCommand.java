@@ -1,59 +1,118 @@
 package dev.tandem.server.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tandem.core.backend.Rope;
 import dev.tandem.core.format.gguf.GgufModelWriter;
 import dev.tandem.core.format.gguf.GgufVocab;
 import dev.tandem.core.format.hf.HfConfig;
+import dev.tandem.core.format.hf.HfModelWriter;
 import dev.tandem.core.model.ModelConfig;
+import dev.tandem.core.model.RandomWeights;
 import dev.tandem.core.tensor.DType;
+import dev.tandem.core.tokenizer.SyntheticTokenizer;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
-import java.util.SplittableRandom;
 
 /**
  * `tandem init-random`: a seeded random-weight model at a real shape, for benchmarks (weights normal(0, 0.02),
- * norms 1). Each row is drawn from its own seeded stream, so the file does not depend on how it is written.
+ * norms 1; see {@link RandomWeights} for the generator). Every value is a function of (seed, tensor, row, column),
+ * so the files do not depend on how, or on how many threads, they are written. A GGUF file, or a Hugging Face
+ * folder (config.json, safetensors, a synthetic byte-level tokenizer.json) that transformers loads too.
  */
 final class InitRandomCommand {
     static final Map<String, String> VALUED = Args.options(
             "config", "llama-110m (dim 768, 12 layers, 12 heads, FFN 2048, vocab 32000, tied), llama3-8b, llama3-70b, or a config.json",
-            "dtype", "type of the matrices: f32, f16, bf16, q8_0, q4_0",
+            "dtype", "type of the matrices: f32, f16, bf16 (Hugging Face and GGUF), q8_0, q4_0 (GGUF only)",
             "seed", "random seed (default 1)",
-            "out", "GGUF file to write");
+            "out", "FILE.gguf, or a folder for the Hugging Face layout",
+            "format", "gguf or hf (default: gguf for a .gguf path, hf otherwise)",
+            "threads", "threads generating the Hugging Face weights (default: all cores)");
     static final Map<String, String> FLAGS = Args.options("help", "show options");
 
     int run(String[] argv) throws java.io.IOException {
         Args args = new Args("init-random", argv, VALUED, FLAGS);
-        if (args.flag("help")) return Help.print("init-random --config NAME|FILE --dtype TYPE --seed S --out FILE.gguf", VALUED, FLAGS);
-        ModelConfig c = preset(args, args.required("config"));
+        if (args.flag("help")) return Help.print("init-random --config NAME|FILE --dtype TYPE --seed S --out FILE.gguf|DIR [--format gguf|hf]", VALUED, FLAGS);
+        String configName = args.required("config");
+        ModelConfig c = preset(args, configName);
         DType type = ConvertCommand.parseType(args, args.required("dtype"));
         long seed = args.longValue("seed", 1);
         Path out = Path.of(args.required("out"));
+        String format = args.string("format", out.getFileName().toString().toLowerCase().endsWith(".gguf") ? "gguf" : "hf");
         long t0 = System.nanoTime();
-        GgufModelWriter.write(out, c, type, syntheticVocab(c.vocabSize()), (name, first, count, cols, dst) -> fill(name, seed, first, count, cols, dst), "random-" + args.required("config"));
-        System.err.printf("init-random: wrote %s (%s, %d parameters, %.1f MiB) in %.1f s%n", out, type, c.matrixParameters(),
-                java.nio.file.Files.size(out) / 1048576.0, (System.nanoTime() - t0) / 1e9);
+        switch (format) {
+            case "gguf" -> {
+                GgufModelWriter.write(out, c, type, syntheticVocab(c.vocabSize()),
+                        (name, first, count, cols, dst) -> RandomWeights.rows(seed, name, first, count, cols, dst), "random-" + configName);
+                System.err.printf("init-random: wrote %s (%s, %d parameters, %.1f MiB) in %.1f s%n", out, type, c.matrixParameters(),
+                        Files.size(out) / 1048576.0, (System.nanoTime() - t0) / 1e9);
+            }
+            case "hf" -> {
+                if (type != DType.F32 && type != DType.F16 && type != DType.BF16) {
+                    throw args.usage("--dtype " + args.required("dtype") + " is GGUF-only; the Hugging Face layout takes bf16, f16 or f32");
+                }
+                if (Files.isRegularFile(out)) throw args.usage("--out " + out + " is a file; the Hugging Face layout needs a folder (or name it .gguf)");
+                int threads = args.integer("threads", Runtime.getRuntime().availableProcessors());
+                if (threads < 1) throw args.usage("--threads must be at least 1, got " + threads);
+                HfModelWriter.Written w = writeHf(out, c, type, ropeScaling(configName), seed, threads);
+                double s = (System.nanoTime() - t0) / 1e9;
+                System.err.printf("init-random: wrote %s (%s, %d parameters, %d safetensors file%s, %.2f GB) in %.2f s: %.2f GB/s with %d threads"
+                                + " (thread time: %.2f s generating, %.2f s writing)%n",
+                        out, type, c.matrixParameters(), w.files().size(), w.files().size() == 1 ? "" : "s", w.bytes() / 1e9, s,
+                        w.bytes() / 1e9 / s, threads, w.computeNanos() / 1e9, w.writeNanos() / 1e9);
+            }
+            default -> throw args.usage("--format must be gguf or hf, got '" + format + "'");
+        }
         return 0;
     }
 
-    private static void fill(String name, long seed, long first, int count, int cols, float[] dst) {
-        if (name.endsWith("norm.weight")) {
-            java.util.Arrays.fill(dst, 0, count * cols, 1f);
-            return;
+    /** The Hugging Face folder: config.json, generation_config.json, tokenizer files, safetensors. */
+    static HfModelWriter.Written writeHf(Path dir, ModelConfig c, DType type, JsonNode ropeScaling, long seed, int threads) throws java.io.IOException {
+        if (!c.architecture().equals("llama") || c.qkvBias()) {
+            throw new Args.UsageException("init-random: the Hugging Face layout is written as LlamaForCausalLM without biases; --config is "
+                    + c.architecture() + (c.qkvBias() ? " with attention_bias" : ""));
         }
-        long nameHash = name.hashCode() * 0x9E3779B97F4A7C15L;
-        for (int r = 0; r < count; r++) {
-            SplittableRandom rnd = new SplittableRandom(seed ^ nameHash ^ ((first + r) * 0xBF58476D1CE4E5B9L));
-            for (int i = 0; i < cols; i++) dst[r * cols + i] = (float) (rnd.nextGaussian() * 0.02);
+        if (c.vocabSize() < SyntheticTokenizer.MIN_VOCAB) {
+            throw new Args.UsageException("init-random: the synthetic byte-level tokenizer needs vocab_size >= " + SyntheticTokenizer.MIN_VOCAB + ", got " + c.vocabSize());
         }
+        // BOS / EOS where the configuration says, else after the ordinary vocabulary as Llama 3 has them.
+        boolean valid = c.bos() >= 0 && c.eos() >= 0 && c.bos() < c.vocabSize() && c.eos() < c.vocabSize() && c.bos() != c.eos();
+        int bos = valid ? c.bos() : c.vocabSize() - 2, eos = valid ? c.eos() : c.vocabSize() - 1;
+        ModelConfig hf = new ModelConfig(c.architecture(), c.dim(), c.hiddenDim(), c.layers(), c.heads(), c.kvHeads(), c.headDim(),
+                c.vocabSize(), c.contextLength(), c.normEps(), Rope.Style.HALF, c.ropeTheta(), c.ropeInvFreq(), c.tiedEmbeddings(),
+                false, 0, bos, eos);
+        Files.createDirectories(dir);
+        Files.writeString(dir.resolve("config.json"), HfModelWriter.configJson(hf, type, ropeScaling).toPrettyString());
+        Files.writeString(dir.resolve("generation_config.json"),
+                "{\n  \"bos_token_id\": " + bos + ",\n  \"eos_token_id\": " + eos + "\n}\n");
+        SyntheticTokenizer.write(dir, c.vocabSize(), bos, eos, c.contextLength());
+        return HfModelWriter.write(dir, hf, type, (name, first, count, cols, dst) -> RandomWeights.rows(seed, name, first, count, cols, dst),
+                HfModelWriter.HF_SHARD_BYTES, threads);
+    }
+
+    /** A config.json's RoPE scaling block (rope_scaling, or transformers 5's rope_parameters), to write back; null for presets. */
+    private static JsonNode ropeScaling(String configName) throws java.io.IOException {
+        Path p = Path.of(configName);
+        if (!Files.isRegularFile(p)) return null;
+        JsonNode c = new ObjectMapper().readTree(Files.readString(p));
+        JsonNode s = c.path("rope_scaling");
+        if (s.isObject()) return s;
+        JsonNode params = c.path("rope_parameters");
+        String type = params.path("rope_type").asText("default");
+        if (!params.isObject() || type.equals("default")) return null;
+        ObjectNode copy = params.deepCopy();
+        copy.remove("rope_theta");
+        return copy;
     }
 
     static ModelConfig preset(Args args, String name) {
         return switch (name) {
-            case "llama-110m" -> llama(768, 2048, 12, 12, 12, 32000, 1024, 10000, 1e-5f, true); // stories110M's shape, shared classifier
-            case "llama3-8b" -> llama(4096, 14336, 32, 32, 8, 128256, 8192, 500000, 1e-5f, false);
-            case "llama3-70b" -> llama(8192, 28672, 80, 64, 8, 128256, 8192, 500000, 1e-5f, false);
+            case "llama-110m" -> llama(768, 2048, 12, 12, 12, 32000, 1024, 10000, 1e-5f, true, 1, 2); // stories110M's shape, shared classifier
+            case "llama3-8b" -> llama(4096, 14336, 32, 32, 8, 128256, 8192, 500000, 1e-5f, false, 128000, 128001);
+            case "llama3-70b" -> llama(8192, 28672, 80, 64, 8, 128256, 8192, 500000, 1e-5f, false, 128000, 128001);
             default -> {
                 Path p = Path.of(name);
                 if (!java.nio.file.Files.isRegularFile(p)) {
@@ -64,10 +123,10 @@ final class InitRandomCommand {
         };
     }
 
-    private static ModelConfig llama(int dim, int hidden, int layers, int heads, int kvHeads, int vocab, int ctx, double theta, float eps, boolean tied) {
+    private static ModelConfig llama(int dim, int hidden, int layers, int heads, int kvHeads, int vocab, int ctx, double theta, float eps, boolean tied, int bos, int eos) {
         int headDim = dim / heads;
         return new ModelConfig("llama", dim, hidden, layers, heads, kvHeads, headDim, vocab, ctx, eps, Rope.Style.INTERLEAVED,
-                theta, Rope.invFreq(headDim, theta), tied, false, 0, 1, 2);
+                theta, Rope.invFreq(headDim, theta), tied, false, 0, bos, eos);
     }
 
     /** A SentencePiece-style vocabulary of any size: unk, BOS, EOS, the 256 byte pieces, then numbered pieces. */

@@ -31,7 +31,8 @@ final class LogitsCommand {
             "ids", "comma-separated token ids",
             "prompt", "text to tokenize instead of --ids",
             "out", "file for rows x vocab f32 logits",
-            BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3]);
+            BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3],
+            BackendOptions.OPTIONS[4], BackendOptions.OPTIONS[5]);
     static final Map<String, String> FLAGS = Args.options("help", "show options");
 
     int run(String[] argv) throws IOException {

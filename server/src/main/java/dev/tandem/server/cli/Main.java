@@ -21,7 +21,8 @@ public final class Main {
               bench        llama-bench-like throughput table      (tandem bench generate --model PATH [-p 512] [-n 128] [-r 5])
                            load test of an OpenAI-compatible server (tandem bench serve --url URL --tokenizer PATH --trace FILE.csv --rate R)
                            HTTP server overhead on a 1-token completion (tandem bench overhead --model PATH)
-              init-random  write a seeded random-weight model     (tandem init-random --config llama-110m --dtype f32 --seed 1 --out FILE)
+                           decode and prefill step times on a device    (tandem bench steps --model PATH --device cuda)
+              init-random  write a seeded random-weight model     (tandem init-random --config llama3-8b --dtype bf16 --seed 1 --out DIR|FILE.gguf)
               logits       dump every position's logits (f32)     (tandem logits --model PATH --ids 0,5,7 --out FILE)
               test         build and run the test suite (handled by the ./tandem launcher)
 

@@ -42,7 +42,8 @@ final class SpecBenchCommand {
             "batch", "batch sizes, comma-separated (default 1,8)",
             "temperature", "temperatures, comma-separated (default 0,0.8)",
             "k", "k values, comma-separated, 'adaptive' for adaptive up to the largest (default 2,3,4,5,6,7,8,adaptive)",
-            BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3]);
+            BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3],
+            BackendOptions.OPTIONS[4], BackendOptions.OPTIONS[5]);
     static final Map<String, String> FLAGS = Args.options(
             "pass-cost", "only time the target's forward pass scoring 1..9 tokens of one sequence (what verifying costs)",
             "help", "show options");

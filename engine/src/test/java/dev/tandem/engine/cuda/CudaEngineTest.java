@@ -1,0 +1,64 @@
+package dev.tandem.engine.cuda;
+
+import dev.tandem.core.Golden;
+import dev.tandem.core.TestModels;
+import dev.tandem.core.format.ModelLoader;
+import dev.tandem.core.model.Model;
+import dev.tandem.core.sampling.SamplingParams;
+import dev.tandem.cuda.CudaDriver;
+import dev.tandem.cuda.backend.CudaBackend;
+import dev.tandem.engine.Engine;
+import dev.tandem.engine.EngineConfig;
+import dev.tandem.engine.FinishReason;
+import dev.tandem.engine.GenerationRequest;
+import dev.tandem.engine.TokenEvent;
+import dev.tandem.engine.TokenListener;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * The serving engine, unchanged, on the CUDA backend: twelve concurrent greedy requests (continuous batching, chunked
+ * prefill, decode steps replayed as CUDA graphs, argmax on the GPU) each return HF transformers' greedy ids.
+ */
+class CudaEngineTest {
+    @Test
+    void concurrentGreedyRequestsReturnTransformersIds() throws Exception {
+        String why = CudaDriver.unavailableReason();
+        if (why != null) System.err.println("CudaEngineTest skipped: no CUDA GPU here (" + why + "); it runs on the GPU machine");
+        assumeTrue(why == null, "no CUDA GPU here (" + why + ")");
+        List<Golden.Prompt> prompts = Golden.prompts();
+        try (Model model = ModelLoader.load(TestModels.model("gutenberg-stories-llama-25m"), null);
+             CudaBackend backend = new CudaBackend(0, CudaBackend.Precision.F32);
+             Engine engine = new Engine(model, backend, EngineConfig.DEFAULT.withMaxNumBatchedTokens(64))) {
+            List<CompletableFuture<int[]>> results = new ArrayList<>();
+            for (int i = 0; i < 12; i++) {
+                Golden.Prompt p = prompts.get(i % prompts.size());
+                results.add(submit(engine, new GenerationRequest(p.ids(), p.targetIds().length, SamplingParams.GREEDY, true, -1)));
+            }
+            for (int i = 0; i < results.size(); i++) {
+                Golden.Prompt p = prompts.get(i % prompts.size());
+                assertArrayEquals(p.targetIds(), results.get(i).get(120, TimeUnit.SECONDS), "request " + i + " ('" + p.text() + "')");
+            }
+        }
+    }
+
+    private static CompletableFuture<int[]> submit(Engine e, GenerationRequest r) {
+        CompletableFuture<int[]> f = new CompletableFuture<>();
+        List<Integer> tokens = new ArrayList<>();
+        e.submit(r, new TokenListener() {
+            public void onToken(TokenEvent t) { tokens.add(t.token()); }
+
+            public void onFinish(FinishReason reason, int p, int g, int c) { f.complete(tokens.stream().mapToInt(i -> i).toArray()); }
+
+            public void onError(Throwable t) { f.completeExceptionally(t); }
+        });
+        return f;
+    }
+}

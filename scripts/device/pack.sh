@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Packs what a GPU-machine run needs into .device (git-ignored; carry it): a Java 25 runtime, the test models
+# (gutenberg 25m + golden outputs), Tandem's classes and their runtime jars, and the JUnit console launcher.
+# The fat server jar is too big to travel with the models (64 MiB per run), so the device runs from class dirs.
+#   here:   mvn -q install -DskipTests && scripts/device/pack.sh
+#   device: bash scripts/device/gpu-run.sh   (see that script)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+shared=../shared
+mkdir -p .device
+[ -f .device/jre.tar.xz ] || ../shared/tools/device-jre >/dev/null
+[ -f .device/gutenberg-stories-llama-25m.tar.xz ] || ../shared/tools/device-jre --model $shared/models/gutenberg-stories-llama-25m >/dev/null
+rm -rf .device/cp .device/lib && mkdir -p .device/cp .device/lib .device/shared/models/gutenberg-stories
+cp $shared/models/gutenberg-stories/golden.json .device/shared/models/gutenberg-stories/
+for m in core cuda engine cluster bench server; do
+  [ -d $m/target/classes ] && cp -r $m/target/classes .device/cp/$m
+done
+for m in core cuda engine; do cp -r $m/target/test-classes .device/cp/$m-test; done
+# Runtime jars of core/cuda/server's CLI paths that the device uses (Jackson; no HTTP stack needed there).
+mvn -q -o -pl server dependency:build-classpath -Dmdep.outputFile=/tmp/tandem-cp.txt >/dev/null
+tr ':' '\n' < /tmp/tandem-cp.txt | grep -E 'jackson|snakeyaml' | xargs -I{} cp {} .device/lib/
+[ -f .device/junit-platform-console-standalone-1.13.4.jar ] || \
+  mvn -q dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.13.4 -DoutputDirectory=.device
+tar -C .device -cJf .device/classes.tar.xz cp && rm -rf .device/cp   # unpacked by gpu-run.sh
+rm -f .device/tandem.jar; rm -rf .device/classes .device/tok
+echo "packed .device: $(du -sh .device | cut -f1) (64 MiB at most travel with a run)"

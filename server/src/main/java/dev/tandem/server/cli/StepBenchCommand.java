@@ -1,0 +1,167 @@
+package dev.tandem.server.cli;
+
+import dev.tandem.core.backend.Activation;
+import dev.tandem.core.backend.AttentionBatch;
+import dev.tandem.core.backend.Backend;
+import dev.tandem.core.backend.KvLayout;
+import dev.tandem.core.backend.KvStorage;
+import dev.tandem.core.format.ModelLoader;
+import dev.tandem.core.kv.BlockPool;
+import dev.tandem.core.kv.BlockTable;
+import dev.tandem.core.model.LlamaModel;
+import dev.tandem.core.model.Model;
+import dev.tandem.core.model.ModelConfig;
+import dev.tandem.core.model.StepBatch;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * `tandem bench steps`: the engine's two kinds of step, timed on any backend: decode steps of B sequences (one token
+ * each, greedy on the backend, as the serving engine runs them) and single prefills of L tokens. Prints ms per step,
+ * tokens/s, and the fraction of the hardware ceiling it implies (weight bytes per decode step; FLOPs per prefill).
+ */
+final class StepBenchCommand {
+    static final Map<String, String> VALUED = Args.options(
+            "model", "model folder or file",
+            "decode-batches", "comma-separated decode batch sizes (default 1,64); empty to skip",
+            "prefill", "comma-separated prefill lengths (default 2048); empty to skip",
+            "context", "tokens already in each sequence's cache when decode steps are timed (default 128)",
+            "steps", "decode steps timed per batch size (default 64)",
+            "r", "prefill repetitions, the median is reported (default 5)",
+            BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3],
+            BackendOptions.OPTIONS[4], BackendOptions.OPTIONS[5]);
+    static final Map<String, String> FLAGS = Args.options("help", "show options");
+    private static final String USAGE = "bench steps --model PATH [--device cuda] [--decode-batches 1,64] [--prefill 2048,8192] [--context 128] [--steps 64]";
+
+    int run(String[] argv) {
+        Args args = new Args("bench steps", argv, VALUED, FLAGS);
+        if (args.flag("help")) return Help.print(USAGE, VALUED, FLAGS);
+        int[] batches = ints(args, "decode-batches", "1,64");
+        int[] prefills = ints(args, "prefill", "2048");
+        int context = args.integer("context", 128), steps = args.integer("steps", 64), reps = args.integer("r", 5);
+        if (context < 1 || steps < 1 || reps < 1) throw args.usage("--context, --steps and -r must be positive");
+        try (Backend backend = BackendOptions.open(args); Model model = ModelLoader.load(Path.of(args.required("model")), null)) {
+            ModelConfig c = model.config();
+            int maxBatch = Arrays.stream(batches).max().orElse(1), maxPrefill = Arrays.stream(prefills).max().orElse(1);
+            if (context + steps + 1 > c.contextLength() || maxPrefill > c.contextLength()) {
+                throw args.usage("--context + --steps and --prefill must fit the model's context of " + c.contextLength());
+            }
+            int bs = KvLayout.DEFAULT_BLOCK_SIZE;
+            int blocks = Math.max(maxBatch * Math.ceilDiv(context + steps + 1, bs), Math.ceilDiv(maxPrefill, bs)) + 1;
+            LlamaModel llama = new LlamaModel(c, model.weights(), backend, Math.max(maxPrefill, maxBatch), maxBatch);
+            KvStorage kv = backend.allocateKv(new KvLayout(c.layers(), blocks, bs, c.kvHeads(), c.headDim()));
+            BlockPool pool = new BlockPool(blocks, bs);
+            long weightBytes = weightBytes(model);
+            System.out.printf("model %s, %s parameters, %.2f GB of weights; backend %s%n", args.required("model"),
+                    BenchCommand.human(c.matrixParameters()), weightBytes / 1e9, backend.name());
+            System.out.println("| test | ms/step | tokens/s | implied |");
+            System.out.println("|---|---|---|---|");
+            SplittableRandom rnd = new SplittableRandom(7);
+            for (int b : batches) {
+                double ms = decode(llama, kv, pool, b, context, steps, rnd);
+                System.out.printf("| decode batch %d, context %d | %.3f | %.1f | weights read at %.0f GB/s |%n", b, context, ms, b * 1000 / ms,
+                        weightBytes / (ms / 1000) / 1e9);
+                System.out.flush();
+            }
+            for (int len : prefills) {
+                double[] t = new double[reps];
+                for (int i = 0; i < reps + 1; i++) {
+                    if (i == 1 && backend instanceof dev.tandem.cuda.backend.CudaBackend cuda) cuda.resetProfile();
+                    double ms = prefill(llama, kv, pool, len, rnd);
+                    if (i > 0) t[i - 1] = ms; // the first run picks GEMM algorithms and warms up
+                }
+                Arrays.sort(t);
+                double ms = t[reps / 2];
+                double flops = 2.0 * c.matrixParameters() * len + 2.0 * c.layers() * c.heads() * c.headDim() * (double) len * len;
+                System.out.printf("| prefill %d | %.2f | %.0f | %.0f TFLOP/s |%n", len, ms, len * 1000 / ms, flops / (ms / 1000) / 1e12);
+                System.out.flush();
+            }
+        }
+        return 0;
+    }
+
+    /** Mean ms of {@code steps} decode steps of {@code batch} sequences that each hold {@code context} cached tokens. */
+    private static double decode(LlamaModel llama, KvStorage kv, BlockPool pool, int batch, int context, int steps, SplittableRandom rnd) {
+        ModelConfig c = llama.config();
+        List<BlockTable> tables = new ArrayList<>();
+        try {
+            for (int s = 0; s < batch; s++) {
+                BlockTable t = new BlockTable(pool);
+                tables.add(t);
+                int[] prompt = rnd.ints(context, 0, c.vocabSize()).toArray();
+                for (int start = 0; start < context; start += llama.maxTokens()) {
+                    int n = Math.min(llama.maxTokens(), context - start);
+                    t.ensureCapacity(start + n);
+                    llama.forward(StepBatch.ofSequence(prompt, start, n, t, n - 1), kv);
+                }
+            }
+            int[] next = rnd.ints(batch, 0, c.vocabSize()).toArray();
+            int warm = 16; // past graph recording and the JIT's compilation of the step's host path
+            long t0 = 0;
+            for (int i = 0; i < warm + steps; i++) {
+                if (i == warm) {
+                    if (llama.backend() instanceof dev.tandem.cuda.backend.CudaBackend cuda) cuda.resetProfile();
+                    t0 = System.nanoTime();
+                }
+                int pos = context + i;
+                int[] tokens = next.clone(), positions = new int[batch], slots = new int[batch], rows = new int[batch];
+                List<AttentionBatch.Seq> seqs = new ArrayList<>(batch);
+                for (int s = 0; s < batch; s++) {
+                    BlockTable t = tables.get(s);
+                    t.ensureCapacity(pos + 1);
+                    positions[s] = pos;
+                    slots[s] = t.slot(pos);
+                    rows[s] = s;
+                    seqs.add(new AttentionBatch.Seq(s, 1, pos + 1, t.blocks()));
+                }
+                Activation logits = llama.forward(new StepBatch(tokens, positions, slots, seqs, rows), kv);
+                llama.backend().argmax(logits, next); // waits for the step, as the engine does
+            }
+            return (System.nanoTime() - t0) / 1e6 / steps;
+        } finally {
+            tables.forEach(BlockTable::release);
+        }
+    }
+
+    /** ms of one prefill of {@code len} random tokens in a single step, through the first sampled token. */
+    private static double prefill(LlamaModel llama, KvStorage kv, BlockPool pool, int len, SplittableRandom rnd) {
+        int[] prompt = rnd.ints(len, 0, llama.config().vocabSize()).toArray();
+        BlockTable t = new BlockTable(pool);
+        try {
+            t.ensureCapacity(len);
+            long t0 = System.nanoTime();
+            Activation logits = llama.forward(StepBatch.ofSequence(prompt, 0, len, t, len - 1), kv);
+            llama.backend().argmax(logits, new int[1]);
+            return (System.nanoTime() - t0) / 1e6;
+        } finally {
+            t.release();
+        }
+    }
+
+    /** Bytes a decode step reads: every layer's matrices and the output head (the embedding is only gathered). */
+    private static long weightBytes(Model model) {
+        var w = model.weights();
+        long total = w.output().data().byteSize();
+        for (var l : w.layers()) {
+            for (var t : List.of(l.wq(), l.wk(), l.wv(), l.wo(), l.gate(), l.up(), l.down())) total += t.data().byteSize();
+        }
+        return total;
+    }
+
+    private static int[] ints(Args args, String name, String dflt) {
+        String v = args.string(name, dflt).trim();
+        if (v.isEmpty()) return new int[0];
+        try {
+            int[] out = Arrays.stream(v.split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray();
+            for (int x : out) if (x < 1) throw args.usage("--" + name + " values must be positive, got " + x);
+            return out;
+        } catch (NumberFormatException e) {
+            throw args.usage("--" + name + " expects comma-separated integers, got '" + v + "'");
+        }
+    }
+}
