@@ -91,6 +91,7 @@ public final class ServeBenchmark {
                 MarkdownReport.ms(base.ttftS()), MarkdownReport.ms(base.tbtS()), MarkdownReport.ms(base.e2eS()),
                 base.promptTokens(), base.outputTokens(), plan.size()));
 
+        SpecDecodeMetrics specBefore = SpecDecodeMetrics.parse(client.metricsText());
         LiveCounters counters = new LiveCounters();
         boolean terminal = ProgressBar.stderrIsTerminal();
         List<RequestRecord> records = runner.run(plan, counters,
@@ -105,7 +106,8 @@ public final class ServeBenchmark {
             // Figures in the report still stand without pictures; say so rather than lose the run.
             err.println("tandem bench serve: warning: charts not written: " + e);
         }
-        String report = MarkdownReport.render(summary, charts);
+        String report = MarkdownReport.render(summary, charts)
+                + SpecDecodeMetrics.section(specBefore, specBefore == null ? null : SpecDecodeMetrics.parse(client.metricsText()));
         try {
             ResultFiles.summaryJson(dir.resolve("summary.json"), summary);
             ResultFiles.requestsCsv(dir.resolve("requests.csv"), records, base);

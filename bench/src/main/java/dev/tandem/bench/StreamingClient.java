@@ -55,6 +55,19 @@ public final class StreamingClient {
         return base;
     }
 
+    /** GET /metrics as text, or null when the server has none (an optional extra for the report). */
+    public String metricsText() {
+        try {
+            HttpResponse<String> r = http.send(request("metrics").GET().build(), HttpResponse.BodyHandlers.ofString());
+            return r.statusCode() == 200 ? r.body() : null;
+        } catch (IOException e) {
+            return null;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return null;
+        }
+    }
+
     /** The first model id the server lists; an unreachable server or a bad answer is a {@link BenchException}. */
     public String firstModel() {
         HttpRequest.Builder b = request("v1/models").GET();

@@ -14,6 +14,10 @@ import dev.tandem.engine.sched.Scheduler;
 import dev.tandem.engine.sched.Sequence;
 import dev.tandem.engine.transport.HostKv;
 import dev.tandem.engine.transport.KvReceiver;
+import dev.tandem.engine.spec.Draft;
+import dev.tandem.engine.spec.SpecDecodeStats;
+import dev.tandem.engine.spec.SpeculativeConfig;
+import dev.tandem.engine.spec.Speculator;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -42,6 +46,8 @@ public final class Engine implements GenerationService {
     private final KvCacheManager kv;
     private final Scheduler scheduler;
     private final ModelRunner runner;
+    /** Speculative decoding, or null when off. */
+    private final Speculator speculator;
     private final Thread loop;
     private final ConcurrentLinkedQueue<Sequence> inbox = new ConcurrentLinkedQueue<>();
     private final ConcurrentLinkedQueue<Sequence> cancels = new ConcurrentLinkedQueue<>();
@@ -61,7 +67,10 @@ public final class Engine implements GenerationService {
     private record Sent(Sequence seq, Throwable failure) {}
     private final ConcurrentLinkedQueue<Sent> sent = new ConcurrentLinkedQueue<>();
 
-    public Engine(Model model, Backend backend, EngineConfig config) {
+    public Engine(Model model, Backend backend, EngineConfig config) { this(model, backend, config, null); }
+
+    /** An engine that speculates with {@code speculative} (null: off); requests may still opt out one by one. */
+    public Engine(Model model, Backend backend, EngineConfig config, SpeculativeConfig speculative) {
         this.model = model;
         this.config = config;
         ModelConfig c = model.config();
@@ -72,7 +81,13 @@ public final class Engine implements GenerationService {
         }
         this.kv = new KvCacheManager(numBlocks, config.blockSize(), config.prefixCaching());
         this.scheduler = new Scheduler(config, kv);
-        this.runner = new ModelRunner(c, model.weights(), backend, kv, config.maxNumBatchedTokens(), config.maxNumSeqs());
+        this.speculator = speculative == null ? null
+                : Speculator.create(speculative, c, backend, numBlocks, config.blockSize(), config.maxNumBatchedTokens(), config.maxNumSeqs());
+        // Logits rows: one per sequence, plus one per draft token when speculating (never more than the step's tokens).
+        int logitRows = speculator == null ? config.maxNumSeqs()
+                : (int) Math.min(config.maxNumBatchedTokens(), (long) config.maxNumSeqs() * (1 + speculator.maxSpeculativeTokens()));
+        this.runner = new ModelRunner(c, model.weights(), backend, kv, config.maxNumBatchedTokens(), Math.max(config.maxNumSeqs(), logitRows));
+        if (speculator != null) scheduler.setLookahead(seq -> speculator.lookahead(seq, contextLength(), scheduler.numRunning()));
         this.role = config.role();
         HostKv host = null;
         try {
@@ -123,6 +138,9 @@ public final class Engine implements GenerationService {
     }
 
     private Thread loop() { return loop; }
+
+    /** Speculative decoding's state (drafter, counters), or null when this engine does not speculate. */
+    public Speculator speculator() { return speculator; }
 
     /**
      * Queues a request. Throws IllegalArgumentException when it can never fit (context or KV cache), and
@@ -263,27 +281,53 @@ public final class Engine implements GenerationService {
             if (w.seq().markAdmitted()) pending.decrementAndGet();
             promptTokens += Math.max(0, Math.min(w.count(), w.seq().promptLength() - w.start()));
         }
-        List<ModelRunner.Sampled> sampled = runner.execute(work);
+        List<Draft> drafts = speculator == null ? null : speculator.propose(work);
+        long t0 = System.nanoTime();
+        List<ModelRunner.Sampled> sampled = runner.execute(work, drafts);
         steps++;
+        if (speculator != null) {
+            long nanos = System.nanoTime() - t0;
+            int tokens = 0;
+            boolean drafted = false;
+            for (int i = 0; i < work.size(); i++) {
+                tokens += work.get(i).count() + drafts.get(i).size();
+                drafted |= drafts.get(i).size() > 0;
+            }
+            speculator.observeStep(tokens, nanos);
+            if (drafted) speculator.verifiedStep(nanos);
+        }
+        int j = 0;
         for (ModelRunner.Sampled r : sampled) {
             Sequence seq = r.seq();
-            int token = r.event().token();
-            boolean eos = token == model.config().eos() || token == model.tokenizer().eos();
-            if (eos && !seq.request().ignoreEos()) {
-                scheduler.remove(seq);
-                finish(seq, FinishReason.STOP);
-                continue;
+            if (r.drafted() > 0) {
+                while (work.get(j).seq() != seq) j++;
+                speculator.verified(seq, seq.numTokens(), drafts.get(j), r.accepted());
             }
-            seq.append(token);
-            generationTokens++;
-            seq.listener().onToken(r.event());
-            if (seq.cancelRequested()) continue; // removed at the next step's cancellation pass
-            if (seq.generated() >= seq.request().maxTokens() || seq.numTokens() >= contextLength()) {
-                scheduler.remove(seq);
-                finish(seq, FinishReason.LENGTH);
-            } else if (seq.handover() != null) {
-                handOver(seq);
+            boolean ended = false;
+            for (TokenEvent event : r.events()) {
+                int token = event.token();
+                boolean eos = token == model.config().eos() || token == model.tokenizer().eos();
+                if (eos && !seq.request().ignoreEos()) {
+                    scheduler.remove(seq);
+                    finish(seq, FinishReason.STOP);
+                    ended = true;
+                    break;
+                }
+                seq.append(token);
+                generationTokens++;
+                seq.listener().onToken(event);
+                if (seq.cancelRequested()) { // removed at the next step's cancellation pass
+                    ended = true;
+                    break;
+                }
+                if (seq.generated() >= seq.request().maxTokens() || seq.numTokens() >= contextLength()) {
+                    scheduler.remove(seq);
+                    finish(seq, FinishReason.LENGTH);
+                    ended = true;
+                    break;
+                }
             }
+            if (!ended && seq.handover() != null) handOver(seq);
         }
         stats = snapshot();
         return true;
@@ -372,6 +416,7 @@ public final class Engine implements GenerationService {
     private void finish(Sequence seq, FinishReason reason) {
         if (seq.handover() != null && reason != FinishReason.HANDED_OVER) seq.handover().abort("the request ended on the prompt worker: " + reason);
         seq.finish(reason);
+        if (speculator != null) speculator.release(seq);
         try {
             seq.listener().onFinish(reason, seq.promptLength(), seq.generated(), seq.cachedPromptTokens());
         } catch (RuntimeException e) {
@@ -390,6 +435,7 @@ public final class Engine implements GenerationService {
             scheduler.remove(seq);
             if (seq.handover() != null) seq.handover().abort("the prompt worker stopped");
             seq.finish(FinishReason.ABORTED);
+            if (speculator != null) speculator.release(seq);
             try {
                 seq.listener().onError(t);
             } catch (RuntimeException ignored) {
@@ -409,7 +455,8 @@ public final class Engine implements GenerationService {
                 reservations == null ? 0 : reservations.size(), kv.freeBlocks(), kv.numBlocks(),
                 reservations == null ? 0 : reservations.bytesReceived());
         return new EngineStats(scheduler.numRunning(), scheduler.numWaiting() + inbox.size(), kv.usage(), kv.numBlocks(), kv.freeBlocks(),
-                promptTokens, generationTokens, scheduler.preemptions(), kv.prefixQueries(), kv.prefixHits(), steps);
+                promptTokens, generationTokens, scheduler.preemptions(), kv.prefixQueries(), kv.prefixHits(), steps,
+                speculator == null ? SpecDecodeStats.OFF : speculator.stats());
     }
 
     @Override
@@ -429,5 +476,6 @@ public final class Engine implements GenerationService {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        if (speculator != null && !loop.isAlive()) speculator.close();
     }
 }

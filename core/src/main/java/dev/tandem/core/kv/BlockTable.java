@@ -35,6 +35,12 @@ public final class BlockTable {
 
     public int size() { return count; }
 
+    /** Keeps only the blocks that hold positions [0, tokens) and returns the rest to the pool. */
+    public void truncate(int tokens) {
+        int keep = (tokens + pool.blockSize() - 1) / pool.blockSize();
+        while (count > keep) pool.release(blocks[--count]);
+    }
+
     /** Returns every block to the pool. */
     public void release() {
         for (int i = 0; i < count; i++) pool.release(blocks[i]);

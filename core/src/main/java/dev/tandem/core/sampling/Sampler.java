@@ -12,6 +12,7 @@ public final class Sampler {
     private final SplittableRandom random;
     private float[] probs = new float[0];
     private int[] order = new int[0];
+    private long[] keys = new long[0];
 
     public Sampler(SamplingParams params) {
         this.params = params;
@@ -36,6 +37,45 @@ public final class Sampler {
     public int sample(float[] logits, int[] history, int historyLen) {
         applyPenalties(logits, history, historyLen);
         if (params.greedy()) return argmax(logits);
+        return draw(filter(logits));
+    }
+
+    /**
+     * The distribution {@link #sample} draws from, written densely into {@code out} (as long as the vocabulary):
+     * the same penalties, temperature, top-k, top-p and min-p, renormalised over the kept tokens, zero elsewhere.
+     * Greedy is a point mass on the argmax. Speculative decoding compares the target's and the draft's this way.
+     * {@code logits} is modified.
+     */
+    public void distribution(float[] logits, int[] history, int historyLen, float[] out) {
+        applyPenalties(logits, history, historyLen);
+        Arrays.fill(out, 0f);
+        if (params.greedy()) {
+            out[argmax(logits)] = 1f;
+            return;
+        }
+        int k = filter(logits);
+        double total = 0;
+        for (int i = 0; i < k; i++) total += probs[i];
+        for (int i = 0; i < k; i++) out[order[i]] = (float) (probs[i] / total);
+    }
+
+    /** Draws a token from dense, possibly unnormalised, non-negative weights with this sampler's stream. */
+    public int drawDense(float[] weights) {
+        double total = 0;
+        for (float w : weights) total += w;
+        double r = random.nextDouble() * total, cum = 0;
+        int last = 0;
+        for (int i = 0; i < weights.length; i++) {
+            if (weights[i] <= 0) continue;
+            cum += weights[i];
+            last = i;
+            if (r < cum) return i;
+        }
+        return last;
+    }
+
+    /** Temperature, top-k, softmax, top-p, min-p: leaves the kept candidates in order/probs and returns their count. */
+    private int filter(float[] logits) {
         int n = logits.length;
         if (probs.length != n) {
             probs = new float[n];
@@ -46,8 +86,7 @@ public final class Sampler {
         int k = candidates(logits);
         softmax(logits, k);
         k = topP(k);
-        k = minP(k);
-        return draw(k);
+        return minP(k);
     }
 
     /** The next draw of this sampler's seeded stream in [0, 1), for sampling done on a device. */
@@ -96,7 +135,7 @@ public final class Sampler {
         int n = logits.length;
         int k = params.topK() > 0 ? Math.min(params.topK(), n) : n;
         // Sort (descending logit, ascending id) as one primitive long per token: no boxing on the hot path.
-        long[] keys = new long[n];
+        if (keys.length != n) keys = new long[n];
         for (int i = 0; i < n; i++) keys[i] = ((long) descendingKey(logits[i]) << 32) | i;
         if (k < n / 8) {
             selectSmallest(keys, k);

@@ -119,6 +119,19 @@ public final class KvCacheManager {
         }
     }
 
+    /**
+     * Frees the sequence's blocks past those holding positions [0, tokens): after speculative decoding rejected
+     * drafts, the blocks that only held them. Such tail blocks were never full of committed tokens, so never cached.
+     */
+    public void trim(Sequence seq, int tokens) {
+        int keep = blocksFor(tokens);
+        if (keep < seq.numHashedBlocks()) throw new IllegalStateException("trimming sequence " + seq.id() + " into its cached blocks");
+        while (seq.numBlocks() > keep) {
+            int b = seq.removeLastBlock();
+            if (--refCount[b] == 0) free.add(b);
+        }
+    }
+
     /** Returns the sequence's blocks; they stay cached until reused. */
     public synchronized void release(Sequence seq) {
         // Free the tail first so the prompt's first blocks, the likeliest to be shared, are evicted last.

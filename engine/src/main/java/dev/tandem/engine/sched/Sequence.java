@@ -122,6 +122,9 @@ public final class Sequence {
         blocks[numBlocks++] = b;
     }
 
+    /** Drops the last block from the table and returns it (the caller returns it to the pool). */
+    public int removeLastBlock() { return blocks[--numBlocks]; }
+
     public void clearBlocks() {
         numBlocks = 0;
         numHashedBlocks = 0;

@@ -23,11 +23,13 @@ import java.util.OptionalLong;
  * @param logprobs     -1: none; 0: the chosen tokens' logprobs; n: also the n most likely alternatives
  * @param includeUsage stream_options.include_usage: a last chunk with usage and no choices
  * @param ignoreEos    extension: keep generating past EOS
+ * @param speculative  extension: false turns speculative decoding off for this request (when the server has it on)
  */
 public record CompletionRequest(Endpoint endpoint, Optional<String> model, Prompt prompt, List<ChatMessage> messages,
                                 OptionalInt maxTokens, float temperature, int topK, float topP, float minP,
                                 float repetitionPenalty, float presencePenalty, float frequencyPenalty, OptionalLong seed,
-                                List<String> stop, int logprobs, boolean stream, boolean includeUsage, boolean ignoreEos) {
+                                List<String> stop, int logprobs, boolean stream, boolean includeUsage, boolean ignoreEos,
+                                boolean speculative) {
 
     /** The two generation endpoints; they differ in prompt, logprobs and response shape. */
     public enum Endpoint { COMPLETIONS, CHAT }
@@ -125,8 +127,9 @@ public record CompletionRequest(Endpoint endpoint, Optional<String> model, Promp
             }
         }
         boolean ignoreEos = f.bool("ignore_eos").orElse(false);
+        boolean speculative = f.bool("speculative").orElse(true);
         return new CompletionRequest(endpoint, model, prompt, messages, maxTokens, temperature, topK < 0 ? 0 : topK, topP, minP,
-                repetition, presence, frequency, seed, stop(f), logprobs, stream, includeUsage, ignoreEos);
+                repetition, presence, frequency, seed, stop(f), logprobs, stream, includeUsage, ignoreEos, speculative);
     }
 
     private static float penalty(JsonFields f, String name) {

@@ -39,11 +39,13 @@ final class BenchCommand {
     int run(String[] argv) throws Exception {
         if (argv.length > 0 && argv[0].equals("serve")) return dev.tandem.bench.ServeBenchmark.run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length > 0 && argv[0].equals("simulate")) return new SimBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
+        if (argv.length > 0 && argv[0].equals("spec")) return new SpecBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length > 0 && argv[0].equals("steps")) return new StepBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length > 0 && argv[0].equals("overhead")) return new OverheadBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length > 0 && argv[0].equals("handover")) return new HandoverBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length == 0 || !argv[0].equals("generate")) {
-            throw new Args.UsageException("bench: expected 'bench generate --model PATH [-p 512] [-n 128] [-r 5]', 'bench steps --model PATH --device cuda' or 'bench serve --url URL --trace FILE ...'");
+            throw new Args.UsageException("bench: expected 'bench generate --model PATH [-p 512] [-n 128] [-r 5]', 'bench steps --model PATH --device cuda', "
+                    + "'bench spec --model PATH --draft-model PATH' or 'bench serve --url URL --trace FILE ...'");
         }
         Args args = new Args("bench generate", java.util.Arrays.copyOfRange(argv, 1, argv.length), VALUED, FLAGS);
         if (args.flag("help")) return Help.print("bench generate --model PATH [-p 512] [-n 128] [-r 5]", VALUED, FLAGS);

@@ -45,9 +45,13 @@ final class ServeCommand {
             "prompt-workers", "prompt workers of the cluster (default 1; with --design mixed, the workers are all mixed)",
             "token-workers", "token workers of the cluster (default 1); --threads is split between all workers",
             BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3],
-            BackendOptions.OPTIONS[4], BackendOptions.OPTIONS[5]);
+            BackendOptions.OPTIONS[4], BackendOptions.OPTIONS[5],
+            SpeculationOptions.VALUED[0], SpeculationOptions.VALUED[1], SpeculationOptions.VALUED[2], SpeculationOptions.VALUED[3],
+            SpeculationOptions.VALUED[4], SpeculationOptions.VALUED[5], SpeculationOptions.VALUED[6], SpeculationOptions.VALUED[7],
+            SpeculationOptions.VALUED[8], SpeculationOptions.VALUED[9]);
     static final Map<String, String> FLAGS = Args.options(
             "no-prefix-caching", "do not reuse the KV cache of identical prompt prefixes",
+            SpeculationOptions.FLAGS[0], SpeculationOptions.FLAGS[1],
             "help", "show options");
 
     /** Held so that the level set on it is not lost when the logger is garbage-collected. */
@@ -71,6 +75,9 @@ final class ServeCommand {
                 throw args.usage(e.getMessage());
             }
             if (promptWorkers < 1 || tokenWorkers < 1) throw args.usage("--prompt-workers and --token-workers must be >= 1");
+            if (args.has("draft-model") || args.has("draft")) {
+                throw args.usage("speculative decoding runs in a single engine; it is not available with --design yet");
+            }
         } else if (args.has("prompt-workers") || args.has("token-workers")) {
             throw args.usage("--prompt-workers and --token-workers need --design");
         }
@@ -78,8 +85,12 @@ final class ServeCommand {
         long t0 = System.nanoTime();
         try (Model model = ModelLoader.load(modelPath, tokenizer)) {
             if (design == null) {
-                try (Backend backend = BackendOptions.open(args); Engine engine = new Engine(model, backend, engineConfig)) {
-                    return serve(engine, serverConfig, ready(name, model, engine.contextLength(), "", t0));
+                try (Backend backend = BackendOptions.open(args);
+                     SpeculationOptions spec = SpeculationOptions.open(args, model);
+                     Engine engine = new Engine(model, backend, engineConfig, spec.config())) {
+                    String shape = spec.config() == null ? ""
+                            : ", speculative: " + engine.speculator().drafter().name() + ", " + spec.config().describe();
+                    return serve(engine, serverConfig, ready(name, model, engine.contextLength(), shape, t0));
                 }
             }
             int workers = promptWorkers + tokenWorkers;

@@ -54,7 +54,7 @@ final class GenerationEndpoint implements Handler {
         int[] prompt = endpoint == CompletionRequest.Endpoint.CHAT ? prompts.chat(request.messages()) : prompts.completion(request.prompt());
         int maxTokens = maxTokens(request, prompt.length);
         GenerationRequest generation = new GenerationRequest(prompt, maxTokens, request.sampling(RANDOM.nextLong()), request.ignoreEos(),
-                request.logprobs());
+                request.logprobs(), request.speculative());
         ResponseFormat.Header header = new ResponseFormat.Header(format.idPrefix() + newId(),
                 System.currentTimeMillis() / 1000, config.servedModelName(), request.logprobs() >= 0);
         try (GenerationRun run = generator.start(generation, request.stop(), arrival)) {

@@ -62,6 +62,25 @@ public final class ServerMetrics {
             if (m.counter()) counter(m.name(), m.help(), extra, value);
             else gauge(m.name(), m.help(), extra, value);
         }
+        if (stats.get().speculative().enabled()) speculative(stats);
+    }
+
+    /** Speculative decoding: vLLM v1's spec_decode counters, v0's acceptance-rate gauge, and Tandem's own timings. */
+    private void speculative(Supplier<EngineStats> stats) {
+        counter("vllm:spec_decode_num_drafts_total", "Number of spec decoding drafts.", stats, s -> s.speculative().drafts());
+        counter("vllm:spec_decode_num_draft_tokens_total", "Number of draft tokens.", stats, s -> s.speculative().draftTokens());
+        counter("vllm:spec_decode_num_accepted_tokens_total", "Number of accepted tokens.", stats, s -> s.speculative().acceptedTokens());
+        CounterWithCallback.builder().name("vllm:spec_decode_num_accepted_tokens_per_pos").help("Accepted tokens per draft position.")
+                .labelNames(MODEL, "position").callback(cb -> {
+                    long[] accepted = stats.get().speculative().acceptedPerPosition();
+                    for (int i = 0; i < accepted.length; i++) cb.call(accepted[i], modelName, String.valueOf(i));
+                }).register(registry);
+        gauge("vllm:spec_decode_draft_acceptance_rate", "Speculative token acceptance rate.", stats, s -> s.speculative().acceptanceRate());
+        gauge("tandem:spec_decode_mean_acceptance_length", "Tokens per verification: accepted drafts plus the corrected or bonus token.",
+                stats, s -> s.speculative().meanAcceptanceLength());
+        counter("tandem:spec_decode_draft_seconds_total", "Time spent drafting.", stats, s -> s.speculative().draftNanos() / 1e9);
+        counter("tandem:spec_decode_verify_seconds_total", "Time of the target passes that verified drafts.", stats,
+                s -> s.speculative().verifyNanos() / 1e9);
     }
 
     /** Starts timing a request that arrived at {@code arrivalNanos} (System.nanoTime). */

@@ -53,6 +53,29 @@ class CliTest {
     }
 
     @Test
+    void speculativeGeneratePrintsThePlainGreedyTextAndASpeculationSummary() {
+        String target = SHARED.resolve("models/stories260K/stories260K.bin").toString();
+        Result plain = run("generate", "--model", target, "--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "60");
+        Result spec = run("generate", "--model", target, "--draft-model", SHARED.resolve("models/llama2xs-279K/llama2xs-279K.bin").toString(),
+                "--num-speculative-tokens", "3", "--prompt", "Once upon a time", "--temperature", "0", "--max-tokens", "60");
+        assertEquals(0, spec.code(), spec.err());
+        assertEquals(plain.out(), spec.out());
+        assertTrue(spec.err().contains("generated: 60 tokens"), spec.err());
+        assertTrue(spec.err().contains("mean accepted length") && spec.err().contains("acceptance by position"), spec.err());
+    }
+
+    @Test
+    void speculationOptionsWithoutADrafterOrWithAForeignVocabularyAreUsageErrors() {
+        String target = SHARED.resolve("models/gutenberg-stories-llama-25m").toString();
+        Result noDrafter = run("generate", "--model", target, "--num-speculative-tokens", "3", "--prompt", "hi");
+        assertEquals(2, noDrafter.code());
+        assertTrue(noDrafter.err().contains("need --draft-model PATH or --draft ngram"), noDrafter.err());
+        Result foreign = run("generate", "--model", target, "--draft-model", SHARED.resolve("models/stories260K/stories260K.bin").toString(), "--prompt", "hi");
+        assertEquals(2, foreign.code());
+        assertTrue(foreign.err().contains("vocabulary of 512 tokens") && foreign.err().contains("8192"), foreign.err());
+    }
+
+    @Test
     void tokenizePrintsTheIds() {
         Result r = run("tokenize", "--model", SHARED.resolve("models/gutenberg-stories-llama-25m").toString(), "Once upon a time");
         assertEquals(0, r.code(), r.err());

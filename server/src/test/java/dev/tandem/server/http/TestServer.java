@@ -5,6 +5,7 @@ import dev.tandem.core.format.ModelLoader;
 import dev.tandem.core.model.Model;
 import dev.tandem.engine.Engine;
 import dev.tandem.engine.EngineConfig;
+import dev.tandem.engine.spec.SpeculativeConfig;
 
 import java.nio.file.Path;
 import java.util.HashMap;
@@ -47,9 +48,19 @@ final class TestServer implements AutoCloseable {
     }
 
     static synchronized TestServer start(Path modelDir, EngineConfig engineConfig, UnaryOperator<ServerConfig> config) {
+        return start(modelDir, engineConfig, config, null);
+    }
+
+    /** A server whose engine speculates with a draft model of {@code draftDir}, k tokens per step. */
+    static synchronized TestServer speculative(Path draftDir, int k) {
+        Model draft = MODELS.computeIfAbsent(draftDir, d -> ModelLoader.load(d, null));
+        return start(MODEL_DIR, SMALL, c -> c, SpeculativeConfig.draftModel(draft, k));
+    }
+
+    private static synchronized TestServer start(Path modelDir, EngineConfig engineConfig, UnaryOperator<ServerConfig> config, SpeculativeConfig spec) {
         if (backend == null) backend = new CpuBackend(Runtime.getRuntime().availableProcessors());
         Model model = MODELS.computeIfAbsent(modelDir, d -> ModelLoader.load(d, null));
-        Engine engine = new Engine(model, backend, engineConfig);
+        Engine engine = new Engine(model, backend, engineConfig, spec);
         return new TestServer(engine, OpenAiServer.start(engine, config.apply(ServerConfig.local(MODEL))));
     }
 
