@@ -38,6 +38,19 @@ for s in $steps; do
       for args in "--decode-batches 1 --prefill=" "--decode-batches= --prefill 2048 -r 2" "--decode-batches= --prefill 8192 -r 1"; do
         TANDEM_CUDA_PROFILE=1 tandem bench steps --model /tmp/llama3-8b-random --device cuda --steps 16 $args 2>&1 | grep -v WARNING | head -40
       done ;;
+    spec25m)
+      tandem bench spec --model /tmp/gutenberg-stories-llama-25m --draft-model /tmp/gutenberg-stories-llama-3m --device cuda --k 2,3,4,adaptive --batch 1 --temperature 0 -r 3 2>&1 | grep -v WARNING
+      tandem bench spec --model /tmp/gutenberg-stories-llama-25m --draft ngram --device cuda --k 2,3,4,adaptive --batch 1 --temperature 0 -r 3 2>&1 | grep -v WARNING ;;
+    hfassist)
+      python3 scripts/device/hf_assisted.py --target /tmp/gutenberg-stories-llama-25m --draft /tmp/gutenberg-stories-llama-3m --golden /tmp/shared/models/gutenberg-stories/golden.json 2>&1 | grep -v Warning | tail -3 ;;
+    draft1b)
+      tandem init-random --config scripts/device/configs/llama3.2-1b.json --dtype bf16 --seed 2 --out /tmp/llama3.2-1b-random 2>&1 | grep -v WARNING
+      tandem bench steps --model /tmp/llama3.2-1b-random --device cuda --decode-batches 1 --prefill= --context 128 --steps 64 2>&1 | grep '^|' ;;
+    passcost8b)
+      tandem bench spec --model /tmp/llama3-8b-random --device cuda --pass-cost 2>&1 | grep -v WARNING ;;
+    profile-sim)
+      tandem profile --model /tmp/llama3-8b-random --device cuda --out "$OUT/h200-llama3-8b.csv" --model-name llama3-8b \
+        --prompt-sizes 128,256,512,1024,2048,4096 --batch-sizes 1,2,4,8,16,32,64 --token-size 64 -r 1 --power-seconds 1 2>&1 | grep -v WARNING ;;
     hf8b)
       python3 scripts/device/hf_bench.py --model /tmp/llama3-8b-random --decode-batches 1,64 --prefill 2048,8192 --context 128 --steps 32 ;;
     logits8b)

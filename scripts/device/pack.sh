@@ -10,6 +10,8 @@ shared=../shared
 mkdir -p .device
 [ -f .device/jre.tar.xz ] || ../shared/tools/device-jre >/dev/null
 [ -f .device/gutenberg-stories-llama-25m.tar.xz ] || ../shared/tools/device-jre --model $shared/models/gutenberg-stories-llama-25m >/dev/null
+# the draft of the speculative-decoding pair (issue 8)
+[ -f .device/gutenberg-stories-llama-3m.tar.xz ] || tar -C $shared/models -cf - gutenberg-stories-llama-3m | xz -9 -T0 > .device/gutenberg-stories-llama-3m.tar.xz
 rm -rf .device/cp .device/lib && mkdir -p .device/cp .device/lib .device/shared/models/gutenberg-stories
 cp $shared/models/gutenberg-stories/golden.json .device/shared/models/gutenberg-stories/
 for m in core cuda engine cluster bench server; do

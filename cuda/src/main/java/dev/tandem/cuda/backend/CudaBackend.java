@@ -43,8 +43,14 @@ public final class CudaBackend implements Backend {
 
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT;
     private static final int FLASH_ROWS = 64;
-    /** Tandem's GEMV for products of at most 8 rows (TANDEM_GEMV=0: cuBLASLt for all). */
+    /** Tandem's GEMV for products of one row (TANDEM_GEMV=0: cuBLASLt for all). */
     private static final boolean GEMV = !"0".equals(System.getenv("TANDEM_GEMV"));
+    /**
+     * Most rows the GEMV takes. Measured on the H200 (8B shape, `bench spec --pass-cost`): with the GEMV a pass over
+     * 2 / 3 / 4 / 8 rows cost 1.14 / 1.33 / 2.02 / 3.68 single-row passes (its per-row accumulators cost occupancy),
+     * while cuBLASLt's pass over 9 rows cost 1.02.
+     */
+    private static final int GEMV_ROWS = 1;
     /** TANDEM_GEMM_OUT=bf16: cuBLASLt products write bf16, widened to f32 (an experiment on GEMM kernel choice). */
     private static final boolean GEMM_BF16_OUT = "bf16".equals(System.getenv("TANDEM_GEMM_OUT"));
     /** TANDEM_FLASH=wmma: the first (WMMA, shared-memory softmax) prefill kernel instead of the register-resident one. */
@@ -486,8 +492,8 @@ public final class CudaBackend implements Backend {
                     + " into " + o.rows() + "x" + o.cols());
         }
         long t0 = profileStart();
-        if (wt.dtype() == DType.BF16 && xi.rows() <= 8 && wt.cols() % 8 == 0 && GEMV) {
-            // Decode-sized products: Tandem's GEMV streams the weights at close to full bandwidth (f32 activations).
+        if (wt.dtype() == DType.BF16 && xi.rows() <= GEMV_ROWS && wt.cols() % 8 == 0 && GEMV) {
+            // Single-row products (batch-1 decode): Tandem's GEMV streams the weights at close to full bandwidth.
             launch("tdm_gemv_bf16_" + xi.rows(), Math.ceilDiv(wt.rows(), 4), 1, 1, 256, 0, wt.ptr(), xi.f32(), o.f32(), wt.rows(), wt.cols());
             profileEnd("gemv " + xi.rows() + "x" + wt.cols() + " by " + wt.rows() + "x" + wt.cols(), t0);
             wrote(o, false);
@@ -609,7 +615,7 @@ public final class CudaBackend implements Backend {
         use();
         CudaActivation g = view(gate), u = view(up), o = a(out);
         CudaWeight wt = w(weight);
-        if (wt.dtype() == DType.BF16 && g.rows() <= 8 && wt.cols() % 8 == 0 && g.ld() == u.ld() && g.ld() % 4 == 0 && g.offset() % 4 == 0
+        if (wt.dtype() == DType.BF16 && g.rows() <= GEMV_ROWS && wt.cols() % 8 == 0 && g.ld() == u.ld() && g.ld() % 4 == 0 && g.offset() % 4 == 0
                 && u.offset() % 4 == 0 && GEMV) {
             // Decode: the down projection computes silu(gate) * up as it reads them; the product is never stored.
             long t0 = profileStart();
