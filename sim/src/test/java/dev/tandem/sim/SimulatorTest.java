@@ -128,7 +128,7 @@ class SimulatorTest {
     void everyExampleConfigLoadsAndRuns() throws Exception {
         try (var files = Files.list(Path.of("configs"))) {
             var list = files.sorted().toList();
-            assertEquals(7, list.size());
+            assertEquals(9, list.size()); // the six designs, a fixed-pool JSON one, and two H200 configs on a measured profile
             for (Path f : list) {
                 SimConfig c = ConfigLoader.load(f);
                 SimResult r = Simulation.run(c.withWorkload(new WorkloadSpec(c.workload().trace(), 10, 10, 0, 1)));
