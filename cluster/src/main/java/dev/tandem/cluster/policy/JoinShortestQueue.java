@@ -1,6 +1,5 @@
 package dev.tandem.cluster.policy;
 
-import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 
@@ -9,14 +8,23 @@ import java.util.Optional;
  * fewest pending prompt tokens (then fewest running sequences). No KV hand-over.
  */
 public final class JoinShortestQueue implements RoutingPolicy {
-    private static final Comparator<WorkerState> ORDER = Comparator
-            .comparingLong(WorkerState::pendingPromptTokens)
-            .thenComparingInt(WorkerState::runningSequences)
-            .thenComparingInt(WorkerState::id);
-
     @Override
     public Optional<Placement> place(RequestShape request, List<? extends WorkerState> workers) {
-        return Least.of(workers, w -> w.takesPrompts() && w.takesTokens(), ORDER)
-                .map(w -> new Placement(w.id(), w.id()));
+        WorkerState best = null;
+        long bestPending = 0;
+        int bestRunning = 0;
+        for (int i = 0, n = workers.size(); i < n; i++) {
+            WorkerState w = workers.get(i);
+            if (!w.takesPrompts() || !w.takesTokens()) continue;
+            long pending = w.pendingPromptTokens();
+            int running = w.runningSequences();
+            if (best == null || pending < bestPending
+                    || (pending == bestPending && (running < bestRunning || running == bestRunning && w.id() < best.id()))) {
+                best = w;
+                bestPending = pending;
+                bestRunning = running;
+            }
+        }
+        return best == null ? Optional.empty() : Optional.of(new Placement(best.id(), best.id()));
     }
 }

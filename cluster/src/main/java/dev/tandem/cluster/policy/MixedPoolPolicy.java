@@ -27,55 +27,56 @@ public final class MixedPoolPolicy implements PoolPolicy {
         this.kvLowWatermark = kvLowWatermark;
     }
 
+    /** One pass over the workers (the simulator calls this after every placement, over a thousand workers). */
     @Override
     public List<RoleChange> rebalance(List<? extends WorkerState> workers) {
-        List<RoleChange> changes = new ArrayList<>();
         long pending = 0;
-        int promptCapable = 0;
+        int promptCapable = 0, tokenCapable = 0;
         boolean kvShort = true;
-        int tokenCapable = 0;
-        for (WorkerState w : workers) {
+        List<WorkerState> drainedLent = null;
+        WorkerState lendToken = null, lendPrompt = null;
+        int lendTokenRunning = 0;
+        for (int i = 0, n = workers.size(); i < n; i++) {
+            WorkerState w = workers.get(i);
             if (!w.healthy()) continue;
+            Role current = w.currentRole(), home = w.homeRole();
+            long workerPending = w.pendingPromptTokens();
             if (w.takesPrompts()) {
-                pending += w.pendingPromptTokens();
+                pending += workerPending;
                 promptCapable++;
             }
             if (w.takesTokens()) {
                 tokenCapable++;
                 if (w.freeKvBlocks() >= kvLowWatermark * w.totalKvBlocks()) kvShort = false;
             }
-        }
-        boolean promptsBacklogged = promptCapable == 0 || pending / Math.max(1, promptCapable) > promptThreshold;
-
-        WorkerState lendToken = null;
-        WorkerState lendPrompt = null;
-        for (WorkerState w : workers) {
-            if (!w.healthy()) continue;
-            boolean lent = w.currentRole() == Role.MIXED && w.homeRole() != Role.MIXED;
-            // Home only once the cause of the loan is gone too, else the next call lends it again at once.
-            boolean causeGone = w.homeRole() == Role.TOKEN ? !promptsBacklogged : !kvShort;
-            if (lent && drained(w) && causeGone) {
-                changes.add(new RoleChange(w.id(), Role.MIXED, w.homeRole()));
-                continue;
-            }
-            if (w.currentRole() == Role.TOKEN && promptsBacklogged && tokenCapable > 1
-                    && (lendToken == null || w.runningSequences() < lendToken.runningSequences())) {
-                lendToken = w;
-            }
-            if (w.currentRole() == Role.PROMPT && kvShort && !promptsBacklogged && promptCapable > 1
-                    && w.pendingPromptTokens() == 0 && lendPrompt == null) {
+            if (current == Role.MIXED && home != Role.MIXED) {
+                if (home == Role.TOKEN ? workerPending == 0 : w.runningSequences() == 0) {
+                    if (drainedLent == null) drainedLent = new ArrayList<>();
+                    drainedLent.add(w);
+                }
+            } else if (current == Role.TOKEN) {
+                int running = w.runningSequences();
+                if (lendToken == null || running < lendTokenRunning) {
+                    lendToken = w;
+                    lendTokenRunning = running;
+                }
+            } else if (current == Role.PROMPT && workerPending == 0 && lendPrompt == null) {
                 lendPrompt = w;
             }
         }
-        if (lendToken != null) changes.add(new RoleChange(lendToken.id(), Role.TOKEN, Role.MIXED));
-        if (lendPrompt != null) changes.add(new RoleChange(lendPrompt.id(), Role.PROMPT, Role.MIXED));
+        boolean promptsBacklogged = promptCapable == 0 || pending / Math.max(1, promptCapable) > promptThreshold;
+        List<RoleChange> changes = new ArrayList<>(2);
+        if (drainedLent != null) {
+            for (WorkerState w : drainedLent) {
+                // Home only once the cause of the loan is gone too, else the next call lends it again at once.
+                boolean causeGone = w.homeRole() == Role.TOKEN ? !promptsBacklogged : !kvShort;
+                if (causeGone) changes.add(new RoleChange(w.id(), Role.MIXED, w.homeRole()));
+            }
+        }
+        if (lendToken != null && promptsBacklogged && tokenCapable > 1) changes.add(new RoleChange(lendToken.id(), Role.TOKEN, Role.MIXED));
+        if (lendPrompt != null && kvShort && !promptsBacklogged && promptCapable > 1) {
+            changes.add(new RoleChange(lendPrompt.id(), Role.PROMPT, Role.MIXED));
+        }
         return changes;
-    }
-
-    /** A lent worker goes home when the work that caused the loan is gone. */
-    private boolean drained(WorkerState w) {
-        return w.homeRole() == Role.TOKEN
-                ? w.pendingPromptTokens() == 0
-                : w.runningSequences() == 0;
     }
 }
