@@ -219,6 +219,9 @@ public abstract class BackendOpsContract {
                 {6, 2, 64, 16, new int[]{17, 1}, new int[]{20, 130}},
                 {3, 3, 128, 8, new int[]{1, 4}, new int[]{9, 12}},
                 {4, 1, 128, 16, new int[]{1, 3, 1}, new int[]{300, 200, 64}},
+                // a prefill chunk longer than one GPU attention tile (128 rows) after cached context, beside a decode
+                {4, 2, 128, 16, new int[]{150, 1}, new int[]{170, 40}},
+                {2, 1, 64, 8, new int[]{130}, new int[]{130}},
         };
         for (Factory f : factories()) for (Object[] c : cases) a.add(Arguments.of(f, c[0], c[1], c[2], c[3], c[4], c[5]));
         return a.stream();
