@@ -8,7 +8,7 @@ OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 for f in .device/*.tar.xz; do [ "$f" = .device/classes.tar.xz ] || tar -xJf "$f" -C /tmp; done
 tar -xJf .device/classes.tar.xz -C .device
 export PATH=/tmp/jre/bin:$PATH
-mkdir -p /tmp/shared/models && cp -r .device/shared/models/* /tmp/shared/models/ && ln -sfn /tmp/gutenberg-stories-llama-25m /tmp/shared/models/gutenberg-stories-llama-25m
+mkdir -p /tmp/shared/models && cp -r .device/shared/models/* /tmp/shared/models/ && ln -sfn /tmp/gutenberg-stories-llama-25m /tmp/shared/models/gutenberg-stories-llama-25m && ln -sfn /tmp/gutenberg-stories-llama-3m /tmp/shared/models/gutenberg-stories-llama-3m
 CP=$(ls -d .device/cp/{core,cuda,engine,cluster,bench,server} 2>/dev/null | tr '\n' ':')$(ls .device/lib/*.jar | tr '\n' ':')
 JAVA="java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Dtandem.shared=/tmp/shared"
 tandem() { $JAVA -cp "$CP" dev.tandem.server.cli.Main "$@"; }

@@ -102,13 +102,15 @@ public final class LlamaModel {
         int logitRows = batch.logitRows().length;
         int stride = blockTableStride(batch, kv.layout().blockSize());
         // A step that streams its layers' KV out runs its ops directly: a replayed recording would skip the hook.
-        int padded = afterKvWrite == null && decodeOnly(batch) ? backend.replayRows(n) : 0;
-        if (padded > 0 && padded <= Math.min(maxTokens, logits.rows())) {
-            // A replayable decode step: padded to a recorded size, every row sampled, metadata read on the device.
-            StepBatch p = padDecode(batch, padded);
+        int q = afterKvWrite == null ? uniformQueryLength(batch) : 0;
+        int padded = q > 0 ? backend.replayRows(batch.seqs().size()) : 0;
+        if (padded > 0 && (long) padded * q <= Math.min(maxTokens, logits.rows())) {
+            // A replayable step (decode, or the verification of q drafted tokens per sequence): padded to a recorded
+            // number of sequences, every row sampled, metadata read on the device.
+            StepBatch p = padUniform(batch, padded, q);
             AttentionBatch ab = attentionBatch(p);
             backend.beginStep(p.tokens(), p.positions(), p.slots(), ab, stride);
-            backend.replay(new ReplayOwner(this, kv), padded, () -> run(p, ab, kv, null));
+            backend.replay(new ReplayOwner(this, kv, q), padded * q, () -> run(p, ab, kv, null));
             return logits.rows(logitRows);
         }
         AttentionBatch ab = attentionBatch(batch);
@@ -129,37 +131,47 @@ public final class LlamaModel {
         return Math.ceilDiv(Math.min(bucket, config.contextLength()), blockSize);
     }
 
-    /** A recorded step belongs to this model's scratch buffers and this KV cache. */
-    private record ReplayOwner(LlamaModel model, KvStorage kv) {}
+    /** A recorded step belongs to this model's scratch buffers, this KV cache and its tokens per sequence. */
+    private record ReplayOwner(LlamaModel model, KvStorage kv, int tokensPerSequence) {}
 
     private AttentionBatch attentionBatch(StepBatch batch) {
         return new AttentionBatch(batch.seqs(), config.heads(), config.kvHeads(), config.headDim(), attentionScale);
     }
 
-    /** One token per sequence, in row order, each row asking for its logits. */
-    private static boolean decodeOnly(StepBatch batch) {
-        if (batch.seqs().size() != batch.size() || batch.logitRows().length != batch.size()) return false;
-        for (int i = 0; i < batch.size(); i++) {
+    /**
+     * q when every sequence of the step has q consecutive rows in order (q = 1: decode; q = k + 1: verifying k drafted
+     * tokens) and every row asks for its logits; 0 otherwise.
+     */
+    private static int uniformQueryLength(StepBatch batch) {
+        int seqs = batch.seqs().size();
+        if (seqs == 0 || batch.size() % seqs != 0 || batch.logitRows().length != batch.size()) return 0;
+        int q = batch.size() / seqs;
+        for (int i = 0; i < seqs; i++) {
             AttentionBatch.Seq s = batch.seqs().get(i);
-            if (s.qLen() != 1 || s.qStart() != i || batch.logitRows()[i] != i) return false;
+            if (s.qLen() != q || s.qStart() != i * q) return 0;
         }
-        return true;
+        for (int i = 0; i < batch.size(); i++) if (batch.logitRows()[i] != i) return 0;
+        return q;
     }
 
     private static final int[] PAD_TABLE = {0};
 
-    /** Adds rows that attend to one cached position of block 0 and write nothing (slot -1); their outputs are ignored. */
-    private static StepBatch padDecode(StepBatch b, int rows) {
-        int n = b.size();
+    /**
+     * Adds sequences of q rows at positions 0..q-1 of block 0 that write nothing (slot -1) and are sampled but ignored,
+     * so that the step has {@code seqs} sequences.
+     */
+    private static StepBatch padUniform(StepBatch b, int seqs, int q) {
+        int n = b.size(), rows = seqs * q;
         int[] tokens = java.util.Arrays.copyOf(b.tokens(), rows), positions = java.util.Arrays.copyOf(b.positions(), rows);
         int[] slots = java.util.Arrays.copyOf(b.slots(), rows), logitRows = new int[rows];
-        List<AttentionBatch.Seq> seqs = new ArrayList<>(b.seqs());
+        List<AttentionBatch.Seq> padded = new ArrayList<>(b.seqs());
         for (int i = 0; i < rows; i++) logitRows[i] = i;
         for (int i = n; i < rows; i++) {
             slots[i] = -1;
-            seqs.add(new AttentionBatch.Seq(i, 1, 1, PAD_TABLE));
+            positions[i] = (i - n) % q;
         }
-        return new StepBatch(tokens, positions, slots, seqs, logitRows);
+        for (int s = b.seqs().size(); s < seqs; s++) padded.add(new AttentionBatch.Seq(s * q, q, q, PAD_TABLE));
+        return new StepBatch(tokens, positions, slots, padded, logitRows);
     }
 
     /** The step's ops, in order; every array they use is one of the batch's (what beginStep was given). */

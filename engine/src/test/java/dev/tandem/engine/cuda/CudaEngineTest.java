@@ -13,6 +13,7 @@ import dev.tandem.engine.FinishReason;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.TokenEvent;
 import dev.tandem.engine.TokenListener;
+import dev.tandem.engine.spec.SpeculativeConfig;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
@@ -45,6 +46,31 @@ class CudaEngineTest {
             for (int i = 0; i < results.size(); i++) {
                 Golden.Prompt p = prompts.get(i % prompts.size());
                 assertArrayEquals(p.targetIds(), results.get(i).get(120, TimeUnit.SECONDS), "request " + i + " ('" + p.text() + "')");
+            }
+        }
+    }
+
+    /**
+     * Speculation on the GPU (n-gram drafts of 4; draft-model drafts of 3 with the 3M draft): verification steps of
+     * k + 1 tokens per sequence are recorded and replayed as CUDA graphs like decode steps, and the greedy output is
+     * still HF's.
+     */
+    @Test
+    void speculativeGreedyRequestsReturnTransformersIds() throws Exception {
+        String why = CudaDriver.unavailableReason();
+        assumeTrue(why == null, "no CUDA GPU here (" + why + ")");
+        List<Golden.Prompt> prompts = Golden.prompts();
+        try (Model model = ModelLoader.load(TestModels.model("gutenberg-stories-llama-25m"), null);
+             Model draft = ModelLoader.load(TestModels.model("gutenberg-stories-llama-3m"), null)) {
+            for (SpeculativeConfig spec : List.of(SpeculativeConfig.ngram(4), SpeculativeConfig.draftModel(draft, 3))) {
+                try (CudaBackend backend = new CudaBackend(0, CudaBackend.Precision.F32);
+                     Engine engine = new Engine(model, backend, EngineConfig.DEFAULT, spec)) {
+                    for (Golden.Prompt p : prompts) {
+                        int[] got = submit(engine, new GenerationRequest(p.ids(), p.targetIds().length, SamplingParams.GREEDY, true, -1))
+                                .get(120, TimeUnit.SECONDS);
+                        assertArrayEquals(p.targetIds(), got, (spec.draftModel() == null ? "n-gram" : "draft model") + " on '" + p.text() + "'");
+                    }
+                }
             }
         }
     }
