@@ -82,14 +82,7 @@ public final class CudaBackend implements Backend {
     private long partO, partML, partCapacity;
     private long scratchInts, scratchIntsCapacity;
     private MemorySegment hostRow;
-    /** Recorded decode steps by owner (model buffers and KV cache) and padded size. */
-    private record GraphKey(Object owner, int rows, int blockTableStride) {}
-
-    private final Map<GraphKey, MemorySegment> recorded = new HashMap<>();
-    private final Map<GraphKey, Integer> eagerRuns = new HashMap<>();
-    private boolean capturing;
-    /** Inside {@link #replay}: launch shapes must depend only on the padded size, never on this step's lengths. */
-    private boolean replayStep;
+    private final StepGraphs recordings;
 
     public CudaBackend(int device, Precision precision) {
         this(device, precision, true);
@@ -108,6 +101,7 @@ public final class CudaBackend implements Backend {
         this.precision = precision;
         this.graphs = graphs;
         this.stream = cuda.createStream();
+        this.recordings = new StepGraphs(cuda, stream);
         this.blas = new CublasLt(cuda);
         this.kernels = new CudaKernels(cuda, this.device);
         this.smCount = cuda.deviceAttribute(16 /* MULTIPROCESSOR_COUNT */, this.device);
@@ -326,7 +320,7 @@ public final class CudaBackend implements Backend {
         if (flash) for (AttentionBatch.Seq s : batch.seqs()) if (s.qLen() > 1) tiles += Math.ceilDiv(s.qLen(), FLASH_ROWS);
         long ints = 6L * n + (long) seqs * st.stride + 3L * tiles;
         ensureMeta(ints * 4);
-        if (capturing) throw new IllegalStateException("step metadata changed while recording a graph");
+        if (recordings.capturing()) throw new IllegalStateException("step metadata changed while recording a graph");
         cuda.synchronize(stream); // the pinned buffer may still feed the previous step's copy
         MemorySegment h = metaHost;
         long at = 0;
@@ -384,7 +378,7 @@ public final class CudaBackend implements Backend {
 
     private void ensureMeta(long bytes) {
         if (bytes <= metaCapacity) return;
-        if (capturing) throw new IllegalStateException("metadata buffer grew while recording a graph");
+        if (recordings.capturing()) throw new IllegalStateException("metadata buffer grew while recording a graph");
         cuda.synchronize(stream);
         long cap = Math.max(bytes, Math.max(1 << 20, metaCapacity * 2));
         if (metaHost != null) cuda.freeHost(metaHost);
@@ -671,7 +665,7 @@ public final class CudaBackend implements Backend {
         }
         if (s.decodeRows > 0) {
             // A replayed step must not depend on this step's lengths: size the split for its context bucket then.
-            int maxCtx = replayStep ? s.stride * bs : s.maxDecodeContext;
+            int maxCtx = recordings.replaying() ? s.stride * bs : s.maxDecodeContext;
             int group = heads / batch.kvHeads();
             if (group > 8) throw new IllegalArgumentException("a GQA group of " + group + " query heads per KV head is not supported on CUDA (at most 8)");
             // Enough blocks to fill the GPU (a batch of one sequence has only kvHeads of them otherwise), at least 32
@@ -695,7 +689,7 @@ public final class CudaBackend implements Backend {
     private void ensurePartials(long slots, int hd) {
         long bytes = slots * (hd + 2L) * 4;
         if (bytes <= partCapacity) return;
-        if (capturing) throw new IllegalStateException("attention partials grew while recording a graph");
+        if (recordings.capturing()) throw new IllegalStateException("attention partials grew while recording a graph");
         cuda.synchronize(stream);
         release(partO);
         release(partML);
@@ -717,7 +711,7 @@ public final class CudaBackend implements Backend {
 
     private long ints(int[] values) {
         if (isIdentity(values)) return identity(values.length);
-        if (capturing) throw new IllegalStateException("non-identity row list while recording a graph");
+        if (recordings.capturing()) throw new IllegalStateException("non-identity row list while recording a graph");
         long need = 4L * values.length;
         if (need > scratchIntsCapacity) {
             cuda.synchronize(stream);
@@ -742,7 +736,7 @@ public final class CudaBackend implements Backend {
 
     private long identity(int n) {
         if (n > identityLength) {
-            if (capturing) throw new IllegalStateException("identity rows grew while recording a graph");
+            if (recordings.capturing()) throw new IllegalStateException("identity rows grew while recording a graph");
             int len = Math.max(n, 4096);
             int[] v = new int[len];
             for (int i = 0; i < len; i++) v[i] = i;
@@ -839,11 +833,7 @@ public final class CudaBackend implements Backend {
         return 0;
     }
 
-    /**
-     * The first step of a size runs eagerly (cuBLASLt picks its algorithms, buffers reach their size); the second is
-     * recorded as a graph; every later one replays it. Metadata was copied by {@link #beginStep} beforehand, and the
-     * recorded kernels read it from the same device addresses.
-     */
+    /** Replayable steps go through {@link StepGraphs}: run eagerly once, recorded once, replayed after. */
     @Override
     public void replay(Object owner, int rows, Runnable stepOps) {
         use();
@@ -852,49 +842,10 @@ public final class CudaBackend implements Backend {
             return;
         }
         // The step's block-table stride bounds its contexts: launch shapes recorded for it serve every such step.
-        GraphKey key = new GraphKey(owner, rows, step.stride);
-        MemorySegment g = recorded.get(key);
-        if (g != null) {
-            cuda.launchGraph(g, stream);
-            return;
-        }
-        replayStep = true;
-        try {
-            if (eagerRuns.merge(key, 1, Integer::sum) < 2) {
-                stepOps.run();
-                return;
-            }
-            record(key, stepOps);
-        } finally {
-            replayStep = false;
-        }
+        recordings.run(new StepGraphs.Key(owner, rows, step.stride), stepOps);
     }
 
-    private void record(GraphKey key, Runnable stepOps) {
-        cuda.beginCapture(stream);
-        capturing = true;
-        try {
-            stepOps.run();
-        } catch (RuntimeException e) {
-            capturing = false;
-            try {
-                cuda.destroyGraph(cuda.endCapture(stream));
-            } catch (CudaException ignored) {
-                // the capture was already invalid
-            }
-            throw e;
-        }
-        capturing = false;
-        MemorySegment g = cuda.endCapture(stream);
-        recorded.put(key, g);
-        cuda.launchGraph(g, stream);
-    }
-
-    private void dropGraphs() {
-        for (MemorySegment g : recorded.values()) cuda.destroyGraph(g);
-        recorded.clear();
-        eagerRuns.clear();
-    }
+    private void dropGraphs() { recordings.clear(); }
 
     /** Clears the per-op profile (TANDEM_CUDA_PROFILE), so that a benchmark can leave warm-up out of it. */
     public void resetProfile() {
