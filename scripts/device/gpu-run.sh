@@ -31,7 +31,7 @@ for s in $steps; do
     bench8b)
       tandem bench steps --model /tmp/llama3-8b-random --device cuda --decode-batches 1,64 --prefill 2048,8192 --context 128 --steps 64 -r 3 ;;
     variants8b)
-      for v in "TANDEM_FLASH=wmma" "TANDEM_GEMM_OUT=bf16"; do
+      for v in "TANDEM_GEMV=0"; do
         echo "--- $v"; env $v bash -c "$(declare -f tandem); JAVA='$JAVA'; CP='$CP'; tandem bench steps --model /tmp/llama3-8b-random --device cuda --decode-batches 1,64 --prefill 2048 --context 128 --steps 32 -r 3" 2>&1 | grep '^|'
       done ;;
     profile8b)

@@ -11,7 +11,6 @@
 // Every reduction uses a fixed order, so a row's result does not depend on what else is in the batch.
 
 #include <cuda_bf16.h>
-#include <mma.h>
 
 typedef __nv_bfloat16 bf16;
 
@@ -408,168 +407,9 @@ extern "C" __global__ void tdm_attn_combine(const int* rowList, const float* par
     }
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Causal flash-attention for prefill chunks on tensor cores (bf16 in, f32 accumulate), head_dim HD in {64, 128}.
-// grid (tiles, heads); a tile is up to 64 query rows of one sequence: tileRow[t] its first batch row, tileLen[t] its
-// valid rows, tileSeq[t] its sequence (block-table row). 4 warps, each owning 16 query rows end to end, so the
-// softmax and the output rescale need only warp-level synchronisation. The output accumulator lives in shared
-// memory (rescaled by the running max each key tile).
-// ---------------------------------------------------------------------------------------------------------------
-
-#define FA_BM 64
-#define FA_BN 64
-#define FA_WARPS 4
-
-template <int HD>
-__device__ void flashPrefill(const float* q, int qld, const bf16* kc, const bf16* vc, const int* tileRow, const int* tileLen,
-                             const int* tileSeq, const int* rowPos, const int* blockTables, int btStride, int blockSize,
-                             int heads, int kvHeads, float scale, float* out, bf16* mirror) {
-    using namespace nvcuda;
-    extern __shared__ __align__(128) unsigned char smem[];
-    // Rows padded by 16 bytes so that the 8 rows a tensor-core fragment load reads fall in different banks.
-    constexpr int LDH = HD + 8, LDP = FA_BN + 8, LDS = FA_BN + 4, LDO = HD + 4;
-    bf16* sQ = (bf16*) smem;                       // [BM][LDH]
-    bf16* sK = sQ + FA_BM * LDH;                   // [BN][LDH]
-    bf16* sV = sK + FA_BN * LDH;                   // [BN][LDH]
-    bf16* sP = sV + FA_BN * LDH;                   // [BM][LDP]
-    float* sS = (float*) (sP + FA_BM * LDP);       // [BM][LDS]
-    float* sO = sS + FA_BM * LDS;                  // [BM][LDO]
-    float* sM = sO + FA_BM * LDO;                  // [BM]
-    float* sL = sM + FA_BM;                        // [BM]
-    int* sPos = (int*) (sL + FA_BM);               // [BM]
-    int* sBt = sPos + FA_BM;                       // [BN + 2] block ids of the current key tile
-
-    int t = blockIdx.x, h = blockIdx.y;
-    int row0 = tileRow[t], len = tileLen[t];
-    int kvh = h / (heads / kvHeads), kvDim = kvHeads * HD;
-    const int* bt = blockTables + (long) tileSeq[t] * btStride;
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int nThreads = blockDim.x;
-
-    for (int i = threadIdx.x; i < FA_BM * HD; i += nThreads) {
-        int rr = i / HD, d = i % HD;
-        float v = rr < len ? q[(long) (row0 + rr) * qld + h * HD + d] * scale : 0.f;
-        sQ[rr * LDH + d] = __float2bfloat16(v);
-        sO[rr * LDO + d] = 0.f;
-    }
-    for (int i = threadIdx.x; i < FA_BM; i += nThreads) {
-        sM[i] = NEG_INF;
-        sL[i] = 0.f;
-        sPos[i] = i < len ? rowPos[row0 + i] : -1;
-    }
-    __syncthreads();
-    int maxPos = sPos[len - 1];
-    int keyTiles = maxPos / FA_BN + 1;
-
-    for (int kt = 0; kt < keyTiles; kt++) {
-        int k0 = kt * FA_BN;
-        // K and V tiles from the paged cache, 16 bytes per load; keys past maxPos are zero (and masked below).
-        // The tile's block ids are read once, and every load of the tile is issued before any store.
-        int firstBlock = k0 / blockSize;
-        for (int i = threadIdx.x; i <= FA_BN / blockSize + 1; i += nThreads) {
-            int b = firstBlock + i;
-            sBt[i] = b * blockSize <= maxPos ? bt[b] : 0;
-        }
-        __syncthreads();
-        constexpr int PER_THREAD = FA_BN * HD / 8 / (FA_WARPS * 32);
-        uint4 kr4[PER_THREAD], vr4[PER_THREAD];
-#pragma unroll
-        for (int j = 0; j < PER_THREAD; j++) {
-            int i = threadIdx.x + j * FA_WARPS * 32;
-            int kr = i / (HD / 8), c8 = (i % (HD / 8)) * 8;
-            int p = k0 + kr;
-            kr4[j] = vr4[j] = make_uint4(0, 0, 0, 0);
-            if (p <= maxPos) {
-                long base = ((long) sBt[p / blockSize - firstBlock] * blockSize + p % blockSize) * kvDim + (long) kvh * HD + c8;
-                kr4[j] = *(const uint4*) (kc + base);
-                vr4[j] = *(const uint4*) (vc + base);
-            }
-        }
-#pragma unroll
-        for (int j = 0; j < PER_THREAD; j++) {
-            int i = threadIdx.x + j * FA_WARPS * 32;
-            int kr = i / (HD / 8), c8 = (i % (HD / 8)) * 8;
-            *(uint4*) (sK + kr * LDH + c8) = kr4[j];
-            *(uint4*) (sV + kr * LDH + c8) = vr4[j];
-        }
-        __syncthreads();
-
-        // S = Q K^T for this warp's 16 rows.
-        int wr = warp * 16;
-        for (int n0 = 0; n0 < FA_BN; n0 += 16) {
-            wmma::fragment<wmma::accumulator, 16, 16, 16, float> c;
-            wmma::fill_fragment(c, 0.f);
-            for (int k = 0; k < HD; k += 16) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a;
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> b;
-                wmma::load_matrix_sync(a, sQ + wr * LDH + k, LDH);
-                wmma::load_matrix_sync(b, sK + n0 * LDH + k, LDH);
-                wmma::mma_sync(c, a, b, c);
-            }
-            wmma::store_matrix_sync(sS + wr * LDS + n0, c, LDS, wmma::mem_row_major);
-        }
-        __syncwarp();
-
-        // Online softmax, one row at a time; each lane owns columns lane and lane + 32.
-        for (int rr = wr; rr < wr + 16; rr++) {
-            int pos = sPos[rr];
-            float s0 = (k0 + lane <= pos) ? sS[rr * LDS + lane] : NEG_INF;
-            float s1 = (k0 + lane + 32 <= pos) ? sS[rr * LDS + lane + 32] : NEG_INF;
-            float mOld = sM[rr];
-            float mNew = fmaxf(mOld, warpMax(fmaxf(s0, s1)));
-            float e0 = mNew == NEG_INF ? 0.f : __expf(s0 - mNew);
-            float e1 = mNew == NEG_INF ? 0.f : __expf(s1 - mNew);
-            float sum = warpSum(e0 + e1);
-            float corr = (mOld == NEG_INF) ? 0.f : __expf(mOld - mNew);
-            sP[rr * LDP + lane] = __float2bfloat16(e0);
-            sP[rr * LDP + lane + 32] = __float2bfloat16(e1);
-            for (int d = lane; d < HD; d += 32) sO[rr * LDO + d] *= corr;
-            if (lane == 0) {
-                sM[rr] = mNew;
-                sL[rr] = sL[rr] * corr + sum;
-            }
-        }
-        __syncwarp();
-
-        // O += P V for this warp's rows.
-        for (int n0 = 0; n0 < HD; n0 += 16) {
-            wmma::fragment<wmma::accumulator, 16, 16, 16, float> c;
-            wmma::load_matrix_sync(c, sO + wr * LDO + n0, LDO, wmma::mem_row_major);
-            for (int k = 0; k < FA_BN; k += 16) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a;
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> b;
-                wmma::load_matrix_sync(a, sP + wr * LDP + k, LDP);
-                wmma::load_matrix_sync(b, sV + k * LDH + n0, LDH);
-                wmma::mma_sync(c, a, b, c);
-            }
-            wmma::store_matrix_sync(sO + wr * LDO + n0, c, LDO, wmma::mem_row_major);
-        }
-        __syncthreads(); // before the next tile overwrites sK / sV
-    }
-
-    for (int i = threadIdx.x; i < len * HD; i += nThreads) {
-        int rr = i / HD, d = i % HD;
-        float v = sO[rr * LDO + d] / sL[rr];
-        long o = (long) (row0 + rr) * heads * HD + h * HD + d;
-        out[o] = v;
-        if (mirror) mirror[o] = __float2bfloat16(v);
-    }
-}
-
-#define FLASH_ENTRY(HD)                                                                                               \
-    extern "C" __global__ void __launch_bounds__(FA_WARPS * 32) tdm_flash_prefill_##HD(                               \
-        const float* q, int qld, const bf16* kc, const bf16* vc, const int* tileRow, const int* tileLen, const int* tileSeq,  \
-        const int* rowPos, const int* blockTables, int btStride, int blockSize, int heads, int kvHeads, float scale, \
-        float* out, bf16* mirror) {                                                                                   \
-        flashPrefill<HD>(q, qld, kc, vc, tileRow, tileLen, tileSeq, rowPos, blockTables, btStride, blockSize, heads,      \
-                         kvHeads, scale, out, mirror);                                                                \
-    }
-
-FLASH_ENTRY(64)
-FLASH_ENTRY(128)
 
 // ---------------------------------------------------------------------------------------------------------------
-// Skinny products for decode (M <= 8 activation rows): out[m][r] = sum_c x[m][c] * w[r][c], bf16 weights read once
+// Skinny products for decode (M activation rows; only M = 1 is instantiated): out[m][r] = sum_c x[m][c] * w[r][c], bf16 weights read once
 // with 16-byte loads, f32 activations, f32 accumulation. cuBLASLt's kernels leave much of the memory bandwidth unused
 // at these shapes; here every block streams GEMV_ROWS weight rows with all its threads splitting the columns, so even
 // 1024-row products fill the GPU. Needs cols % 8 == 0. grid: ceil(rows / GEMV_ROWS), block: 256.
@@ -656,27 +496,21 @@ __device__ void gemv(const bf16* __restrict__ w, const float* __restrict__ x, co
         gemv<M, true>(w, gate, up, ld, out, rows, cols);                                                              \
     }
 
-GEMV_ENTRY(1)
-GEMV_ENTRY(2)
-GEMV_ENTRY(3)
-GEMV_ENTRY(4)
-GEMV_ENTRY(5)
-GEMV_ENTRY(6)
-GEMV_ENTRY(7)
-GEMV_ENTRY(8)
+GEMV_ENTRY(1) // more rows go to cuBLASLt: per-row accumulators cost this kernel occupancy (CudaBackend.GEMV_ROWS)
 
-extern "C" __global__ void tdm_bf16_to_f32(const bf16* src, float* dst, long n) {
-    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
-        dst[i] = __bfloat162float(src[i]);
-    }
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Causal flash-attention for prefill, FlashAttention-2 style: mma.sync m16n8k16 (bf16 in, f32 accumulate) with the
 // scores, probabilities and output accumulators held in registers. Each of the 4 warps owns 16 query rows of the
 // 64-row tile; a thread holds rows lane/4 and lane/4 + 8 of them, so row max and sum need two shuffles. Fragments come
-// from shared memory with ldmatrix (V transposed on load). grid (tiles, heads) as for tdm_flash_prefill.
+// from shared memory with ldmatrix (V transposed on load). grid (tiles, heads); a tile is up to 64 query rows of one
+// sequence: tileRow[t] its first batch row, tileLen[t] its valid rows, tileSeq[t] its sequence (block-table row).
 // ---------------------------------------------------------------------------------------------------------------
+
+// Tiles of flash2: 64 query rows (4 warps of 16) against 64-key tiles.
+#define FA_BM 64
+#define FA_BN 64
+#define FA_WARPS 4
 
 __device__ __forceinline__ void ldsm4(unsigned& r0, unsigned& r1, unsigned& r2, unsigned& r3, const bf16* p) {
     unsigned a = (unsigned) __cvta_generic_to_shared(p);

@@ -29,4 +29,22 @@ public record StepBatch(int[] tokens, int[] positions, int[] slots, java.util.Li
         var seq = new AttentionBatch.Seq(0, count, start + count, table.blocks());
         return new StepBatch(ids, positions, slots, java.util.List.of(seq), logitRows);
     }
+
+    /**
+     * One decode token per sequence, all at {@code position}: sequence i's token is tokens[i], its KV goes to position
+     * {@code position} of tables[i] (which must already hold it), and every row asks for its logits.
+     */
+    public static StepBatch decode(int[] tokens, int position, java.util.List<dev.tandem.core.kv.BlockTable> tables) {
+        int n = tables.size();
+        int[] positions = new int[n], slots = new int[n], rows = new int[n];
+        java.util.List<AttentionBatch.Seq> seqs = new java.util.ArrayList<>(n);
+        for (int s = 0; s < n; s++) {
+            dev.tandem.core.kv.BlockTable t = tables.get(s);
+            positions[s] = position;
+            slots[s] = t.slot(position);
+            rows[s] = s;
+            seqs.add(new AttentionBatch.Seq(s, 1, position + 1, t.blocks()));
+        }
+        return new StepBatch(tokens.clone(), positions, slots, seqs, rows);
+    }
 }

@@ -18,7 +18,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
@@ -51,10 +50,6 @@ public final class CudaBackend implements Backend {
      * while cuBLASLt's pass over 9 rows cost 1.02.
      */
     private static final int GEMV_ROWS = 1;
-    /** TANDEM_GEMM_OUT=bf16: cuBLASLt products write bf16, widened to f32 (an experiment on GEMM kernel choice). */
-    private static final boolean GEMM_BF16_OUT = "bf16".equals(System.getenv("TANDEM_GEMM_OUT"));
-    /** TANDEM_FLASH=wmma: the first (WMMA, shared-memory softmax) prefill kernel instead of the register-resident one. */
-    private static final boolean FLASH_WMMA = "wmma".equals(System.getenv("TANDEM_FLASH"));
     /** Decode batch sizes recorded as graphs; a step of n sequences is padded to the next one. */
     private static final int[] GRAPH_SIZES = {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256};
 
@@ -105,9 +100,6 @@ public final class CudaBackend implements Backend {
         this.blas = new CublasLt(cuda);
         this.kernels = new CudaKernels(cuda, this.device);
         this.smCount = cuda.deviceAttribute(16 /* MULTIPROCESSOR_COUNT */, this.device);
-        for (String f : new String[] {"tdm_flash_prefill_64", "tdm_flash_prefill_128"}) {
-            cuda.setMaxDynamicSharedMemory(kernels.get(f), flashSharedBytes(128));
-        }
         for (String f : new String[] {"tdm_flash2_prefill_64", "tdm_flash2_prefill_128"}) {
             cuda.setMaxDynamicSharedMemory(kernels.get(f), flash2SharedBytes(128));
         }
@@ -493,19 +485,13 @@ public final class CudaBackend implements Backend {
             wrote(o, false);
             return;
         }
-        boolean mirrorOut = false;
-        if (wt.dtype() == DType.BF16 && GEMM_BF16_OUT) {
-            // cuBLASLt writes bf16 (its fastest kernels at these shapes), widened to f32 after; the mirror comes free.
-            blas.matmul(wt.ptr(), CublasLt.R_16BF, bf16Input(xi), CublasLt.R_16BF, o.bf16(), CublasLt.R_16BF, xi.rows(), wt.rows(), wt.cols(), stream);
-            launch("tdm_bf16_to_f32", grid(o.elements(), 256), 1, 1, 256, 0, o.bf16(), o.f32(), o.elements());
-            mirrorOut = true;
-        } else if (wt.dtype() == DType.BF16) {
+        if (wt.dtype() == DType.BF16) {
             blas.matmul(wt.ptr(), CublasLt.R_16BF, bf16Input(xi), CublasLt.R_16BF, o.f32(), CublasLt.R_32F, xi.rows(), wt.rows(), wt.cols(), stream);
         } else {
             blas.matmul(wt.ptr(), CublasLt.R_32F, xi.f32(), CublasLt.R_32F, o.f32(), CublasLt.R_32F, xi.rows(), wt.rows(), wt.cols(), stream);
         }
         profileEnd("gemm " + xi.rows() + "x" + wt.cols() + " by " + wt.rows() + "x" + wt.cols(), t0);
-        wrote(o, mirrorOut);
+        wrote(o, false);
     }
 
     @Override
@@ -641,12 +627,6 @@ public final class CudaBackend implements Backend {
         return 2 * 5 * FLASH_ROWS * (hd + 8) + 4 * FLASH_ROWS;
     }
 
-    private static int flashSharedBytes(int hd) {
-        // Must match flashPrefill's layout: padded Q, K, V, P (bf16), S, O (f32), then row max/sum, positions, block ids.
-        return 2 * (FLASH_ROWS * (hd + 8) * 3 + FLASH_ROWS * (64 + 8)) + 4 * (FLASH_ROWS * (64 + 4) + FLASH_ROWS * (hd + 4) + 2 * FLASH_ROWS)
-                + 4 * FLASH_ROWS + 4 * (64 + 2);
-    }
-
     @Override
     public void attention(Activation q, KvStorage kv, int layer, AttentionBatch batch, Activation out) {
         use();
@@ -658,8 +638,7 @@ public final class CudaBackend implements Backend {
         Step s = stepFor(null, null, null, batch);
         int hd = batch.headDim(), heads = batch.heads(), bs = c.layout().blockSize();
         if (s.tiles > 0) {
-            launch((FLASH_WMMA ? "tdm_flash_prefill_" : "tdm_flash2_prefill_") + hd, s.tiles, heads, 1, 128,
-                    FLASH_WMMA ? flashSharedBytes(hd) : flash2SharedBytes(hd), qa.f32(), qa.ld(), c.keys(layer), c.values(layer),
+            launch("tdm_flash2_prefill_" + hd, s.tiles, heads, 1, 128, flash2SharedBytes(hd), qa.f32(), qa.ld(), c.keys(layer), c.values(layer),
                     meta(s.tileRowAt), meta(s.tileLenAt), meta(s.tileSeqAt), meta(s.rowPosAt), meta(s.tablesAt), s.stride, bs,
                     heads, batch.kvHeads(), batch.scale(), o.f32(), o.bf16());
         }
@@ -713,14 +692,9 @@ public final class CudaBackend implements Backend {
         if (isIdentity(values)) return identity(values.length);
         if (recordings.capturing()) throw new IllegalStateException("non-identity row list while recording a graph");
         long need = 4L * values.length;
-        if (need > scratchIntsCapacity) {
-            cuda.synchronize(stream);
-            release(scratchInts);
-            scratchIntsCapacity = Math.max(need, 1 << 16);
-            scratchInts = malloc(scratchIntsCapacity);
-        }
+        ensureScratchInts(need);
         try (Arena ar = Arena.ofConfined()) {
-            cuda.synchronize(stream);
+            cuda.synchronize(stream); // the previous user of the scratch buffer may still be running
             cuda.copyToDevice(scratchInts, ar.allocateFrom(I32, values), need);
         }
         return scratchInts;

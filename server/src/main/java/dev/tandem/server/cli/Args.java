@@ -88,6 +88,23 @@ public final class Args {
         }
     }
 
+    /** A comma-separated list of positive integers; an empty value is an empty list. */
+    public int[] positiveIntegers(String name, String def) {
+        String v = string(name, def).trim();
+        if (v.isEmpty()) return new int[0];
+        String[] parts = v.split(",");
+        int[] out = new int[parts.length];
+        for (int i = 0; i < parts.length; i++) {
+            try {
+                out[i] = Integer.parseInt(parts[i].trim());
+                if (out[i] <= 0) throw new NumberFormatException();
+            } catch (NumberFormatException e) {
+                throw usage("--" + name + " expects positive integers separated by commas, got '" + v + "'");
+            }
+        }
+        return out;
+    }
+
     public long longValue(String name, long def) {
         String v = values.get(name);
         if (v == null) return def;

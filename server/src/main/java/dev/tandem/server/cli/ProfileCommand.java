@@ -56,8 +56,9 @@ final class ProfileCommand {
         Args args = new Args("profile", argv, VALUED, FLAGS);
         if (args.flag("help")) return Help.print(USAGE, VALUED, FLAGS);
         Path modelPath = Path.of(args.required("model")), out = Path.of(args.required("out"));
-        int[] prompts = ints(args, "prompt-sizes", "128,256,512,1024,2048,4096,8192");
-        int[] batches = ints(args, "batch-sizes", "1,2,4,8,16,32,64");
+        int[] prompts = args.positiveIntegers("prompt-sizes", "128,256,512,1024,2048,4096,8192");
+        int[] batches = args.positiveIntegers("batch-sizes", "1,2,4,8,16,32,64");
+        if (prompts.length == 0 || batches.length == 0) throw args.usage("--prompt-sizes and --batch-sizes need at least one value");
         int tokens = args.integer("token-size", 128), maxBatchTokens = args.integer("max-batch-tokens", 16384), reps = args.integer("r", 2);
         double powerSeconds = Double.parseDouble(args.string("power-seconds", "1.5"));
         if (tokens < 1 || maxBatchTokens < 1 || reps < 1 || powerSeconds < 0) throw args.usage("--token-size, --max-batch-tokens and -r must be positive");
@@ -144,16 +145,7 @@ final class ProfileCommand {
             double promptMs = (System.nanoTime() - t0) / 1e6;
             long t1 = System.nanoTime();
             for (int step = 0; step < tokens; step++) {
-                int pos = prompt + step;
-                int[] pPos = new int[batch], pSlots = new int[batch], rows = new int[batch];
-                List<AttentionBatch.Seq> d = new ArrayList<>(batch);
-                for (int s = 0; s < batch; s++) {
-                    pPos[s] = pos;
-                    pSlots[s] = tables.get(s).slot(pos);
-                    rows[s] = s;
-                    d.add(new AttentionBatch.Seq(s, 1, pos + 1, tables.get(s).blocks()));
-                }
-                logits = llama.forward(new StepBatch(next.clone(), pPos, pSlots, d, rows), kv);
+                logits = llama.forward(StepBatch.decode(next, prompt + step, tables), kv);
                 llama.backend().argmax(logits, next);
             }
             double tokenMs = tokens == 0 ? 0 : (System.nanoTime() - t1) / 1e6 / tokens;
@@ -177,14 +169,4 @@ final class ProfileCommand {
     }
 
     private static String num(double v) { return Double.isNaN(v) ? "" : String.format(Locale.ROOT, "%.4f", v); }
-
-    private static int[] ints(Args args, String name, String dflt) {
-        try {
-            int[] v = Arrays.stream(args.string(name, dflt).split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray();
-            for (int x : v) if (x < 1) throw args.usage("--" + name + " values must be positive, got " + x);
-            return v;
-        } catch (NumberFormatException e) {
-            throw args.usage("--" + name + " expects comma-separated integers, got '" + args.string(name, dflt) + "'");
-        }
-    }
 }

@@ -58,7 +58,8 @@ final class SpecBenchCommand {
         if (args.flag("help")) return Help.print(synopsis, VALUED, FLAGS);
         int n = args.integer("n", 64), reps = args.integer("r", 2);
         if (n <= 0 || reps <= 0) throw args.usage("-n and -r must be positive");
-        int[] batches = ints(args, "batch", "1,8");
+        int[] batches = args.positiveIntegers("batch", "1,8");
+        if (batches.length == 0) throw args.usage("--batch needs at least one value");
         float[] temps = floats(args, "temperature", "0,0.8");
         String[] ks = args.string("k", "2,3,4,5,6,7,8,adaptive").split(",");
         int kMax = 0;
@@ -259,20 +260,6 @@ final class SpecBenchCommand {
         double[] s = x.clone();
         java.util.Arrays.sort(s);
         return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-    }
-
-    private static int[] ints(Args args, String name, String def) {
-        String[] parts = args.string(name, def).split(",");
-        int[] out = new int[parts.length];
-        for (int i = 0; i < parts.length; i++) {
-            try {
-                out[i] = Integer.parseInt(parts[i].trim());
-                if (out[i] <= 0) throw new NumberFormatException();
-            } catch (NumberFormatException e) {
-                throw args.usage("--" + name + " expects positive integers separated by commas, got '" + args.string(name, def) + "'");
-            }
-        }
-        return out;
     }
 
     private static float[] floats(Args args, String name, String def) {

@@ -1,7 +1,6 @@
 package dev.tandem.server.cli;
 
 import dev.tandem.core.backend.Activation;
-import dev.tandem.core.backend.AttentionBatch;
 import dev.tandem.core.backend.Backend;
 import dev.tandem.core.backend.KvLayout;
 import dev.tandem.core.backend.KvStorage;
@@ -36,23 +35,25 @@ final class StepBenchCommand {
             BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3],
             BackendOptions.OPTIONS[4], BackendOptions.OPTIONS[5]);
     static final Map<String, String> FLAGS = Args.options("help", "show options");
+    /** Untimed decode steps first: past graph recording and the JIT's compilation of the step's host path. */
+    private static final int WARM_STEPS = 16;
     private static final String USAGE = "bench steps --model PATH [--device cuda] [--decode-batches 1,64] [--prefill 2048,8192] [--context 128] [--steps 64]";
 
     int run(String[] argv) {
         Args args = new Args("bench steps", argv, VALUED, FLAGS);
         if (args.flag("help")) return Help.print(USAGE, VALUED, FLAGS);
-        int[] batches = ints(args, "decode-batches", "1,64");
-        int[] prefills = ints(args, "prefill", "2048");
+        int[] batches = args.positiveIntegers("decode-batches", "1,64");
+        int[] prefills = args.positiveIntegers("prefill", "2048");
         int context = args.integer("context", 128), steps = args.integer("steps", 64), reps = args.integer("r", 5);
         if (context < 1 || steps < 1 || reps < 1) throw args.usage("--context, --steps and -r must be positive");
         try (Backend backend = BackendOptions.open(args); Model model = ModelLoader.load(Path.of(args.required("model")), null)) {
             ModelConfig c = model.config();
             int maxBatch = Arrays.stream(batches).max().orElse(1), maxPrefill = Arrays.stream(prefills).max().orElse(1);
-            if (context + steps + 1 > c.contextLength() || maxPrefill > c.contextLength()) {
+            if (context + WARM_STEPS + steps + 1 > c.contextLength() || maxPrefill > c.contextLength()) {
                 throw args.usage("--context + --steps and --prefill must fit the model's context of " + c.contextLength());
             }
             int bs = KvLayout.DEFAULT_BLOCK_SIZE;
-            int blocks = Math.max(maxBatch * Math.ceilDiv(context + steps + 1, bs), Math.ceilDiv(maxPrefill, bs)) + 1;
+            int blocks = Math.max(maxBatch * Math.ceilDiv(context + WARM_STEPS + steps + 1, bs), Math.ceilDiv(maxPrefill, bs)) + 1;
             LlamaModel llama = new LlamaModel(c, model.weights(), backend, Math.max(maxPrefill, maxBatch), maxBatch);
             KvStorage kv = backend.allocateKv(new KvLayout(c.layers(), blocks, bs, c.kvHeads(), c.headDim()));
             BlockPool pool = new BlockPool(blocks, bs);
@@ -101,25 +102,17 @@ final class StepBenchCommand {
                 }
             }
             int[] next = rnd.ints(batch, 0, c.vocabSize()).toArray();
-            int warm = 16; // past graph recording and the JIT's compilation of the step's host path
             long t0 = 0;
-            for (int i = 0; i < warm + steps; i++) {
-                if (i == warm) {
+            for (int i = 0; i < WARM_STEPS + steps; i++) {
+                if (i == WARM_STEPS) {
                     if (llama.backend() instanceof dev.tandem.cuda.backend.CudaBackend cuda) cuda.resetProfile();
                     t0 = System.nanoTime();
                 }
                 int pos = context + i;
-                int[] tokens = next.clone(), positions = new int[batch], slots = new int[batch], rows = new int[batch];
-                List<AttentionBatch.Seq> seqs = new ArrayList<>(batch);
-                for (int s = 0; s < batch; s++) {
-                    BlockTable t = tables.get(s);
-                    t.ensureCapacity(pos + 1);
-                    positions[s] = pos;
-                    slots[s] = t.slot(pos);
-                    rows[s] = s;
-                    seqs.add(new AttentionBatch.Seq(s, 1, pos + 1, t.blocks()));
+                for (BlockTable t : tables) {
+                    if (!t.ensureCapacity(pos + 1)) throw new IllegalStateException("KV cache too small for the benchmark");
                 }
-                Activation logits = llama.forward(new StepBatch(tokens, positions, slots, seqs, rows), kv);
+                Activation logits = llama.forward(StepBatch.decode(next, pos, tables), kv);
                 llama.backend().argmax(logits, next); // waits for the step, as the engine does
             }
             return (System.nanoTime() - t0) / 1e6 / steps;
@@ -151,17 +144,5 @@ final class StepBenchCommand {
             for (var t : List.of(l.wq(), l.wk(), l.wv(), l.wo(), l.gate(), l.up(), l.down())) total += t.data().byteSize();
         }
         return total;
-    }
-
-    private static int[] ints(Args args, String name, String dflt) {
-        String v = args.string(name, dflt).trim();
-        if (v.isEmpty()) return new int[0];
-        try {
-            int[] out = Arrays.stream(v.split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray();
-            for (int x : out) if (x < 1) throw args.usage("--" + name + " values must be positive, got " + x);
-            return out;
-        } catch (NumberFormatException e) {
-            throw args.usage("--" + name + " expects comma-separated integers, got '" + v + "'");
-        }
     }
 }
