@@ -63,6 +63,8 @@ public final class CudaBackend implements Backend {
     private final int smCount;
     private final boolean graphs;
     private final List<Long> allocations = new ArrayList<>();
+    private final Map<Long, Long> sizes = new java.util.HashMap<>();
+    private long allocatedBytes;
     private final Map<Rope, long[]> ropeTables = new IdentityHashMap<>();
     private final Arena arena = Arena.ofShared();
     /** Kernel parameters: one slot per argument value and the pointer array cuLaunchKernel reads. */
@@ -125,13 +127,20 @@ public final class CudaBackend implements Backend {
     }
 
     private long malloc(long bytes) {
-        long p = cuda.malloc(Math.max(bytes, 256));
+        long size = Math.max(bytes, 256);
+        long p = cuda.malloc(size);
         allocations.add(p);
+        sizes.put(p, size);
+        allocatedBytes += size;
         return p;
     }
 
     private void release(long p) {
-        if (p != 0 && allocations.remove(p)) cuda.free(p);
+        if (p != 0 && allocations.remove(p)) {
+            cuda.free(p);
+            Long size = sizes.remove(p);
+            if (size != null) allocatedBytes -= size;
+        }
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -452,7 +461,7 @@ public final class CudaBackend implements Backend {
         return x.bf16();
     }
 
-    private static void wrote(CudaActivation out, boolean mirror) {
+    static void wrote(CudaActivation out, boolean mirror) {
         out.buf.mirrorRows = mirror ? out.rows : 0;
         out.buf.f32Stale = false;
     }
@@ -830,6 +839,23 @@ public final class CudaBackend implements Backend {
     public void synchronize() {
         use();
         cuda.synchronize(stream);
+    }
+
+    // Package-level access for CudaOffload (weight streaming and host transfers of offloaded runs).
+
+    CudaDriver driver() { return cuda; }
+
+    MemorySegment computeStream() { return stream; }
+
+    void makeCurrent() { use(); }
+
+    long allocate(long bytes) { return malloc(bytes); }
+
+    void free(long ptr) { release(ptr); }
+
+    /** Device bytes this backend holds (weights, activations, caches, scratch). */
+    public long allocatedBytes() {
+        return allocatedBytes;
     }
 
     /** Free and total device memory in bytes. */

@@ -56,6 +56,18 @@ public final class CpuBackend implements Backend {
     @Override
     public CpuWeight upload(Tensor tensor) { return new CpuWeight(tensor, arena); }
 
+    /** Bytes of the matmul layout of a matrix like {@code tensor}, for {@link #uploadInto}. */
+    public long packedBytes(Tensor tensor) { return MatmulKernel.of(tensor.dtype()).packedBytes(tensor.rows(), tensor.cols()); }
+
+    /**
+     * A matmul weight packed now into caller-owned {@code buffer} ({@link #packedBytes} bytes, 64-byte aligned), so that
+     * an offloaded run can reuse a few buffers for all layers; only matmul may use it, and only until the buffer is refilled.
+     */
+    public CpuWeight uploadInto(Tensor tensor, MemorySegment buffer) {
+        if (buffer.byteSize() < packedBytes(tensor)) throw new IllegalArgumentException("buffer of " + buffer.byteSize() + " bytes for " + tensor);
+        return new CpuWeight(tensor, buffer);
+    }
+
     @Override
     public CpuActivation allocate(int rows, int cols) {
         return new CpuActivation(arena.allocate(Math.max(1, (long) rows * cols * Float.BYTES), 64), rows, cols);
