@@ -42,17 +42,21 @@ public final class CudaOffload implements AutoCloseable {
         return m;
     }
 
-    /** A bf16 rows x cols weight on the device whose contents {@link #loadAsync} replaces. */
+    /** The type the backend's matmuls take weights in: bf16, or f32 at f32 precision. */
+    public DType weightType() { return backend.precision() == CudaBackend.Precision.F32 ? DType.F32 : DType.BF16; }
+
+    /** A rows x cols weight of {@link #weightType()} on the device whose contents {@link #loadAsync} replaces. */
     public Weight weightSlot(String name, int rows, int cols) {
         backend.makeCurrent();
-        long ptr = backend.allocate(2L * rows * cols);
-        return new CudaBackend.CudaWeight(name, DType.BF16, rows, cols, ptr);
+        DType t = weightType();
+        long ptr = backend.allocate(t.bytesFor((long) rows * cols));
+        return new CudaBackend.CudaWeight(name, t, rows, cols, ptr);
     }
 
-    /** Starts copying {@code slot}'s bytes (bf16, row-major) from pinned host memory at {@code offset}, on the copy stream. */
+    /** Starts copying {@code slot}'s bytes (row-major, its type) from pinned host memory at {@code offset}, on the copy stream. */
     public void loadAsync(Weight slot, MemorySegment host, long offset) {
         CudaBackend.CudaWeight w = (CudaBackend.CudaWeight) slot;
-        long bytes = 2L * w.rows() * w.cols();
+        long bytes = w.dtype().bytesFor((long) w.rows() * w.cols());
         cuda.copyToDeviceAsync(w.ptr(), host.asSlice(offset, bytes), bytes, copyStream);
     }
 

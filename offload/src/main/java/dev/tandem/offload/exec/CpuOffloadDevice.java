@@ -37,13 +37,14 @@ public final class CpuOffloadDevice implements OffloadDevice {
 
     @Override
     public Weight resident(Tensor matrix) {
-        // Counted against the RAM cap: the kernels' layout is this much native memory once packed.
-        host.reserve(backend.packedBytes(matrix));
-        return backend.upload(matrix);
+        // Packed now (the matrix may live in an arena about to close), counted against the RAM cap.
+        long bytes = backend.packedBytes(matrix);
+        host.reserve(bytes);
+        return backend.uploadInto(matrix, slots.allocate(bytes, 64));
     }
 
     @Override
-    public long streamedBytes(Tensor matrix) { return matrix.data().byteSize(); }
+    public long streamedBytes(MatrixShape matrix) { return matrix.dtype().bytesFor(matrix.elements()); }
 
     @Override
     public void toStreamed(Tensor matrix, MemorySegment dst) { MemorySegment.copy(matrix.data(), 0, dst, 0, matrix.data().byteSize()); }
@@ -59,16 +60,16 @@ public final class CpuOffloadDevice implements OffloadDevice {
     }
 
     @Override
-    public Slot slot(Tensor matrix) {
-        long bytes = backend.packedBytes(matrix);
+    public Slot slot(MatrixShape matrix) {
+        long bytes = backend.packedBytes(matrix.dtype(), matrix.rows(), matrix.cols());
         host.allocate(bytes);
         return new CpuSlot(slots.allocate(bytes, 64));
     }
 
     @Override
-    public void load(Slot slot, Tensor shape, MemorySegment src) {
+    public void load(Slot slot, MatrixShape shape, MemorySegment src) {
         CpuSlot s = (CpuSlot) slot;
-        Tensor t = new Tensor(shape.name(), shape.dtype(), shape.shape(), src.asSlice(0, shape.data().byteSize()));
+        Tensor t = new Tensor(shape.name(), shape.dtype(), shape.dims(), src.asSlice(0, streamedBytes(shape)));
         s.weight = backend.uploadInto(t, s.buffer);
     }
 

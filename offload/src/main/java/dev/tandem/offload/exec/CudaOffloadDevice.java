@@ -14,7 +14,8 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * The CUDA path: weights resident on the GPU or streamed from pinned host memory into double-buffered slots on a copy
- * stream, ordered with the compute stream by events, under a cap on the GPU memory the run may use.
+ * stream, ordered with the compute stream by events, under a cap on the GPU memory the run may use. Streamed weights
+ * and the KV cache take the backend's precision (bf16 by default; f32 for checking against f32 references).
  */
 public final class CudaOffloadDevice implements OffloadDevice {
     private final CudaBackend backend;
@@ -24,9 +25,6 @@ public final class CudaOffloadDevice implements OffloadDevice {
 
     /** @param gpuCap device bytes this run may hold (weights, slots, activations, caches, scratch) */
     public CudaOffloadDevice(CudaBackend backend, long gpuCap, long cpuCap) {
-        if (backend.precision() != CudaBackend.Precision.BF16) {
-            throw new OffloadException("offloading streams bf16 weights: run it with --precision bf16");
-        }
         this.backend = backend;
         this.offload = new CudaOffload(backend);
         this.gpuCap = gpuCap;
@@ -69,11 +67,12 @@ public final class CudaOffloadDevice implements OffloadDevice {
     }
 
     @Override
-    public long streamedBytes(Tensor matrix) { return 2L * matrix.elements(); }
+    public long streamedBytes(MatrixShape matrix) { return offload.weightType().bytesFor(matrix.elements()); }
 
     @Override
     public void toStreamed(Tensor matrix, MemorySegment dst) {
-        if (matrix.dtype() == DType.BF16) {
+        DType t = offload.weightType();
+        if (matrix.dtype() == t) {
             MemorySegment.copy(matrix.data(), 0, dst, 0, matrix.data().byteSize());
             return;
         }
@@ -81,21 +80,21 @@ public final class CudaOffloadDevice implements OffloadDevice {
         float[] row = new float[cols];
         for (long r = 0; r < matrix.rows(); r++) {
             Codec.decode(matrix.dtype(), matrix.data(), r * cols, row, 0, cols);
-            Codec.encode(DType.BF16, row, 0, cols, dst, 2L * r * cols);
+            Codec.encode(t, row, 0, cols, dst, t.bytesFor(r * cols));
         }
     }
 
     private record CudaSlot(Weight weight) implements Slot {}
 
     @Override
-    public Slot slot(Tensor matrix) {
+    public Slot slot(MatrixShape matrix) {
         Weight w = offload.weightSlot(matrix.name() + " (slot)", matrix.rows(), matrix.cols());
         checkCap("a weight slot for " + matrix.name());
         return new CudaSlot(w);
     }
 
     @Override
-    public void load(Slot slot, Tensor shape, MemorySegment src) { offload.loadAsync(slot.weight(), src, 0); }
+    public void load(Slot slot, MatrixShape shape, MemorySegment src) { offload.loadAsync(slot.weight(), src, 0); }
 
     @Override
     public Object loadsIssued() {
@@ -139,7 +138,7 @@ public final class CudaOffloadDevice implements OffloadDevice {
     }
 
     @Override
-    public int kvElementBytes() { return 2; }
+    public int kvElementBytes() { return backend.precision() == CudaBackend.Precision.F32 ? 4 : 2; }
 
     @Override
     public void synchronize() { offload.synchronize(); }

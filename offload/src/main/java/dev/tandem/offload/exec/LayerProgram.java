@@ -17,8 +17,11 @@ import java.util.List;
 public interface LayerProgram {
     ModelConfig config();
 
-    /** Layer l's matrices in the order {@link #beforeAttention} and {@link #afterAttention} index them. */
-    List<Tensor> matrices(int layer);
+    /**
+     * Layer l's matrices in the order {@link #beforeAttention} and {@link #afterAttention} index them. Stacked or synthetic
+     * matrices are allocated in {@code arena}, which the caller closes once it has placed them.
+     */
+    List<Tensor> matrices(int layer, java.lang.foreign.Arena arena);
 
     /** Layer l's norm gains and biases. */
     List<Tensor> vectors(int layer);

@@ -34,11 +34,11 @@ public final class LlamaProgram implements LayerProgram {
     public ModelConfig config() { return config; }
 
     @Override
-    public List<Tensor> matrices(int layer) {
+    public List<Tensor> matrices(int layer, java.lang.foreign.Arena arena) {
         LayerWeights l = weights.layers().get(layer);
         if (stacked) {
-            return List.of(Stacking.rows(l.wq().name() + "|k|v", l.wq(), l.wk(), l.wv()), l.wo(),
-                    Stacking.rows(l.gate().name() + "|up", l.gate(), l.up()), l.down());
+            return List.of(Stacking.rows(arena, l.wq().name() + "|k|v", l.wq(), l.wk(), l.wv()), l.wo(),
+                    Stacking.rows(arena, l.gate().name() + "|up", l.gate(), l.up()), l.down());
         }
         return List.of(l.wq(), l.wk(), l.wv(), l.wo(), l.gate(), l.up(), l.down());
     }

@@ -26,13 +26,13 @@ public interface OffloadDevice extends AutoCloseable {
     Weight resident(Tensor matrix);
 
     /** Bytes the host and disk tiers keep of a matrix: what {@link #toStreamed} writes and {@link #load} reads. */
-    long streamedBytes(Tensor matrix);
+    long streamedBytes(MatrixShape matrix);
 
     /** Writes a matrix in the form {@link #load} takes (bf16 on CUDA; the file's own type on the CPU). */
     void toStreamed(Tensor matrix, MemorySegment dst);
 
     /** A device buffer that holds one streamed matrix shaped like {@code matrix} at a time. */
-    Slot slot(Tensor matrix);
+    Slot slot(MatrixShape matrix);
 
     /** A reusable device buffer for streamed weights; {@link #weight()} is valid for the matrix last loaded. */
     interface Slot {
@@ -43,7 +43,7 @@ public interface OffloadDevice extends AutoCloseable {
      * Starts moving a streamed matrix from host memory into a slot; compute issued after {@link #awaitLoads()} sees it.
      * On the CUDA path the copy runs on its own stream; on the CPU path it packs the matrix for the kernels now.
      */
-    void load(Slot slot, Tensor shape, MemorySegment src);
+    void load(Slot slot, MatrixShape shape, MemorySegment src);
 
     /** Marks the loads issued so far as one group and returns a handle to wait for it. */
     Object loadsIssued();

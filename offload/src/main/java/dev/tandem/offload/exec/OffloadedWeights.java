@@ -36,7 +36,7 @@ final class OffloadedWeights implements AutoCloseable {
     private final Weight[][] resident;
     private final MemorySegment[][] hostCopies;
     private final long[][] diskOffsets;
-    private final Tensor[] shapes;
+    private final MatrixShape[] shapes;
     private final OffloadDevice.Slot[][] slots;
     private final MemorySegment[][] staging;
     private final DiskStore disk;
@@ -64,19 +64,23 @@ final class OffloadedWeights implements AutoCloseable {
         resident = new Weight[layers][];
         hostCopies = new MemorySegment[layers][];
         diskOffsets = new long[layers][];
-        List<Tensor> first = program.matrices(0);
-        int n = first.size();
-        shapes = first.toArray(new Tensor[0]);
+        int n = 0;
+        MatrixShape[] firstShapes = null;
         for (int l = 0; l < layers; l++) {
+          try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
             vectors[l] = program.vectors(l).stream().map(t -> device.backend().upload(t)).toArray(Weight[]::new);
-            List<Tensor> m = l == 0 ? first : program.matrices(l);
+            List<Tensor> m = program.matrices(l, arena);
+            if (l == 0) {
+                n = m.size();
+                firstShapes = m.stream().map(MatrixShape::of).toArray(MatrixShape[]::new);
+            }
             tiers[l] = place(m, policy);
-            resident[l] = new Weight[n];
-            hostCopies[l] = new MemorySegment[n];
-            diskOffsets[l] = new long[n];
-            for (int i = 0; i < n; i++) {
+            resident[l] = new Weight[m.size()];
+            hostCopies[l] = new MemorySegment[m.size()];
+            diskOffsets[l] = new long[m.size()];
+            for (int i = 0; i < m.size(); i++) {
                 Tensor t = m.get(i);
-                long bytes = device.streamedBytes(t);
+                long bytes = device.streamedBytes(MatrixShape.of(t));
                 bytesByTier[tiers[l][i].ordinal()] += bytes;
                 switch (tiers[l][i]) {
                     case DEVICE -> resident[l][i] = device.resident(t);
@@ -90,13 +94,15 @@ final class OffloadedWeights implements AutoCloseable {
                     }
                     case DISK -> {
                         if (disk == null) throw new OffloadException("the policy puts weights on disk but no disk tier was given");
-                        MemorySegment tmp = java.lang.foreign.Arena.ofAuto().allocate(bytes, 64);
+                        MemorySegment tmp = arena.allocate(bytes, 64);
                         device.toStreamed(t, tmp);
                         diskOffsets[l][i] = disk.write(tmp);
                     }
                 }
             }
+          }
         }
+        shapes = firstShapes;
         // Slots and staging only for the matrices some layer streams.
         slots = new OffloadDevice.Slot[2][n];
         staging = new MemorySegment[2][n];
@@ -121,11 +127,11 @@ final class OffloadedWeights implements AutoCloseable {
     /** FlexGen's rule: a matrix goes to the tier in which the midpoint of its bytes falls. */
     private Tier[] place(List<Tensor> m, OffloadPolicy policy) {
         long total = 0;
-        for (Tensor t : m) total += device.streamedBytes(t);
+        for (Tensor t : m) total += device.streamedBytes(MatrixShape.of(t));
         Tier[] out = new Tier[m.size()];
         long at = 0;
         for (int i = 0; i < m.size(); i++) {
-            long b = device.streamedBytes(m.get(i));
+            long b = device.streamedBytes(MatrixShape.of(m.get(i)));
             double mid = 100.0 * (at + b / 2.0) / total;
             out[i] = mid < policy.weightGpuPercent() ? Tier.DEVICE
                     : mid < policy.weightGpuPercent() + policy.weightCpuPercent() ? Tier.HOST : Tier.DISK;

@@ -9,7 +9,7 @@ import java.lang.foreign.MemorySegment;
 final class Stacking {
     private Stacking() {}
 
-    static Tensor rows(String name, Tensor... parts) {
+    static Tensor rows(Arena arena, String name, Tensor... parts) {
         long rows = 0, bytes = 0;
         int cols = parts[0].cols();
         for (Tensor t : parts) {
@@ -19,8 +19,7 @@ final class Stacking {
             rows += t.rows();
             bytes += t.data().byteSize();
         }
-        // Freed by the GC once the run's host copy or the backend's upload no longer refers to it.
-        MemorySegment data = Arena.ofAuto().allocate(bytes, 64);
+        MemorySegment data = arena.allocate(bytes, 64);
         long at = 0;
         for (Tensor t : parts) {
             MemorySegment.copy(t.data(), 0, data, at, t.data().byteSize());

@@ -57,7 +57,9 @@ public final class CpuBackend implements Backend {
     public CpuWeight upload(Tensor tensor) { return new CpuWeight(tensor, arena); }
 
     /** Bytes of the matmul layout of a matrix like {@code tensor}, for {@link #uploadInto}. */
-    public long packedBytes(Tensor tensor) { return MatmulKernel.of(tensor.dtype()).packedBytes(tensor.rows(), tensor.cols()); }
+    public long packedBytes(Tensor tensor) { return packedBytes(tensor.dtype(), tensor.rows(), tensor.cols()); }
+
+    public long packedBytes(dev.tandem.core.tensor.DType type, int rows, int cols) { return MatmulKernel.of(type).packedBytes(rows, cols); }
 
     /**
      * A matmul weight packed now into caller-owned {@code buffer} ({@link #packedBytes} bytes, 64-byte aligned), so that
