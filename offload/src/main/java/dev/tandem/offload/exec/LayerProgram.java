@@ -23,8 +23,8 @@ public interface LayerProgram {
      */
     List<Tensor> matrices(int layer, java.lang.foreign.Arena arena);
 
-    /** Layer l's norm gains and biases. */
-    List<Tensor> vectors(int layer);
+    /** Layer l's norm gains and biases (in {@code arena} when made on the fly; the caller copies what it keeps). */
+    List<Tensor> vectors(int layer, java.lang.foreign.Arena arena);
 
     /** Tensors outside the layers (embeddings, final norm, output head), kept resident; index order is the program's. */
     List<Tensor> globals();

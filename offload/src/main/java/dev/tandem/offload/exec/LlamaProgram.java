@@ -17,17 +17,34 @@ import java.util.List;
  * order as {@code LlamaModel}, so an offloaded run computes what the in-memory engine computes.
  */
 public final class LlamaProgram implements LayerProgram {
+    /** Where each layer's tensors come from: a loaded model's, or synthetic ones made in the placement's arena. */
+    public interface LayerSource {
+        LayerWeights layer(int layer, java.lang.foreign.Arena arena);
+    }
+
     private final ModelConfig config;
     private final ModelWeights weights;
+    private final LayerSource layers;
     private final boolean stacked;
     private final Rope rope;
 
     /** @param stacked q|k|v and gate|up as one matrix each (a backend whose activations have column views) */
     public LlamaProgram(ModelConfig config, ModelWeights weights, boolean stacked) {
+        this(config, weights, (l, a) -> weights.layers().get(l), stacked);
+    }
+
+    /** @param globals embedding, final norm and output head (its layer list is not used) */
+    public LlamaProgram(ModelConfig config, ModelWeights globals, LayerSource layers, boolean stacked) {
         this.config = config;
-        this.weights = weights;
+        this.weights = globals;
+        this.layers = layers;
         this.stacked = stacked;
         this.rope = config.rope(config.contextLength());
+    }
+
+    /** Synthetic weights of {@code synthetic}'s shape. */
+    public static LlamaProgram synthetic(SyntheticWeights synthetic, boolean stacked) {
+        return new LlamaProgram(synthetic.config(), synthetic.globals(), synthetic::layer, stacked);
     }
 
     @Override
@@ -35,7 +52,7 @@ public final class LlamaProgram implements LayerProgram {
 
     @Override
     public List<Tensor> matrices(int layer, java.lang.foreign.Arena arena) {
-        LayerWeights l = weights.layers().get(layer);
+        LayerWeights l = layer(layer, arena);
         if (stacked) {
             return List.of(Stacking.rows(arena, l.wq().name() + "|k|v", l.wq(), l.wk(), l.wv()), l.wo(),
                     Stacking.rows(arena, l.gate().name() + "|up", l.gate(), l.up()), l.down());
@@ -44,11 +61,25 @@ public final class LlamaProgram implements LayerProgram {
     }
 
     @Override
-    public List<Tensor> vectors(int layer) {
-        LayerWeights l = weights.layers().get(layer);
+    public List<Tensor> vectors(int layer, java.lang.foreign.Arena arena) {
+        LayerWeights l = layer(layer, arena);
         List<Tensor> v = new ArrayList<>(List.of(l.attnNorm(), l.ffnNorm()));
         if (l.bq() != null) v.addAll(List.of(l.bq(), l.bk(), l.bv()));
         return v;
+    }
+
+    private int lastLayer = -1;
+    private java.lang.foreign.Arena lastArena;
+    private LayerWeights last;
+
+    /** The layer's tensors, made once per arena (matrices and vectors are asked for in the same arena). */
+    private LayerWeights layer(int layer, java.lang.foreign.Arena arena) {
+        if (layer != lastLayer || arena != lastArena) {
+            last = layers.layer(layer, arena);
+            lastLayer = layer;
+            lastArena = arena;
+        }
+        return last;
     }
 
     @Override

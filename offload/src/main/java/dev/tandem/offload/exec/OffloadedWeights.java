@@ -68,7 +68,7 @@ final class OffloadedWeights implements AutoCloseable {
         MatrixShape[] firstShapes = null;
         for (int l = 0; l < layers; l++) {
           try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
-            vectors[l] = program.vectors(l).stream().map(t -> device.backend().upload(t)).toArray(Weight[]::new);
+            vectors[l] = program.vectors(l, arena).stream().map(t -> device.backend().upload(keep(t))).toArray(Weight[]::new);
             List<Tensor> m = program.matrices(l, arena);
             if (l == 0) {
                 n = m.size();
@@ -122,6 +122,15 @@ final class OffloadedWeights implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
+    }
+
+    private final java.lang.foreign.Arena kept = java.lang.foreign.Arena.ofShared();
+
+    /** A copy of a small tensor that outlives the layer's arena (a CPU weight reads its source lazily). */
+    private Tensor keep(Tensor t) {
+        MemorySegment m = kept.allocate(Math.max(1, t.data().byteSize()), 64).asSlice(0, t.data().byteSize());
+        MemorySegment.copy(t.data(), 0, m, 0, t.data().byteSize());
+        return new Tensor(t.name(), t.dtype(), t.shape(), m);
     }
 
     /** FlexGen's rule: a matrix goes to the tier in which the midpoint of its bytes falls. */

@@ -42,6 +42,7 @@ final class BenchCommand {
         if (argv.length > 0 && argv[0].equals("spec")) return new SpecBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length > 0 && argv[0].equals("steps")) return new StepBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length > 0 && argv[0].equals("overhead")) return new OverheadBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
+        if (argv.length > 0 && argv[0].equals("offload")) return new OffloadBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length > 0 && argv[0].equals("handover")) return new HandoverBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length == 0 || !argv[0].equals("generate")) {
             throw new Args.UsageException("bench: expected 'bench generate --model PATH [-p 512] [-n 128] [-r 5]', 'bench steps --model PATH --device cuda', "
