@@ -9,7 +9,7 @@ for f in .device/*.tar.xz; do [ "$f" = .device/classes.tar.xz ] || tar -xJf "$f"
 tar -xJf .device/classes.tar.xz -C .device
 export PATH=/tmp/jre/bin:$PATH
 mkdir -p /tmp/shared/models && cp -r .device/shared/models/* /tmp/shared/models/ && ln -sfn /tmp/gutenberg-stories-llama-25m /tmp/shared/models/gutenberg-stories-llama-25m && ln -sfn /tmp/gutenberg-stories-llama-3m /tmp/shared/models/gutenberg-stories-llama-3m
-CP=$(ls -d .device/cp/{core,cuda,engine,cluster,bench,server} 2>/dev/null | tr '\n' ':')$(ls .device/lib/*.jar | tr '\n' ':')
+CP=$(ls -d .device/cp/{core,cuda,engine,cluster,bench,offload,server} 2>/dev/null | tr '\n' ':')$(ls .device/lib/*.jar | tr '\n' ':')
 JAVA="java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Dtandem.shared=/tmp/shared"
 tandem() { $JAVA -cp "$CP" dev.tandem.server.cli.Main "$@"; }
 steps=${*:-tests bench25m random8b bench8b hf8b logits8b}
@@ -22,6 +22,19 @@ for s in $steps; do
         --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test:.device/cp/engine-test" --select-package dev.tandem.cuda \
         --select-package dev.tandem.engine.cuda \
         --details=summary --disable-ansi-colors --reports-dir "$OUT/junit" 2>&1 | tail -60 ;;
+    offloadtest)
+      $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
+        --class-path "$CP:.device/cp/core-test:.device/cp/offload-test" --select-class dev.tandem.offload.exec.OffloadedGeneratorCudaTest \
+        --details=tree --disable-ansi-colors --reports-dir "$OUT/junit-offload" 2>&1 | tail -40 ;;
+    offload8b)
+      # FlexGen's benchmark shape (prompt 512, generation 32) on a Llama-3-8B shape with synthetic weights, GPU capped at 6 GiB.
+      for pol in "64 4 100 0 100 0 100 0" "64 4 20 80 0 100 0 100 cpu-cache-compute" "64 4 20 80 0 100 0 100" "64 4 0 50 0 100 0 100 cpu-cache-compute"; do
+        cap=8GiB; case "$pol" in "64 4 100 0 100"*) cap=80GiB ;; esac
+        tandem bench offload --model llama3-8b --device cuda --offload "$pol" --gpu-mem $cap --cpu-mem 100GiB --disk-dir /tmp/offload-disk \
+          --prompt-len 512 --gen-len 32 2>&1 | grep -v WARNING | tr '\r' '\n' | grep -v "^bench offload \[[# ]*\] [0-9]*/[0-9]* ([0-9.]* s)$" ; done ;;
+    offload8bone)
+      tandem bench offload --model llama3-8b --device cuda --offload "${POLICY:-64 4 20 80 0 100 0 100 cpu-cache-compute}" --gpu-mem ${CAP:-6GiB} \
+        --cpu-mem 100GiB --disk-dir /tmp/offload-disk --prompt-len 512 --gen-len ${GEN:-32} 2>&1 | tr '\r' '\n' | grep -v "^bench offload \[[# ]*\] [0-9]*/[0-9]* ([0-9.]* s)$" | tail -30; echo "exit ${PIPESTATUS[0]}" ;;
     bench25m)
       tandem bench steps --model /tmp/gutenberg-stories-llama-25m --device cuda --decode-batches 1,16,64 --prefill 256,512 --context 128 --steps 64 ;;
     random8b)

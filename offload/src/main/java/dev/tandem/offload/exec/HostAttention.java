@@ -57,6 +57,11 @@ public final class HostAttention {
             float[] qr = s.q, sc = s.scores, acc = s.acc;
             MemorySegment.copy(q, ValueLayout.JAVA_FLOAT_UNALIGNED, (qOffset + (long) r * qStride) * 4, qr, 0, qDim);
             long base = cache.offset(seq, 0), slotBytes = (long) cache.kvDim() * cache.elementBytes();
+            if (bf16 && headDim % (2 * L) == 0) {
+                pairedBf16(qr, keys, values, base, slotBytes, n, heads, group, headDim, scale, sc, acc);
+                MemorySegment.copy(acc, 0, out, ValueLayout.JAVA_FLOAT_UNALIGNED, (long) r * qDim * 4, qDim);
+                return;
+            }
             for (int p = 0; p < n; p++) {
                 long at = base + p * slotBytes;
                 for (int h = 0; h < heads; h++) {
@@ -75,6 +80,84 @@ public final class HostAttention {
             }
             MemorySegment.copy(acc, 0, out, ValueLayout.JAVA_FLOAT_UNALIGNED, (long) r * qDim * 4, qDim);
         });
+    }
+
+    /**
+     * The bf16 path without widening conversions: an int lane holds two bf16 values, so {@code int << 16} is the even
+     * element and {@code int & 0xffff0000} the odd one, each already an f32. q is split into its even and odd elements
+     * once per row (a dot product does not care about order); the values' weighted sum is accumulated split the same
+     * way and interleaved back at the end. Scores of a head are exponentiated with the vector exp.
+     */
+    private static void pairedBf16(float[] qr, MemorySegment keys, MemorySegment values, long base, long slotBytes, int n, int heads,
+                                   int group, int hd, float scale, float[] sc, float[] acc) {
+        int qDim = heads * hd;
+        float[] qs = PAIRED.get();
+        if (qs.length < 2 * qDim) PAIRED.set(qs = new float[2 * qDim]);
+        // Per 2L-element chunk of a head: L even elements, then L odd ones.
+        for (int c = 0; c < qDim; c += 2 * L) {
+            for (int i = 0; i < L; i++) {
+                qs[c + i] = qr[c + 2 * i];
+                qs[c + L + i] = qr[c + 2 * i + 1];
+            }
+        }
+        IntVector himask = IntVector.broadcast(I, 0xffff0000);
+        for (int p = 0; p < n; p++) {
+            long at = base + p * slotBytes;
+            for (int h = 0; h < heads; h++) {
+                long ko = at + (long) (h / group) * hd * 2;
+                FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
+                for (int i = 0; i < hd; i += 2 * L) {
+                    IntVector w = IntVector.fromMemorySegment(I, keys, ko + 2L * i, LE);
+                    a0 = FloatVector.fromArray(F, qs, h * hd + i).fma(w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), a0);
+                    a1 = FloatVector.fromArray(F, qs, h * hd + i + L).fma(w.and(himask).reinterpretAsFloats(), a1);
+                }
+                sc[h * n + p] = a0.add(a1).reduceLanes(VectorOperators.ADD) * scale;
+            }
+        }
+        for (int h = 0; h < heads; h++) vectorSoftmax(sc, h * n, n);
+        java.util.Arrays.fill(qs, 0, qDim, 0f); // now the split accumulator
+        for (int p = 0; p < n; p++) {
+            long at = base + p * slotBytes;
+            for (int h = 0; h < heads; h++) {
+                long vo = at + (long) (h / group) * hd * 2;
+                FloatVector wv = FloatVector.broadcast(F, sc[h * n + p]);
+                for (int i = 0; i < hd; i += 2 * L) {
+                    IntVector w = IntVector.fromMemorySegment(I, values, vo + 2L * i, LE);
+                    int o = h * hd + i;
+                    w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(wv, FloatVector.fromArray(F, qs, o)).intoArray(qs, o);
+                    w.and(himask).reinterpretAsFloats().fma(wv, FloatVector.fromArray(F, qs, o + L)).intoArray(qs, o + L);
+                }
+            }
+        }
+        for (int c = 0; c < qDim; c += 2 * L) {
+            for (int i = 0; i < L; i++) {
+                acc[c + 2 * i] = qs[c + i];
+                acc[c + 2 * i + 1] = qs[c + L + i];
+            }
+        }
+    }
+
+    private static final ThreadLocal<float[]> PAIRED = ThreadLocal.withInitial(() -> new float[0]);
+
+    private static void vectorSoftmax(float[] x, int off, int n) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < n; i++) max = Math.max(max, x[off + i]);
+        FloatVector m = FloatVector.broadcast(F, max);
+        FloatVector s = FloatVector.zero(F);
+        int i = 0, vec = n - n % L;
+        for (; i < vec; i += L) {
+            FloatVector e = FloatVector.fromArray(F, x, off + i).sub(m).lanewise(VectorOperators.EXP);
+            e.intoArray(x, off + i);
+            s = s.add(e);
+        }
+        float sum = s.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            float e = (float) Math.exp(x[off + i] - max);
+            x[off + i] = e;
+            sum += e;
+        }
+        float inv = 1f / sum;
+        for (int j = 0; j < n; j++) x[off + j] *= inv;
     }
 
     private static FloatVector load(MemorySegment m, long off, boolean bf16) {

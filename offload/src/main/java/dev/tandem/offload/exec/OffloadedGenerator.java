@@ -44,7 +44,8 @@ public final class OffloadedGenerator implements AutoCloseable {
 
     /** Timing of one run, for throughput reports. */
     public record Stats(int sequences, long promptTokens, long generatedTokens, double prefillSeconds, double decodeSeconds,
-                        long[] weightBytesByTier, long hostPeakBytes, long deviceBytes, long diskBytesRead) {
+                        long[] weightBytesByTier, long hostPeakBytes, long deviceBytes, long diskBytesRead,
+                        double weightWaitSeconds, double hostAttentionSeconds, double deviceWaitSeconds) {
         public double seconds() { return prefillSeconds + decodeSeconds; }
 
         /** FlexGen's figure: generated tokens over the whole run (prefill included). */
@@ -67,6 +68,8 @@ public final class OffloadedGenerator implements AutoCloseable {
     private final boolean ownPool;
     private final float scale;
     private long layerCounter;
+    // Where the host thread waits: for weights (disk reads), on CPU attention, for the device (step ends, q/k/v copies).
+    private long weightWaitNanos, hostAttentionNanos, deviceWaitNanos;
     private Stats last;
 
     /**
@@ -116,7 +119,7 @@ public final class OffloadedGenerator implements AutoCloseable {
             if (progress != null) progress.update(out.size(), requests.size());
         }
         last = new Stats(requests.size(), promptTokens, generated, prefill, decode, weights.bytesByTier(), device.host().peak(),
-                device.deviceBytes(), 0);
+                device.deviceBytes(), weights.diskBytesRead(), weightWaitNanos / 1e9, hostAttentionNanos / 1e9, deviceWaitNanos / 1e9);
         return out;
     }
 
@@ -369,11 +372,15 @@ public final class OffloadedGenerator implements AutoCloseable {
                 if (prefill) buf.hidden(sg, i, segs.size() == 1);
                 else sg.hidden = buf.decodeHidden[sg.batch];
             }
+            long w0 = System.nanoTime();
             if (layerCounter == 0) weights.prefetch(0);
+            weightWaitNanos += System.nanoTime() - w0;
             for (int l = 0; l < config.layers(); l++) {
                 long n = layerCounter++;
+                long w1 = System.nanoTime();
                 Weight[] m = weights.acquire(n);
                 weights.prefetch(n + 1);
+                weightWaitNanos += System.nanoTime() - w1;
                 Weight[] vec = weights.vectors(l);
                 for (Segment sg : segs) {
                     Activation xs = sg.hidden != null ? sg.hidden.rows(sg.rows) : x.rows(sg.rows);
@@ -389,7 +396,9 @@ public final class OffloadedGenerator implements AutoCloseable {
                 }
                 weights.release(n);
             }
+            long s0 = System.nanoTime();
             device.synchronize();
+            deviceWaitNanos += System.nanoTime() - s0;
         }
 
         void layer(Segment sg, int l, Weight[] m, Weight[] vec, Activation xs, boolean prefill) {
@@ -463,13 +472,17 @@ public final class OffloadedGenerator implements AutoCloseable {
             }
             int cols = program.qkvCols();
             device.toHost(qkvN, n, qkvHost, 0);
+            long s0 = System.nanoTime();
             device.synchronize();
+            long a0 = System.nanoTime();
+            deviceWaitNanos += a0 - s0;
             for (int r = 0; r < n; r++) {
                 long row = (long) r * cols * 4;
                 store(qkvHost, row + 4L * qDim, cache.keys(hl), cache.offset(seqOfRow[r], sg.positions[r]), cache.bf16());
                 store(qkvHost, row + 4L * (qDim + kvDim), cache.values(hl), cache.offset(seqOfRow[r], sg.positions[r]), cache.bf16());
             }
             HostAttention.run(pool, qkvHost, 0, cols, cache, hl, seqOfRow, sg.positions, h, kvH, hd, scale, attHost);
+            hostAttentionNanos += System.nanoTime() - a0;
             device.fromHost(attHost, 0, attN, n);
         }
 

@@ -158,6 +158,8 @@ final class OffloadedWeights implements AutoCloseable {
 
     int layers() { return layers; }
 
+    long diskBytesRead() { return disk == null ? 0 : disk.bytesRead(); }
+
     /**
      * Starts bringing the {@code n}-th layer of the run (layer n % layers) into slots n % 2. Call it right before the
      * compute of layer n - 1 is issued: slots n % 2 were last used by layer n - 2.

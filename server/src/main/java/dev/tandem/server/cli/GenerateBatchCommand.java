@@ -95,6 +95,8 @@ final class GenerateBatchCommand {
                 OffloadOptions.gib(s.deviceBytes()));
         System.err.printf("  prefill %.2f s, decode %.2f s, throughput %.2f tokens/s (generated tokens / total time)%n",
                 s.prefillSeconds(), s.decodeSeconds(), s.tokensPerSecond());
+        System.err.printf("  host thread waited %.2f s for weights (%s read from disk), %.2f s for the device; CPU attention %.2f s%n",
+                s.weightWaitSeconds(), OffloadOptions.gib(s.diskBytesRead()), s.deviceWaitSeconds(), s.hostAttentionSeconds());
     }
 
     private static List<Line> read(Path input, Model model, int defaultMax) throws java.io.IOException {

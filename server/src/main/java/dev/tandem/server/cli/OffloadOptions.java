@@ -34,8 +34,7 @@ final class OffloadOptions {
     }
 
     static OffloadDevice device(Args args, Backend backend) {
-        long physical = ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean()).getTotalMemorySize();
-        long cpuMem = args.bytes("cpu-mem", physical / 10 * 8);
+        long cpuMem = args.has("cpu-mem") ? args.bytes("cpu-mem", 0) : physicalMemory() / 10 * 8;
         if (backend instanceof CudaBackend cuda) {
             long gpuMem = args.bytes("gpu-mem", cuda.memoryInfo()[1]);
             return new CudaOffloadDevice(cuda, gpuMem, cpuMem);
@@ -45,6 +44,18 @@ final class OffloadOptions {
             return new CpuOffloadDevice(cpu, cpuMem);
         }
         throw args.usage("offloading runs on --device cpu or cuda, not " + backend.name());
+    }
+
+    /** MemTotal of /proc/meminfo (a jlink'd runtime may lack jdk.management); 64 GiB where there is none. */
+    static long physicalMemory() {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(Path.of("/proc/meminfo"))) {
+                if (line.startsWith("MemTotal:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+            }
+        } catch (java.io.IOException | NumberFormatException e) {
+            // fall through
+        }
+        return 64L << 30;
     }
 
     /** The disk tier when the policy puts weights there, else null. */
