@@ -35,6 +35,17 @@ for s in $steps; do
     offload8bone)
       tandem bench offload --model llama3-8b --device cuda --offload "${POLICY:-64 4 20 80 0 100 0 100 cpu-cache-compute}" --gpu-mem ${CAP:-6GiB} \
         --cpu-mem 100GiB --disk-dir /tmp/offload-disk --prompt-len 512 --gen-len ${GEN:-32} 2>&1 | tr '\r' '\n' | grep -v "^bench offload \[[# ]*\] [0-9]*/[0-9]* ([0-9.]* s)$" | tail -30; echo "exit ${PIPESTATUS[0]}" ;;
+    flexgen30b)
+      # The peer: FlexGen's own code, dummy weights, its published T4 policy for OPT-30B, GPU capped at 16 GiB.
+      python3 -c "import attr, tqdm" 2>&1 | tail -1
+      python3 scripts/device/flexgen_peer.py .device/flexgen 16 --model facebook/opt-30b --path _DUMMY_ --offload-dir /tmp/flexgen-offload \
+        --prompt-len 512 --gen-len ${GEN:-32} --gpu-batch-size 48 --num-gpu-batches 3 --percent 20 80 0 100 0 100 --cpu-cache-compute \
+        --log-file $OUT/flexgen30b.log 2>&1 | grep -v "^warmup\|it/s\]" | tail -25 ;;
+    offload30b)
+      # Tandem on the same shape, policy and cap (synthetic weights, like FlexGen's dummy ones).
+      tandem bench offload --model opt-30b --device cuda --offload "${POLICY:-48 3 20 80 0 100 0 100 cpu-cache-compute}" --gpu-mem 16GiB \
+        --cpu-mem 200GiB --prompt-len 512 --gen-len ${GEN:-32} --chunk-rows ${CHUNK:-2048} 2>&1 | grep -v WARNING | tr '\r' '\n' \
+        | grep -v "^bench offload \[[# ]*\] [0-9]*/[0-9]* ([0-9.]* s)$" | tail -20 ;;
     bench25m)
       tandem bench steps --model /tmp/gutenberg-stories-llama-25m --device cuda --decode-batches 1,16,64 --prefill 256,512 --context 128 --steps 64 ;;
     random8b)
