@@ -25,7 +25,11 @@ import java.util.Map;
  */
 final class InitRandomCommand {
     static final Map<String, String> VALUED = Args.options(
-            "config", "llama-110m (dim 768, 12 layers, 12 heads, FFN 2048, vocab 32000, tied), llama3-8b, llama3-70b, or a config.json",
+            "config", "llama-110m (dim 768, 12 layers, 12 heads, FFN 2048, vocab 32000, tied), llama3-8b, llama3-70b, "
+                    + "opt-tiny (dim 64, 2 layers, for tests), opt-125m, opt-1.3b, opt-2.7b, opt-6.7b, opt-13b, opt-30b, opt-66b, opt-175b, "
+                    + "or a config.json (LlamaForCausalLM or OPTForCausalLM)",
+            "shape", "the same as --config",
+            "architecture", "llama or opt: checks that the preset or config.json is of this architecture",
             "dtype", "type of the matrices: f32, f16, bf16 (Hugging Face and GGUF), q8_0, q4_0 (GGUF only)",
             "seed", "random seed (default 1)",
             "out", "FILE.gguf, or a folder for the Hugging Face layout",
@@ -35,9 +39,16 @@ final class InitRandomCommand {
 
     int run(String[] argv) throws java.io.IOException {
         Args args = new Args("init-random", argv, VALUED, FLAGS);
-        if (args.flag("help")) return Help.print("init-random --config NAME|FILE --dtype TYPE --seed S --out FILE.gguf|DIR [--format gguf|hf]", VALUED, FLAGS);
-        String configName = args.required("config");
+        if (args.flag("help")) {
+            return Help.print("init-random --config NAME|FILE --dtype TYPE --seed S --out FILE.gguf|DIR [--format gguf|hf] [--architecture llama|opt]", VALUED, FLAGS);
+        }
+        String configName = args.string("config", args.string("shape", null));
+        if (configName == null) throw args.usage("--config (or --shape) is required");
         ModelConfig c = preset(args, configName);
+        String arch = args.string("architecture", c.isOpt() ? ModelConfig.OPT : "llama");
+        if (!arch.equals(c.isOpt() ? ModelConfig.OPT : "llama")) {
+            throw args.usage("--architecture " + arch + " but '" + configName + "' is " + c.architecture());
+        }
         DType type = ConvertCommand.parseType(args, args.required("dtype"));
         long seed = args.longValue("seed", 1);
         Path out = Path.of(args.required("out"));
@@ -45,6 +56,7 @@ final class InitRandomCommand {
         long t0 = System.nanoTime();
         switch (format) {
             case "gguf" -> {
+                if (c.isOpt()) throw args.usage("OPT models are written in the Hugging Face layout only (--format hf, or an --out folder)");
                 GgufModelWriter.write(out, c, type, syntheticVocab(c.vocabSize()),
                         (name, first, count, cols, dst) -> RandomWeights.rows(seed, name, first, count, cols, dst), "random-" + configName);
                 System.err.printf("init-random: wrote %s (%s, %d parameters, %.1f MiB) in %.1f s%n", out, type, c.matrixParameters(),
@@ -71,8 +83,8 @@ final class InitRandomCommand {
 
     /** The Hugging Face folder: config.json, generation_config.json, tokenizer files, safetensors. */
     static HfModelWriter.Written writeHf(Path dir, ModelConfig c, DType type, JsonNode ropeScaling, long seed, int threads) throws java.io.IOException {
-        if (!c.architecture().equals("llama") || c.qkvBias()) {
-            throw new Args.UsageException("init-random: the Hugging Face layout is written as LlamaForCausalLM without biases; --config is "
+        if (!c.isOpt() && (!c.architecture().equals("llama") || c.qkvBias())) {
+            throw new Args.UsageException("init-random: the Hugging Face layout is written as LlamaForCausalLM without biases or as OPTForCausalLM; --config is "
                     + c.architecture() + (c.qkvBias() ? " with attention_bias" : ""));
         }
         if (c.vocabSize() < SyntheticTokenizer.MIN_VOCAB) {
@@ -81,11 +93,19 @@ final class InitRandomCommand {
         // BOS / EOS where the configuration says, else after the ordinary vocabulary as Llama 3 has them.
         boolean valid = c.bos() >= 0 && c.eos() >= 0 && c.bos() < c.vocabSize() && c.eos() < c.vocabSize() && c.bos() != c.eos();
         int bos = valid ? c.bos() : c.vocabSize() - 2, eos = valid ? c.eos() : c.vocabSize() - 1;
-        ModelConfig hf = new ModelConfig(c.architecture(), c.dim(), c.hiddenDim(), c.layers(), c.heads(), c.kvHeads(), c.headDim(),
+        // OPT's own configs say BOS = EOS = 2 ("</s>" starts every prompt); the synthetic tokenizer needs them distinct,
+        // so random OPT models take "<s>" = 0 as BOS, which the model does not care about.
+        if (c.isOpt() && !valid) {
+            bos = 0;
+            eos = 2;
+        }
+        ModelConfig hf = c.isOpt() ? ModelConfig.opt(c.dim(), c.hiddenDim(), c.layers(), c.heads(), c.vocabSize(), c.contextLength(), c.normEps(), bos, eos)
+                : new ModelConfig(c.architecture(), c.dim(), c.hiddenDim(), c.layers(), c.heads(), c.kvHeads(), c.headDim(),
                 c.vocabSize(), c.contextLength(), c.normEps(), Rope.Style.HALF, c.ropeTheta(), c.ropeInvFreq(), c.tiedEmbeddings(),
                 false, 0, bos, eos);
         Files.createDirectories(dir);
-        Files.writeString(dir.resolve("config.json"), HfModelWriter.configJson(hf, type, ropeScaling).toPrettyString());
+        Files.writeString(dir.resolve("config.json"),
+                (c.isOpt() ? HfModelWriter.optConfigJson(hf, type) : HfModelWriter.configJson(hf, type, ropeScaling)).toPrettyString());
         Files.writeString(dir.resolve("generation_config.json"),
                 "{\n  \"bos_token_id\": " + bos + ",\n  \"eos_token_id\": " + eos + "\n}\n");
         SyntheticTokenizer.write(dir, c.vocabSize(), bos, eos, c.contextLength());
@@ -113,14 +133,30 @@ final class InitRandomCommand {
             case "llama-110m" -> llama(768, 2048, 12, 12, 12, 32000, 1024, 10000, 1e-5f, true, 1, 2); // stories110M's shape, shared classifier
             case "llama3-8b" -> llama(4096, 14336, 32, 32, 8, 128256, 8192, 500000, 1e-5f, false, 128000, 128001);
             case "llama3-70b" -> llama(8192, 28672, 80, 64, 8, 128256, 8192, 500000, 1e-5f, false, 128000, 128001);
+            // facebook/opt-* shapes (vocab 50272, 2048 positions); opt-tiny is a golden-test model, seconds to run anywhere.
+            case "opt-tiny" -> ModelConfig.opt(64, 256, 2, 4, 512, 128, 1e-5f, 0, 2);
+            case "opt-125m" -> opt(768, 12, 12);
+            case "opt-1.3b" -> opt(2048, 24, 32);
+            case "opt-2.7b" -> opt(2560, 32, 32);
+            case "opt-6.7b" -> opt(4096, 32, 32);
+            case "opt-13b" -> opt(5120, 40, 40);
+            case "opt-30b" -> opt(7168, 48, 56);
+            case "opt-66b" -> opt(9216, 64, 72);
+            case "opt-175b" -> opt(12288, 96, 96);
             default -> {
                 Path p = Path.of(name);
                 if (!java.nio.file.Files.isRegularFile(p)) {
-                    throw args.usage("--config '" + name + "' is neither a preset (llama-110m, llama3-8b, llama3-70b) nor a config.json file");
+                    throw args.usage("--config '" + name + "' is neither a preset (llama-110m, llama3-8b, llama3-70b, opt-tiny, opt-125m, opt-1.3b, opt-2.7b, opt-6.7b, "
+                            + "opt-13b, opt-30b, opt-66b, opt-175b) nor a config.json file");
                 }
                 yield HfConfig.read(p);
             }
         };
+    }
+
+    /** An OPT size: FFN 4 x dim, vocabulary 50272, 2048 positions. */
+    private static ModelConfig opt(int dim, int layers, int heads) {
+        return ModelConfig.opt(dim, 4 * dim, layers, heads, 50272, 2048, 1e-5f, 0, 2);
     }
 
     private static ModelConfig llama(int dim, int hidden, int layers, int heads, int kvHeads, int vocab, int ctx, double theta, float eps, boolean tied, int bos, int eos) {
