@@ -8,7 +8,9 @@ import dev.tandem.core.format.gguf.GgufModelWriter;
 import dev.tandem.core.format.gguf.GgufVocab;
 import dev.tandem.core.format.hf.HfConfig;
 import dev.tandem.core.format.hf.HfModelWriter;
+import dev.tandem.core.format.hf.RandomHfModel;
 import dev.tandem.core.model.ModelConfig;
+import dev.tandem.core.model.OptShapes;
 import dev.tandem.core.model.RandomWeights;
 import dev.tandem.core.tensor.DType;
 import dev.tandem.core.tokenizer.SyntheticTokenizer;
@@ -32,6 +34,7 @@ final class InitRandomCommand {
             "architecture", "llama or opt: checks that the preset or config.json is of this architecture",
             "dtype", "type of the matrices: f32, f16, bf16 (Hugging Face and GGUF), q8_0, q4_0 (GGUF only)",
             "seed", "random seed (default 1)",
+            "std", "standard deviation of matrices, embeddings and biases in the Hugging Face layout (default 0.02)",
             "out", "FILE.gguf, or a folder for the Hugging Face layout",
             "format", "gguf or hf (default: gguf for a .gguf path, hf otherwise)",
             "threads", "threads generating the Hugging Face weights (default: all cores)");
@@ -69,7 +72,9 @@ final class InitRandomCommand {
                 if (Files.isRegularFile(out)) throw args.usage("--out " + out + " is a file; the Hugging Face layout needs a folder (or name it .gguf)");
                 int threads = args.integer("threads", Runtime.getRuntime().availableProcessors());
                 if (threads < 1) throw args.usage("--threads must be at least 1, got " + threads);
-                HfModelWriter.Written w = writeHf(out, c, type, ropeScaling(configName), seed, threads);
+                float std = args.number("std", RandomWeights.STD);
+                if (!(std > 0)) throw args.usage("--std must be positive, got " + std);
+                HfModelWriter.Written w = RandomHfModel.write(out, c, type, ropeScaling(configName), seed, std, threads);
                 double s = (System.nanoTime() - t0) / 1e9;
                 System.err.printf("init-random: wrote %s (%s, %d parameters, %d safetensors file%s, %.2f GB) in %.2f s: %.2f GB/s with %d threads"
                                 + " (thread time: %.2f s generating, %.2f s writing)%n",
@@ -79,38 +84,6 @@ final class InitRandomCommand {
             default -> throw args.usage("--format must be gguf or hf, got '" + format + "'");
         }
         return 0;
-    }
-
-    /** The Hugging Face folder: config.json, generation_config.json, tokenizer files, safetensors. */
-    static HfModelWriter.Written writeHf(Path dir, ModelConfig c, DType type, JsonNode ropeScaling, long seed, int threads) throws java.io.IOException {
-        if (!c.isOpt() && (!c.architecture().equals("llama") || c.qkvBias())) {
-            throw new Args.UsageException("init-random: the Hugging Face layout is written as LlamaForCausalLM without biases or as OPTForCausalLM; --config is "
-                    + c.architecture() + (c.qkvBias() ? " with attention_bias" : ""));
-        }
-        if (c.vocabSize() < SyntheticTokenizer.MIN_VOCAB) {
-            throw new Args.UsageException("init-random: the synthetic byte-level tokenizer needs vocab_size >= " + SyntheticTokenizer.MIN_VOCAB + ", got " + c.vocabSize());
-        }
-        // BOS / EOS where the configuration says, else after the ordinary vocabulary as Llama 3 has them.
-        boolean valid = c.bos() >= 0 && c.eos() >= 0 && c.bos() < c.vocabSize() && c.eos() < c.vocabSize() && c.bos() != c.eos();
-        int bos = valid ? c.bos() : c.vocabSize() - 2, eos = valid ? c.eos() : c.vocabSize() - 1;
-        // OPT's own configs say BOS = EOS = 2 ("</s>" starts every prompt); the synthetic tokenizer needs them distinct,
-        // so random OPT models take "<s>" = 0 as BOS, which the model does not care about.
-        if (c.isOpt() && !valid) {
-            bos = 0;
-            eos = 2;
-        }
-        ModelConfig hf = c.isOpt() ? ModelConfig.opt(c.dim(), c.hiddenDim(), c.layers(), c.heads(), c.vocabSize(), c.contextLength(), c.normEps(), bos, eos)
-                : new ModelConfig(c.architecture(), c.dim(), c.hiddenDim(), c.layers(), c.heads(), c.kvHeads(), c.headDim(),
-                c.vocabSize(), c.contextLength(), c.normEps(), Rope.Style.HALF, c.ropeTheta(), c.ropeInvFreq(), c.tiedEmbeddings(),
-                false, 0, bos, eos);
-        Files.createDirectories(dir);
-        Files.writeString(dir.resolve("config.json"),
-                (c.isOpt() ? HfModelWriter.optConfigJson(hf, type) : HfModelWriter.configJson(hf, type, ropeScaling)).toPrettyString());
-        Files.writeString(dir.resolve("generation_config.json"),
-                "{\n  \"bos_token_id\": " + bos + ",\n  \"eos_token_id\": " + eos + "\n}\n");
-        SyntheticTokenizer.write(dir, c.vocabSize(), bos, eos, c.contextLength());
-        return HfModelWriter.write(dir, hf, type, (name, first, count, cols, dst) -> RandomWeights.rows(seed, name, first, count, cols, dst),
-                HfModelWriter.HF_SHARD_BYTES, threads);
     }
 
     /** A config.json's RoPE scaling block (rope_scaling, or transformers 5's rope_parameters), to write back; null for presets. */
@@ -133,30 +106,16 @@ final class InitRandomCommand {
             case "llama-110m" -> llama(768, 2048, 12, 12, 12, 32000, 1024, 10000, 1e-5f, true, 1, 2); // stories110M's shape, shared classifier
             case "llama3-8b" -> llama(4096, 14336, 32, 32, 8, 128256, 8192, 500000, 1e-5f, false, 128000, 128001);
             case "llama3-70b" -> llama(8192, 28672, 80, 64, 8, 128256, 8192, 500000, 1e-5f, false, 128000, 128001);
-            // facebook/opt-* shapes (vocab 50272, 2048 positions); opt-tiny is a golden-test model, seconds to run anywhere.
-            case "opt-tiny" -> ModelConfig.opt(64, 256, 2, 4, 512, 128, 1e-5f, 0, 2);
-            case "opt-125m" -> opt(768, 12, 12);
-            case "opt-1.3b" -> opt(2048, 24, 32);
-            case "opt-2.7b" -> opt(2560, 32, 32);
-            case "opt-6.7b" -> opt(4096, 32, 32);
-            case "opt-13b" -> opt(5120, 40, 40);
-            case "opt-30b" -> opt(7168, 48, 56);
-            case "opt-66b" -> opt(9216, 64, 72);
-            case "opt-175b" -> opt(12288, 96, 96);
             default -> {
+                if (OptShapes.of(name) != null) yield OptShapes.of(name);
                 Path p = Path.of(name);
                 if (!java.nio.file.Files.isRegularFile(p)) {
-                    throw args.usage("--config '" + name + "' is neither a preset (llama-110m, llama3-8b, llama3-70b, opt-tiny, opt-125m, opt-1.3b, opt-2.7b, opt-6.7b, "
-                            + "opt-13b, opt-30b, opt-66b, opt-175b) nor a config.json file");
+                    throw args.usage("--config '" + name + "' is neither a preset (llama-110m, llama3-8b, llama3-70b, "
+                            + String.join(", ", OptShapes.names()) + ") nor a config.json file");
                 }
                 yield HfConfig.read(p);
             }
         };
-    }
-
-    /** An OPT size: FFN 4 x dim, vocabulary 50272, 2048 positions. */
-    private static ModelConfig opt(int dim, int layers, int heads) {
-        return ModelConfig.opt(dim, 4 * dim, layers, heads, 50272, 2048, 1e-5f, 0, 2);
     }
 
     private static ModelConfig llama(int dim, int hidden, int layers, int heads, int kvHeads, int vocab, int ctx, double theta, float eps, boolean tied, int bos, int eos) {
