@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One call on the GPU machine (carry .device, made by scripts/device/pack.sh): the CUDA tests, then the benchmarks.
-#   bash scripts/device/gpu-run.sh [tests] [bench25m] [random8b] [hf8b] [logits8b]   (default: all)
+#   bash scripts/device/gpu-run.sh [tests] [bench25m] [random8b] [hf8b] [logits8b] [opt]   (default: all but opt)
 # Output goes to $OUT (files) and stdout.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -80,6 +80,10 @@ for s in $steps; do
     logits8b)
       tandem logits --model /tmp/llama3-8b-random --device cuda --ids 1,15,300,4000,77,1234,98765,5,6,7,42,128000 --out /tmp/tandem_bf16.bin && tandem logits --model /tmp/llama3-8b-random --device cuda --precision f32 --ids 1,15,300,4000,77,1234,98765,5,6,7,42,128000 --out /tmp/tandem_f32.bin &&
       python3 scripts/device/compare_logits.py --model /tmp/llama3-8b-random --ids 1,15,300,4000,77,1234,98765,5,6,7,42,128000 --tandem /tmp/tandem_bf16.bin /tmp/tandem_f32.bin ;;
+    opt)
+      # OPT against transformers; the goldens of OptGoldenTest land in $OUT/opt-tiny-hf-golden.json
+      python3 scripts/device/check_opt.py --tandem "$JAVA -cp $CP dev.tandem.server.cli.Main" --work /tmp/opt-check \
+        --out "$OUT/opt-tiny-hf-golden.json" 2>&1 | grep -v Warning ;;
     *) echo "unknown step $s" ;;
   esac
 done
