@@ -24,7 +24,7 @@ for s in $steps; do
         --details=summary --disable-ansi-colors --reports-dir "$OUT/junit" 2>&1 | tail -60 ;;
     offloadtest)
       $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
-        --class-path "$CP:.device/cp/core-test:.device/cp/offload-test" --select-class dev.tandem.offload.exec.OffloadedGeneratorCudaTest \
+        --class-path "$CP:.device/cp/core-test:.device/cp/offload-test" --select-class dev.tandem.offload.exec.OffloadedGeneratorCudaTest --select-class dev.tandem.offload.exec.OptOffloadTest \
         --details=tree --disable-ansi-colors --reports-dir "$OUT/junit-offload" 2>&1 | tail -40 ;;
     offload8b)
       # FlexGen's benchmark shape (prompt 512, generation 32) on a Llama-3-8B shape with synthetic weights, GPU capped at 6 GiB.

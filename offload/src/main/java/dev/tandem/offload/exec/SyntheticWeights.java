@@ -22,7 +22,7 @@ public final class SyntheticWeights {
     private final ModelConfig config;
     private final MemorySegment tile;
     private final Arena globalArena = Arena.ofShared();
-    private final Tensor embedding, finalNorm, output;
+    private final Tensor embedding, finalNorm, output, positions, finalNormBias;
 
     public SyntheticWeights(ModelConfig config, long seed) {
         this.config = config;
@@ -34,18 +34,31 @@ public final class SyntheticWeights {
         embedding = matrix(globalArena, "embed_tokens", config.vocabSize(), config.dim(), 1);
         finalNorm = ones(globalArena, "norm", config.dim());
         output = config.tiedEmbeddings() ? embedding : matrix(globalArena, "lm_head", config.vocabSize(), config.dim(), 2);
+        positions = config.isOpt()
+                ? matrix(globalArena, "embed_positions", config.contextLength() + ModelConfig.OPT_POSITION_OFFSET, config.dim(), 3) : null;
+        finalNormBias = config.isOpt() ? zeros(globalArena, "final_layer_norm.bias", config.dim()) : null;
     }
 
     public ModelConfig config() { return config; }
 
     /** The matrices outside the layers, allocated once. */
-    public ModelWeights globals() { return new ModelWeights(embedding, List.of(), finalNorm, output); }
+    public ModelWeights globals() { return new ModelWeights(embedding, List.of(), finalNorm, output, positions, finalNormBias); }
 
     /** Layer l's tensors, in {@code arena}. */
     public LayerWeights layer(int l, Arena arena) {
         int d = config.dim(), q = config.qDim(), kv = config.kvDim(), h = config.hiddenDim();
         long s = 16L * l;
         String p = "layers." + l + ".";
+        if (config.isOpt()) {
+            return LayerWeights.opt(ones(arena, p + "self_attn_layer_norm", d), zeros(arena, p + "self_attn_layer_norm.bias", d),
+                    matrix(arena, p + "q_proj", q, d, s + 3), zeros(arena, p + "q_proj.bias", q),
+                    matrix(arena, p + "k_proj", kv, d, s + 4), zeros(arena, p + "k_proj.bias", kv),
+                    matrix(arena, p + "v_proj", kv, d, s + 5), zeros(arena, p + "v_proj.bias", kv),
+                    matrix(arena, p + "out_proj", d, q, s + 6), zeros(arena, p + "out_proj.bias", d),
+                    ones(arena, p + "final_layer_norm", d), zeros(arena, p + "final_layer_norm.bias", d),
+                    matrix(arena, p + "fc1", h, d, s + 7), zeros(arena, p + "fc1.bias", h),
+                    matrix(arena, p + "fc2", d, h, s + 8), zeros(arena, p + "fc2.bias", d));
+        }
         return new LayerWeights(ones(arena, p + "input_layernorm", d),
                 matrix(arena, p + "q_proj", q, d, s + 3), matrix(arena, p + "k_proj", kv, d, s + 4), matrix(arena, p + "v_proj", kv, d, s + 5),
                 matrix(arena, p + "o_proj", d, q, s + 6), null, null, null, ones(arena, p + "post_attention_layernorm", d),
@@ -62,6 +75,10 @@ public final class SyntheticWeights {
             at += count;
         }
         return new Tensor(name, DType.BF16, new long[] {rows, cols}, m);
+    }
+
+    static Tensor zeros(Arena arena, String name, int n) {
+        return new Tensor(name, DType.F32, new long[] {n}, arena.allocate(4L * n, 64));
     }
 
     static Tensor ones(Arena arena, String name, int n) {

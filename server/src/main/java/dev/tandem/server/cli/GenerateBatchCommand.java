@@ -58,7 +58,7 @@ final class GenerateBatchCommand {
             try (Backend backend = BackendOptions.open(args);
                  OffloadDevice device = OffloadOptions.device(args, backend);
                  DiskStore disk = OffloadOptions.disk(args, policy);
-                 OffloadedGenerator g = new OffloadedGenerator(new LlamaProgram(model.config(), model.weights(), !device.hostOnly()), device,
+                 OffloadedGenerator g = new OffloadedGenerator(dev.tandem.offload.exec.OptProgram.of(model.config(), model.weights(), !device.hostOnly()), device,
                          policy, disk, args.integer("chunk-rows", 4096), args.flag("ignore-eos") ? -1 : model.tokenizer().eos())) {
                 List<OffloadedGenerator.Request> reqs = new ArrayList<>();
                 for (int i = 0; i < lines.size(); i++) {

@@ -60,10 +60,10 @@ final class OffloadBenchCommand {
             long t0 = System.nanoTime();
             if (model != null) {
                 config = model.config();
-                program = new LlamaProgram(config, model.weights(), stacked);
+                program = dev.tandem.offload.exec.OptProgram.of(config, model.weights(), stacked);
             } else {
                 config = InitRandomCommand.preset(args, name);
-                program = LlamaProgram.synthetic(new SyntheticWeights(config, 1), stacked);
+                program = dev.tandem.offload.exec.OptProgram.synthetic(new SyntheticWeights(config, 1), stacked);
             }
             try (OffloadedGenerator g = new OffloadedGenerator(program, device, policy, disk, args.integer("chunk-rows", 4096), -1)) {
                 System.err.printf("bench offload: %s; weights placed in %.1f s%n", config.describe(), (System.nanoTime() - t0) / 1e9);
