@@ -32,9 +32,8 @@ public final class CudaOffloadDevice implements OffloadDevice {
         this.host = new HostMemory(cpuCap) {
             @Override
             protected MemorySegment allocateRaw(long bytes) {
-                MemorySegment m = offload.pinned(bytes);
-                m.fill((byte) 0);
-                return m;
+                // Not zeroed: every byte (cache positions, staged weights, hidden states) is written before it is read.
+                return offload.pinned(bytes);
             }
 
             @Override

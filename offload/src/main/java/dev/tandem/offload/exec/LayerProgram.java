@@ -23,6 +23,15 @@ public interface LayerProgram {
      */
     List<Tensor> matrices(int layer, java.lang.foreign.Arena arena);
 
+    /**
+     * How many of {@link #matrices}'s leading entries belong to attention (the rest are the FFN): FlexGen places the
+     * attention and the FFN of a layer separately, each by its own share of the policy.
+     */
+    int attentionMatrices();
+
+    /** Row counts of the parts a matrix was stacked from (q, k, v for q|k|v), in order; one entry when not stacked. */
+    int[] parts(int matrix, Tensor stacked);
+
     /** Layer l's norm gains and biases (in {@code arena} when made on the fly; the caller copies what it keeps). */
     List<Tensor> vectors(int layer, java.lang.foreign.Arena arena);
 

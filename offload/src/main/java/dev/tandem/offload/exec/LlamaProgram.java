@@ -61,6 +61,19 @@ public final class LlamaProgram implements LayerProgram {
     }
 
     @Override
+    public int attentionMatrices() { return stacked ? 2 : 4; }
+
+    @Override
+    public int[] parts(int matrix, Tensor t) {
+        if (!stacked) return new int[] {t.rows()};
+        return switch (matrix) {
+            case 0 -> new int[] {config.qDim(), config.kvDim(), config.kvDim()};
+            case 2 -> new int[] {config.hiddenDim(), config.hiddenDim()};
+            default -> new int[] {t.rows()};
+        };
+    }
+
+    @Override
     public List<Tensor> vectors(int layer, java.lang.foreign.Arena arena) {
         LayerWeights l = layer(layer, arena);
         List<Tensor> v = new ArrayList<>(List.of(l.attnNorm(), l.ffnNorm()));

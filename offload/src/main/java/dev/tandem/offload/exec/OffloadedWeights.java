@@ -133,20 +133,39 @@ final class OffloadedWeights implements AutoCloseable {
         return new Tensor(t.name(), t.dtype(), t.shape(), m);
     }
 
-    /** FlexGen's rule: a matrix goes to the tier in which the midpoint of its bytes falls. */
+    /**
+     * FlexGen's rule, applied as FlexGen applies it: the attention and the FFN of a layer are placed separately; within
+     * each, a matrix goes to the tier in which the midpoint of its bytes falls. A stacked matrix (q|k|v) is placed part by
+     * part and goes, whole, to the tier that holds most of its bytes.
+     */
     private Tier[] place(List<Tensor> m, OffloadPolicy policy) {
-        long total = 0;
-        for (Tensor t : m) total += device.streamedBytes(MatrixShape.of(t));
         Tier[] out = new Tier[m.size()];
-        long at = 0;
-        for (int i = 0; i < m.size(); i++) {
-            long b = device.streamedBytes(MatrixShape.of(m.get(i)));
-            double mid = 100.0 * (at + b / 2.0) / total;
-            out[i] = mid < policy.weightGpuPercent() ? Tier.DEVICE
-                    : mid < policy.weightGpuPercent() + policy.weightCpuPercent() ? Tier.HOST : Tier.DISK;
-            at += b;
-        }
+        int split = program.attentionMatrices();
+        placeGroup(m, 0, split, policy, out);
+        placeGroup(m, split, m.size(), policy, out);
         return out;
+    }
+
+    private void placeGroup(List<Tensor> m, int from, int to, OffloadPolicy policy, Tier[] out) {
+        long total = 0;
+        for (int i = from; i < to; i++) total += device.streamedBytes(MatrixShape.of(m.get(i)));
+        long at = 0;
+        for (int i = from; i < to; i++) {
+            Tensor t = m.get(i);
+            long[] byTier = new long[3];
+            long perRow = device.streamedBytes(MatrixShape.of(t)) / t.rows();
+            for (int rows : program.parts(i, t)) {
+                long b = perRow * rows;
+                double mid = 100.0 * (at + b / 2.0) / total;
+                Tier tier = mid < policy.weightGpuPercent() ? Tier.DEVICE
+                        : mid < policy.weightGpuPercent() + policy.weightCpuPercent() ? Tier.HOST : Tier.DISK;
+                byTier[tier.ordinal()] += b;
+                at += b;
+            }
+            int best = 0;
+            for (int k = 1; k < 3; k++) if (byTier[k] > byTier[best]) best = k;
+            out[i] = Tier.values()[best];
+        }
     }
 
     Weight[] globals() { return globals; }

@@ -72,6 +72,14 @@ public final class OptProgram implements LayerProgram {
         return List.of(l.wq(), l.wk(), l.wv(), l.wo(), l.up(), l.down());
     }
 
+    @Override
+    public int attentionMatrices() { return stacked ? 2 : 4; }
+
+    @Override
+    public int[] parts(int matrix, Tensor t) {
+        return stacked && matrix == 0 ? new int[] {config.qDim(), config.kvDim(), config.kvDim()} : new int[] {t.rows()};
+    }
+
     /** attn norm γ, β; [q|k|v bias] or [q, k, v biases]; out bias; ffn norm γ, β; fc1 bias; fc2 bias. */
     @Override
     public List<Tensor> vectors(int layer, Arena arena) {
