@@ -257,6 +257,10 @@ public final class CudaBackend implements Backend {
 
     @Override
     public KvStorage allocateKv(KvLayout layout) {
+        if (layout.format() != KvLayout.Format.F32) {
+            throw new IllegalArgumentException("the CUDA backend's KV cache is " + precision + "; a " + layout.format()
+                    + " cache lives on the host (the offload executor dequantizes its blocks with CudaQuant)");
+        }
         use();
         int bytes = precision == Precision.F32 ? 4 : 2;
         long total = 2L * layout.layers() * layout.slots() * layout.kvDim() * bytes;
