@@ -428,6 +428,23 @@ public final class CudaBackend implements Backend {
                         e.getValue()[0] / 1e3 / e.getValue()[1], 100.0 * e.getValue()[0] / total));
     }
 
+    /** A kernel of tandem_kernels.cu on this backend's stream, for the GQ4 helpers ({@link CudaGq4}). */
+    void launchOnStream(String kernel, int gx, int gy, int block, Object... args) {
+        use();
+        launch(kernel, gx, gy, 1, block, 0, args);
+    }
+
+    /** Waits for this backend's stream. */
+    void sync() {
+        use();
+        cuda.synchronize(stream);
+    }
+
+    CudaDriver driver() {
+        use();
+        return cuda;
+    }
+
     private void launch(String kernel, int gx, int gy, int gz, int block, int shared, Object... args) {
         long t0 = profileStart();
         for (int i = 0; i < args.length; i++) {
