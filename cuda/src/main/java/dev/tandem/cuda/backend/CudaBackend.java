@@ -266,6 +266,10 @@ public final class CudaBackend implements Backend {
 
     @Override
     public KvStorage allocateKv(KvLayout layout) {
+        if (layout.format() != KvLayout.Format.F32) {
+            throw new IllegalArgumentException("the CUDA backend's KV cache is " + precision + "; a " + layout.format()
+                    + " cache lives on the host (the offload executor dequantizes its blocks with CudaQuant)");
+        }
         use();
         int bytes = precision == Precision.F32 ? 4 : 2;
         long total = 2L * layout.layers() * layout.slots() * layout.kvDim() * bytes;
@@ -431,6 +435,23 @@ public final class CudaBackend implements Backend {
         profile.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0])).forEach(e ->
                 System.err.printf("  %-48s %9.3f ms %6d calls %8.1f us/call %5.1f%%%n", e.getKey(), e.getValue()[0] / 1e6, e.getValue()[1],
                         e.getValue()[0] / 1e3 / e.getValue()[1], 100.0 * e.getValue()[0] / total));
+    }
+
+    /** A kernel of tandem_kernels.cu on this backend's stream, for the GQ4 helpers ({@link CudaGq4}). */
+    void launchOnStream(String kernel, int gx, int gy, int block, Object... args) {
+        use();
+        launch(kernel, gx, gy, 1, block, 0, args);
+    }
+
+    /** Waits for this backend's stream. */
+    void sync() {
+        use();
+        cuda.synchronize(stream);
+    }
+
+    CudaDriver driver() {
+        use();
+        return cuda;
     }
 
     private void launch(String kernel, int gx, int gy, int gz, int block, int shared, Object... args) {

@@ -29,6 +29,7 @@ public final class Main {
                            offloaded throughput, FlexGen's benchmark   (tandem bench offload --model PATH|SHAPE --offload POLICY --gpu-mem 16GiB)
               init-random  write a seeded random-weight model     (tandem init-random --config llama3-8b --dtype bf16 --seed 1 --out DIR|FILE.gguf)
               logits       dump every position's logits (f32)     (tandem logits --model PATH --ids 0,5,7 --out FILE)
+              perplexity   perplexity on a text file, optionally 4-bit (tandem perplexity --model PATH --text FILE [--compress-weights] [--compress-kv] [--max-tokens N])
               simulate     discrete-event cluster simulation      (tandem simulate --design splitwise-hh --prompt-machines 25 --token-machines 15 --rate 60)
                            or from a config file                  (tandem simulate --config sim/configs/splitwise-hh.yaml)
               plan-cluster provision pool sizes and GPU types      (tandem plan-cluster --model llama2-70b --trace conv --objective max-throughput --power-budget 1760)
@@ -61,6 +62,7 @@ public final class Main {
                 case "bench" -> new BenchCommand().run(rest);
                 case "init-random" -> new InitRandomCommand().run(rest);
                 case "logits" -> new LogitsCommand().run(rest);
+                case "perplexity" -> new PerplexityCommand().run(rest);
                 case "simulate" -> new SimulateCommand().run(rest);
                 case "plan-cluster" -> new PlanClusterCommand().run(rest);
                 case "profile" -> new ProfileCommand().run(rest);

@@ -7,7 +7,10 @@ import dev.tandem.core.backend.KvLayout;
 import dev.tandem.core.backend.KvStorage;
 import dev.tandem.core.backend.Rope;
 import dev.tandem.core.backend.Weight;
+import dev.tandem.core.quant.GroupQuant4;
+import dev.tandem.core.quant.Gq4Layout;
 import dev.tandem.core.tensor.Codec;
+import dev.tandem.core.tensor.DType;
 import dev.tandem.core.tensor.Tensor;
 
 import java.lang.foreign.Arena;
@@ -202,6 +205,16 @@ public final class CpuBackend implements Backend {
         int kvDim = s.layout().kvDim();
         if (kk.cols() != kvDim || vv.cols() != kvDim) throw new IllegalArgumentException("writeKv: rows of " + kk.cols() + ", cache " + kvDim);
         long rowBytes = (long) kvDim * Float.BYTES;
+        if (s.compressed()) {
+            // Each token's row compressed into its slot: one group per 64 of head_dim per KV head.
+            Gq4Layout slot = s.layout().slotLayout();
+            for (int t = 0; t < kk.rows(); t++) {
+                if (slots[t] < 0 || slots[t] >= s.layout().slots()) throw new IllegalArgumentException("slot " + slots[t]);
+                GroupQuant4.quantize(kk.segment().asSlice(kk.offset(t, 0), rowBytes), DType.F32, slot, s.keys(layer), s.offset(slots[t], 0));
+                GroupQuant4.quantize(vv.segment().asSlice(vv.offset(t, 0), rowBytes), DType.F32, slot, s.values(layer), s.offset(slots[t], 0));
+            }
+            return;
+        }
         for (int t = 0; t < kk.rows(); t++) {
             if (slots[t] < 0 || slots[t] >= s.layout().slots()) throw new IllegalArgumentException("slot " + slots[t]);
             MemorySegment.copy(kk.segment(), kk.offset(t, 0), s.keys(layer), s.offset(slots[t], 0), rowBytes);

@@ -36,7 +36,10 @@ public class ReferenceBackend implements Backend {
     }
 
     @Override
-    public KvStorage allocateKv(KvLayout layout) { return new CpuKvStorage(layout, arena); }
+    public KvStorage allocateKv(KvLayout layout) {
+        if (layout.format() != KvLayout.Format.F32) throw new IllegalArgumentException("the reference backend keeps its KV cache in f32, not " + layout.format());
+        return new CpuKvStorage(layout, arena);
+    }
 
     private static float get(CpuActivation a, int r, int c) { return a.segment().get(F, a.offset(r, c)); }
 
