@@ -915,8 +915,6 @@ public final class CudaBackend implements Backend {
 
     // Package-level access for CudaOffload (weight streaming and host transfers of offloaded runs).
 
-    CudaDriver driver() { return cuda; }
-
     MemorySegment computeStream() { return stream; }
 
     void makeCurrent() { use(); }
