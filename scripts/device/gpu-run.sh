@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One call on the GPU machine (carry .device, made by scripts/device/pack.sh): the CUDA tests, then the benchmarks.
-#   bash scripts/device/gpu-run.sh [tests] [bench25m] [random8b] [hf8b] [logits8b] [opt]   (default: all but opt)
+#   bash scripts/device/gpu-run.sh [tests] [bench25m] [random8b] [hf8b] [logits8b] [opt] [opt13b]   (default: all but the opt ones)
 # Output goes to $OUT (files) and stdout.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -84,6 +84,11 @@ for s in $steps; do
       # OPT against transformers; the goldens of OptGoldenTest land in $OUT/opt-tiny-hf-golden.json
       python3 scripts/device/check_opt.py --tandem "$JAVA -cp $CP dev.tandem.server.cli.Main" --work /tmp/opt-check \
         --out "$OUT/opt-tiny-hf-golden.json" 2>&1 | grep -v Warning ;;
+    opt13b)
+      # OPT-13B in GPU memory (26 GB bf16), Tandem beside transformers on the same steps: the in-memory baseline of issue 7
+      tandem init-random --config opt-13b --dtype bf16 --seed 1 --out /tmp/opt-13b-random 2>&1 | grep -v WARNING
+      tandem bench steps --model /tmp/opt-13b-random --device cuda --decode-batches 1,64 --prefill 512,2048 --context 512 --steps 32 -r 3 2>&1 | grep -v WARNING
+      python3 scripts/device/hf_bench.py --model /tmp/opt-13b-random --decode-batches 1,64 --prefill 512,2048 --context 512 --steps 32 ;;
     *) echo "unknown step $s" ;;
   esac
 done

@@ -23,7 +23,7 @@ import java.util.SplittableRandom;
 /**
  * `tandem bench generate`: prompt processing (pp: one sequence of p tokens, in chunks of up to 512) and text
  * generation (tg: n tokens one at a time from an empty context), each repeated r times after a warm-up,
- * printed as llama-bench's table (tokens/s, mean ± sd) so figures line up with llama.cpp's.
+ * printed as decoder-bench's table (tokens/s, mean ± sd) so figures line up with decoder.cpp's.
  */
 final class BenchCommand {
     static final Map<String, String> VALUED = Args.options(
@@ -58,7 +58,7 @@ final class BenchCommand {
             if (Math.max(p, n) > c.contextLength()) {
                 throw args.usage("-p " + p + " / -n " + n + " exceed the model's context of " + c.contextLength());
             }
-            DecoderModel llama = DecoderModel.create(c, model.weights(), backend, Math.min(ubatch, Math.max(1, p)), 1);
+            DecoderModel decoder = DecoderModel.create(c, model.weights(), backend, Math.min(ubatch, Math.max(1, p)), 1);
             int ctx = Math.max(p, n) + 1;
             int blocks = (ctx + KvLayout.DEFAULT_BLOCK_SIZE - 1) / KvLayout.DEFAULT_BLOCK_SIZE;
             KvStorage kv = backend.allocateKv(new KvLayout(c.layers(), blocks, KvLayout.DEFAULT_BLOCK_SIZE, c.kvHeads(), c.headDim()));
@@ -70,11 +70,11 @@ final class BenchCommand {
             System.out.println("| --- | ---: | ---: | --- | ---: | ---: | ---: |");
             SplittableRandom rnd = new SplittableRandom(42);
             if (p > 0) {
-                double[] r = repeat(reps, () -> prompt(llama, kv, pool, randomTokens(rnd, p, c.vocabSize()), ubatch));
+                double[] r = repeat(reps, () -> prompt(decoder, kv, pool, randomTokens(rnd, p, c.vocabSize()), ubatch));
                 row(modelName, size, c, backend, threads, "pp" + p, r);
             }
             if (n > 0) {
-                double[] r = repeat(reps, () -> decode(llama, kv, pool, randomTokens(rnd, n, c.vocabSize())));
+                double[] r = repeat(reps, () -> decode(decoder, kv, pool, randomTokens(rnd, n, c.vocabSize())));
                 row(modelName, size, c, backend, threads, "tg" + n, r);
             }
         }
@@ -96,13 +96,13 @@ final class BenchCommand {
         return t;
     }
 
-    private static double prompt(DecoderModel llama, KvStorage kv, BlockPool pool, int[] tokens, int ubatch) {
+    private static double prompt(DecoderModel decoder, KvStorage kv, BlockPool pool, int[] tokens, int ubatch) {
         BlockTable table = new BlockTable(pool);
         try {
             long t0 = System.nanoTime();
             for (int start = 0; start < tokens.length; start += ubatch) {
                 int len = Math.min(ubatch, tokens.length - start);
-                step(llama, kv, table, tokens, start, len);
+                step(decoder, kv, table, tokens, start, len);
             }
             return tokens.length / ((System.nanoTime() - t0) / 1e9);
         } finally {
@@ -110,21 +110,21 @@ final class BenchCommand {
         }
     }
 
-    private static double decode(DecoderModel llama, KvStorage kv, BlockPool pool, int[] tokens) {
+    private static double decode(DecoderModel decoder, KvStorage kv, BlockPool pool, int[] tokens) {
         BlockTable table = new BlockTable(pool);
         try {
             long t0 = System.nanoTime();
-            for (int i = 0; i < tokens.length; i++) step(llama, kv, table, tokens, i, 1);
+            for (int i = 0; i < tokens.length; i++) step(decoder, kv, table, tokens, i, 1);
             return tokens.length / ((System.nanoTime() - t0) / 1e9);
         } finally {
             table.release();
         }
     }
 
-    private static void step(DecoderModel llama, KvStorage kv, BlockTable table, int[] tokens, int start, int len) {
+    private static void step(DecoderModel decoder, KvStorage kv, BlockTable table, int[] tokens, int start, int len) {
         table.ensureCapacity(start + len);
-        var logits = llama.forward(StepBatch.ofSequence(tokens, start, len, table, len - 1), kv);
-        llama.backend().read(logits, 0, new float[logits.cols()]); // wait for the result, as a caller would
+        var logits = decoder.forward(StepBatch.ofSequence(tokens, start, len, table, len - 1), kv);
+        decoder.backend().read(logits, 0, new float[logits.cols()]); // wait for the result, as a caller would
     }
 
     private static void row(String model, String size, ModelConfig c, Backend backend, String threads, String test, double[] r) {
