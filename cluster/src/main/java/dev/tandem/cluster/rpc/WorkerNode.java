@@ -54,12 +54,13 @@ public final class WorkerNode implements AutoCloseable {
         this.engine = engine;
         this.homeRole = engine.role();
         KvReceiver receiver = null;
-        try {
+        if (engine.kvInHostMemory()) {
             receiver = engine.kvReceiver();
-        } catch (IllegalStateException e) {
-            // A device KV cache without a device transport: fine for a mixed worker, which never hands over.
-            if (homeRole != Role.MIXED) throw new IllegalStateException("a " + homeRole.name().toLowerCase(java.util.Locale.ROOT)
-                    + " worker hands KV over: " + e.getMessage() + "; run it as --role mixed or on the CPU", e);
+        } else if (homeRole != Role.MIXED) {
+            // A device KV cache: between processes only TCP carries hand-overs so far, and TCP sends from host memory.
+            throw new IllegalStateException("a " + homeRole.name().toLowerCase(java.util.Locale.ROOT) + " worker hands KV over, and between"
+                    + " processes KV travels over TCP from host memory while this worker's cache is on the GPU; run it as --role mixed,"
+                    + " on the CPU, or the whole cluster in one JVM (serve --design split --device cuda: NCCL between its GPUs)");
         }
         this.kvServer = receiver == null ? null : new TcpKvServer(receiver, host, kvPort);
         this.kvAddress = kvServer == null ? "none" : advertiseHost + ":" + kvServer.port();

@@ -1,5 +1,7 @@
 package dev.tandem.engine.transport;
 
+import dev.tandem.core.backend.KvStorage;
+
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.util.Map;
@@ -24,7 +26,8 @@ public final class InProcessKvTransport implements KvTransport {
     }
 
     @Override
-    public KvStream open(String address, long reservation, HostKv source, long deadlineNanos) {
+    public KvStream open(String address, long reservation, KvStorage cache, long deadlineNanos) {
+        HostKv source = HostKv.of(cache);
         KvReceiver receiver = receivers.get(address);
         if (receiver == null) throw new IllegalArgumentException("no KV receiver registered as '" + address + "'");
         if (receiver.blockBytes() != source.blockBytes()) {

@@ -23,17 +23,18 @@ public final class KvTransferStats {
         return s;
     }
 
-    void sent(long bytes) {
+    /** A transport sent {@code bytes} of one block (or one layer's blocks, for device transports that gather them). */
+    public void sent(long bytes) {
         bytesSent.addAndGet(bytes);
         blocksSent.incrementAndGet();
     }
 
-    void handedOver(long nanos) {
+    public void handedOver(long nanos) {
         handovers.incrementAndGet();
         latencyNanos.addAndGet(nanos);
     }
 
-    void failed() { failures.incrementAndGet(); }
+    public void failed() { failures.incrementAndGet(); }
 
     public long bytesSent() { return bytesSent.get(); }
 

@@ -1,5 +1,7 @@
 package dev.tandem.engine.transport;
 
+import dev.tandem.core.backend.KvStorage;
+
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.net.InetSocketAddress;
@@ -31,7 +33,8 @@ public final class TcpKvTransport implements KvTransport {
     }
 
     @Override
-    public KvStream open(String address, long reservation, HostKv source, long deadlineNanos) {
+    public KvStream open(String address, long reservation, KvStorage cache, long deadlineNanos) {
+        HostKv source = HostKv.of(cache);
         Connection c = connections.compute(address, (a, old) -> old != null && old.usable() ? old : connect(a));
         return c.stream(reservation, source, deadlineNanos);
     }
