@@ -32,8 +32,7 @@ public final class DeviceKvTransport implements KvTransport {
 
     @Override
     public KvStream open(String address, long reservation, KvStorage source, long deadlineNanos) {
-        long blockBytes = blockBytes(source);
-        return channel(address, blockBytes).stream(reservation, source, blockBytes, deadlineNanos);
+        return channel(address, blockBytes(source)).stream(reservation, source, deadlineNanos);
     }
 
     private long blockBytes(KvStorage source) {

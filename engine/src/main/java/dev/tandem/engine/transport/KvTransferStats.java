@@ -23,10 +23,10 @@ public final class KvTransferStats {
         return s;
     }
 
-    /** A transport sent {@code bytes} of one block (or one layer's blocks, for device transports that gather them). */
-    public void sent(long bytes) {
+    /** A transport sent {@code blocks} blocks (of one layer) in {@code bytes}. */
+    public void sent(long bytes, int blocks) {
         bytesSent.addAndGet(bytes);
-        blocksSent.incrementAndGet();
+        blocksSent.addAndGet(blocks);
     }
 
     public void handedOver(long nanos) {

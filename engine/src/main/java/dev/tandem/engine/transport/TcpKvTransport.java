@@ -34,9 +34,9 @@ public final class TcpKvTransport implements KvTransport {
 
     @Override
     public KvStream open(String address, long reservation, KvStorage cache, long deadlineNanos) {
-        HostKv source = HostKv.of(cache);
+        HostKv.of(cache); // refuses a device cache, saying why
         Connection c = connections.compute(address, (a, old) -> old != null && old.usable() ? old : connect(a));
-        return c.stream(reservation, source, deadlineNanos);
+        return c.stream(reservation, cache, deadlineNanos);
     }
 
     private Connection connect(String address) {
@@ -79,7 +79,7 @@ public final class TcpKvTransport implements KvTransport {
         connections.clear();
     }
 
-    private final class Connection extends KvChannel {
+    private final class Connection extends HostKvChannel {
         private final SocketChannel ch;
         private final ByteBuffer header = ByteBuffer.allocate(BLOCK_HEADER);
 
@@ -89,7 +89,7 @@ public final class TcpKvTransport implements KvTransport {
         }
 
         @Override
-        boolean usable() { return super.usable() && ch.isOpen(); }
+        public boolean usable() { return super.usable() && ch.isOpen(); }
 
         @Override
         protected void block(long reservation, int layer, int index, MemorySegment keys, MemorySegment values) throws IOException {
