@@ -41,7 +41,16 @@ final class DeviceChannel extends KvChannel {
 
     @Override
     protected void senderStopped() {
-        if (path.healthy()) staging.close(); // after a failure a gather may still be queued on them
+        // Sends of hand-overs that were aborted (no commit waited for them) may still be queued: wait before freeing.
+        // After a failure a gather may stay queued for good: then the buffers are left alone.
+        if (path.healthy()) {
+            try {
+                path.drain(System.nanoTime() + 10_000_000_000L);
+                staging.close();
+            } catch (TimeoutException | RuntimeException e) {
+                path.fail("closing the channel: " + e.getMessage());
+            }
+        }
         path.close();
     }
 
