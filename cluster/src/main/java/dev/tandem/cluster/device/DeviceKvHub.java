@@ -9,9 +9,10 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * The token workers of one JVM whose KV caches are on GPUs, by address: device transports find the receiving end
- * here and connect to it with a device copy (same GPU) or an NCCL communicator (another GPU), whose unique id
- * needs no network here.
+ * Where device transports find token workers whose KV caches are on GPUs. Those of this JVM are registered by
+ * address and reached by a device copy (same GPU) or an NCCL communicator (another GPU) whose unique id is handed
+ * over directly; any other address is a token worker process's KV port ({@link DeviceKvServer}), reached over NCCL
+ * with the unique id sent on a connection to that port.
  */
 public final class DeviceKvHub {
     private final Map<String, ReceivingEnd> ends = new ConcurrentHashMap<>();
@@ -33,13 +34,14 @@ public final class DeviceKvHub {
     /** A path from {@code sender}'s GPU to {@code address}, for caches whose blocks have {@code blockBytes} per layer's keys. */
     DevicePath connect(CudaBackend sender, String address, long blockBytes) {
         ReceivingEnd end = ends.get(address);
-        if (end == null) throw new IllegalArgumentException("no device KV receiver registered as '" + address + "'");
+        // Not in this process: a token worker process's KV port (HOST:PORT), NCCL set up over a connection to it.
+        if (end == null) return RemoteNccl.connect(sender, address, blockBytes, setupTimeout);
         long theirs = end.backend().kvBlockBytes(end.kv());
         if (theirs != blockBytes) {
             throw new IllegalArgumentException("KV block of " + blockBytes + " bytes on cuda:" + sender.ordinal() + ", receiver '" + address
                     + "' on cuda:" + end.backend().ordinal() + " has " + theirs + " (same model and --precision on both?)");
         }
-        return sender.ordinal() == end.backend().ordinal() ? new CopyPath(sender, end, this) : NcclPath.open(sender, end, this, setupTimeout);
+        return sender.ordinal() == end.backend().ordinal() ? new CopyPath(sender, end, this) : NcclPath.local(sender, end, this, setupTimeout);
     }
 
     /**

@@ -9,12 +9,15 @@ import dev.tandem.core.sampling.SamplingParams;
 import dev.tandem.cuda.CudaDriver;
 import dev.tandem.cuda.Nccl;
 import dev.tandem.cuda.backend.CudaBackend;
+import dev.tandem.engine.Engine;
 import dev.tandem.engine.EngineConfig;
 import dev.tandem.engine.FinishReason;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.Role;
 import dev.tandem.engine.TokenEvent;
 import dev.tandem.engine.TokenListener;
+import dev.tandem.engine.handover.HandoverTarget;
+import dev.tandem.engine.handover.Reservation;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -131,6 +134,56 @@ class DeviceSplitTest {
             assertEquals(16, c.router().routerStats().kvTransfers());
             assertEquals(0, c.router().routerStats().recomputes());
         }
+    }
+
+    /**
+     * The path between worker processes, without the gRPC control plane around it: the token worker's KV port
+     * ({@link DeviceKvServer}) takes the NCCL unique id from the prompt worker's connection, both join, and each
+     * layer's header travels on the connection while its bytes go GPU to GPU.
+     */
+    @Test
+    void aTokenWorkerBehindItsKvPortGetsTheKvOverNcclAndGivesTheColocatedTokens() throws Exception {
+        assumeNcclPair();
+        try (CudaBackend pb = new CudaBackend(0, CudaBackend.Precision.F32); CudaBackend tb = new CudaBackend(1, CudaBackend.Precision.F32);
+             Engine prompt = new Engine(model, pb, with(Role.PROMPT)); Engine token = new Engine(model, tb, with(Role.TOKEN))) {
+            DeviceKvHub hub = new DeviceKvHub();
+            try (DeviceKvServer server = new DeviceKvServer(tb, token.kvStorage(), token.kvReceiver(), "127.0.0.1", 0, hub);
+                 DeviceKvTransport transport = new DeviceKvTransport(pb, new DeviceKvHub())) {
+                String address = "127.0.0.1:" + server.port();
+                List<CompletableFuture<int[]>> done = new ArrayList<>();
+                for (int i = 0; i < 8; i++) {
+                    GenerationRequest r = new GenerationRequest(model.tokenizer().encode(PROMPTS[i], true), MAX, SamplingParams.GREEDY, true, -1);
+                    Collector c = new Collector();
+                    Reservation res = token.reserve(r, c, Duration.ofSeconds(60));
+                    prompt.submit(r, c, new HandoverTarget(transport, address, res.id(), Duration.ofSeconds(60)));
+                    done.add(c.done);
+                }
+                int[][] got = new int[8][];
+                for (int i = 0; i < 8; i++) got[i] = done.get(i).get(120, TimeUnit.SECONDS);
+                assertColocatedTokens(got);
+                assertEquals(8, transport.stats().handovers());
+                assertEquals(0, transport.stats().failures());
+                assertTrue(token.load().kvBytesReceived() > 0, "the token worker counted the KV it received");
+            }
+        }
+    }
+
+    static EngineConfig with(Role role) {
+        return new EngineConfig(ENGINE.maxNumSeqs(), ENGINE.maxNumBatchedTokens(), ENGINE.kvCacheBytes(), ENGINE.blockSize(), ENGINE.maxQueue(), role, false);
+    }
+
+    /** One request's tokens from both workers: the first from the prompt worker, the rest from the token worker. */
+    static final class Collector implements TokenListener {
+        final List<Integer> tokens = Collections.synchronizedList(new ArrayList<>());
+        final CompletableFuture<int[]> done = new CompletableFuture<>();
+
+        public void onToken(TokenEvent t) { tokens.add(t.token()); }
+
+        public void onFinish(FinishReason reason, int p, int g, int cached) {
+            if (reason != FinishReason.HANDED_OVER) done.complete(tokens.stream().mapToInt(Integer::intValue).toArray());
+        }
+
+        public void onError(Throwable t) { done.completeExceptionally(t); }
     }
 
     @Test
