@@ -172,8 +172,13 @@ public final class Engine implements GenerationService {
         }
         Sequence seq = new Sequence(ids.incrementAndGet(), request, listener);
         if (handover != null) {
-            seq.setHandover(handover.transport().open(handover.address(), handover.reservation(), runner.kvStorage(),
-                    System.nanoTime() + handover.timeout().toNanos()));
+            try {
+                seq.setHandover(handover.transport().open(handover.address(), handover.reservation(), runner.kvStorage(),
+                        System.nanoTime() + handover.timeout().toNanos()));
+            } catch (RuntimeException e) {
+                pending.decrementAndGet(); // the request never queued (no path to the token worker)
+                throw e;
+            }
         }
         inbox.add(seq);
         LockSupport.unpark(loop);
