@@ -43,6 +43,9 @@ final class NcclPath implements DevicePath {
 
         /** No more messages: the receiving rank frees itself once it handled the last. */
         void close();
+
+        /** Waits (a few seconds at most) until the receiving rank is freed, where that happens in this process. */
+        default void awaitClosed() {}
     }
 
     private final CudaDriver cuda = CudaDriver.get();
@@ -152,17 +155,19 @@ final class NcclPath implements DevicePath {
             comm.destroy();
             cuda.destroyStream(stream);
         }
+        to.awaitClosed();
     }
 
     /** The receiving rank in this process, on a thread of its own that handles messages in order. */
     private static final class LocalDeliveries implements Deliveries {
         private final NcclReceiver receiver;
         private final java.util.concurrent.LinkedBlockingQueue<Runnable> inbox = new java.util.concurrent.LinkedBlockingQueue<>();
+        private final Thread thread;
         private volatile boolean closed;
 
         LocalDeliveries(String address, NcclReceiver receiver) {
             this.receiver = receiver;
-            Thread.ofPlatform().daemon().name("tandem-kv-nccl-recv-" + address).start(this::run);
+            this.thread = Thread.ofPlatform().daemon().name("tandem-kv-nccl-recv-" + address).start(this::run);
         }
 
         private void run() {
@@ -191,5 +196,14 @@ final class NcclPath implements DevicePath {
 
         /** The receiving thread frees its rank within 100 ms, while the sender frees its own: ncclCommDestroy may wait for the peer. */
         public void close() { closed = true; }
+
+        /** Before the cluster closes the token worker's backend. */
+        public void awaitClosed() {
+            try {
+                thread.join(5_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
     }
 }
