@@ -86,9 +86,9 @@ for s in $steps; do
                 || { echo "| $trace | $rate | ${d%%:*} | bench serve failed: $(grep -v WARNING "$dir.txt" | tail -2 | tr '\n' ' ') |"; continue; }
               awk -F'|' -v tr=$trace -v rate=$rate -v d=${d%%:*} '
                 /^\| issued \|/ {getline; getline; iss=$2; comp=$3}
-                /^\| TTFT \|/ {ttft=$5 "/" $6}
-                /^\| TBT \(mean per request\) \|/ {tbt=$5 "/" $6}
-                /^\| E2E \|/ {e2e=$6}
+                /^\| TTFT \|/ && ttft == "" {ttft=$5 "/" $6}
+                /^\| TBT \(mean per request\) \|/ && tbt == "" {tbt=$5 "/" $6}
+                /^\| E2E \|/ && e2e == "" {e2e=$6}
                 /^\| good requests \|/ {getline; getline; good=$3; gp=$4}
                 END {printf "| %s | %s | %s | %s / %s | %s | %s | %s | %s | %s |\n", tr, rate, d, comp, iss, ttft, tbt, e2e, good, gp}' "$dir.txt"
             done
