@@ -83,7 +83,12 @@ class NcclTest {
             cuda.free(src);
             System.out.printf("NCCL %d: %d bytes cuda:0 -> cuda:1 exact%n", nccl.version(), n);
         }
-        CompletableFuture<Void> d = CompletableFuture.runAsync(() -> nccl.destroy(r1.comm()));
+        // Both ranks free their communicators at once, each with its GPU current.
+        CompletableFuture<Void> d = CompletableFuture.runAsync(() -> {
+            cuda.usePrimaryContext(cuda.device(1));
+            nccl.destroy(r1.comm());
+        });
+        cuda.usePrimaryContext(cuda.device(0));
         nccl.destroy(r0.comm());
         d.get(30, TimeUnit.SECONDS);
     }

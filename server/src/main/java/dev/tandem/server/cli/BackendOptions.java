@@ -10,7 +10,7 @@ final class BackendOptions {
     private BackendOptions() {}
 
     static final String[] OPTIONS = {
-            "device", "where to run: cpu (default), cuda or cuda:N (NVIDIA GPU N), or reference (scalar, for checking)",
+            "device", "where to run: cpu (default), cuda or cuda:N (NVIDIA GPU N), or reference (scalar, for checking); with --design, cuda puts worker i on GPU i (modulo the GPUs present)",
             "threads", "CPU threads (default: all cores)",
             "precision", "GPU storage of weights and KV cache: bf16 (default) or f32 (fp32 GEMMs, for checking)"};
 
