@@ -68,7 +68,6 @@ public final class CudaBackend implements Backend {
     private final Arena arena = Arena.ofShared();
     /** Kernel parameters: one slot per argument value and the pointer array cuLaunchKernel reads. */
     private final MemorySegment argValues = arena.allocate(8L * 32, 8), argPointers = arena.allocate(ValueLayout.ADDRESS, 32);
-    private final ThreadLocal<Boolean> current = ThreadLocal.withInitial(() -> false);
 
     // Step metadata: packed on the host in pinned memory, copied to the device in one transfer.
     private MemorySegment metaHost;
@@ -95,7 +94,6 @@ public final class CudaBackend implements Backend {
         this.ordinal = device;
         this.device = cuda.device(device);
         this.context = cuda.usePrimaryContext(this.device);
-        current.set(true);
         this.precision = precision;
         this.graphs = graphs;
         this.stream = cuda.createStream();
@@ -124,10 +122,7 @@ public final class CudaBackend implements Backend {
     public int deviceHandle() { return device; }
 
     private void use() {
-        if (!current.get()) {
-            cuda.usePrimaryContext(device);
-            current.set(true);
-        }
+        if (!cuda.isCurrent(context)) cuda.usePrimaryContext(device);
     }
 
     private long malloc(long bytes) {
