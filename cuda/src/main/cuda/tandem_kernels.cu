@@ -1,4 +1,4 @@
-// Tandem's CUDA kernels: everything of a Llama-family forward pass that is not a GEMM (cuBLASLt does those).
+// Tandem's CUDA kernels: everything of a Llama-family or OPT forward pass that is not a GEMM (cuBLASLt does those).
 //
 // Conventions (shared with CudaBackend):
 // - Activations are f32 row-major [rows][cols]. Ops that feed a GEMM also write a bf16 copy ("mirror", may be null)
@@ -107,6 +107,60 @@ extern "C" __global__ void tdm_rmsnorm(float* acc, const float* x, const float* 
         out[base + c] = v;
         if (mirror) mirror[base + c] = __float2bfloat16(v);
     }
+}
+
+// LayerNorm (OPT): out = (v - mean) / sqrt(var + eps) * gamma + beta per row, v = x, or with acc != null v = acc += x
+// (the residual add). One block per row; two passes over the row (mean, then the variance about it), as the CPU does.
+extern "C" __global__ void tdm_layernorm(float* acc, const float* x, const float* gamma, const float* beta, float* out,
+                                         bf16* mirror, int cols, float eps) {
+    long base = (long) blockIdx.x * cols;
+    float s = 0.f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = x[base + c];
+        if (acc) {
+            v += acc[base + c];
+            acc[base + c] = v;
+        }
+        s += v;
+    }
+    float mean = blockSum(s) / cols;
+    const float* src = acc ? acc : x;
+    float ss = 0.f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float d = src[base + c] - mean;
+        ss += d * d;
+    }
+    float inv = rsqrtf(blockSum(ss) / cols + eps);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = (src[base + c] - mean) * inv * gamma[c] + beta[c];
+        out[base + c] = v;
+        if (mirror) mirror[base + c] = __float2bfloat16(v);
+    }
+}
+
+// x = max(x + bias, 0) (bias may be null: plain ReLU), with the bf16 mirror for the GEMM that follows (OPT's fc1 -> fc2).
+extern "C" __global__ void tdm_add_bias_relu(float* x, const float* bias, bf16* mirror, int cols, long n) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
+        float v = fmaxf(x[i] + (bias ? bias[i % cols] : 0.f), 0.f);
+        x[i] = v;
+        if (mirror) mirror[i] = __float2bfloat16(v);
+    }
+}
+
+// x[r] += table[positions[r] + offset]: learned position embeddings (OPT), positions read from the step metadata.
+template <typename W>
+__device__ void addPositionRow(float* x, const int* positions, const W* table, int offset, int cols) {
+    long r = blockIdx.x;
+    const W* src = table + (long) (positions[r] + offset) * cols;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) x[r * cols + c] += load(src + c);
+}
+
+extern "C" __global__ void tdm_add_position_bf16(float* x, const int* positions, const bf16* table, int offset, int cols) {
+    addPositionRow(x, positions, table, offset, cols);
+}
+
+extern "C" __global__ void tdm_add_position_f32(float* x, const int* positions, const float* table, int offset, int cols) {
+    addPositionRow(x, positions, table, offset, cols);
 }
 
 // gate and up rows are ld apart (they may be column ranges of one fused gate|up product); out is contiguous.

@@ -34,7 +34,7 @@ public final class CudaDriver {
             cuMemHostAlloc, cuMemFreeHost, cuEventCreate, cuEventRecord, cuEventSynchronize, cuEventElapsedTime, cuEventDestroy,
             cuStreamCreate, cuStreamDestroy, cuStreamSynchronize, cuMemcpyHtoDAsync, cuMemcpyDtoHAsync, cuMemcpyDtoDAsync,
             cuMemsetD8Async, cuStreamBeginCapture, cuStreamEndCapture, cuGraphInstantiate, cuGraphLaunch, cuGraphExecDestroy,
-            cuGraphDestroy, cuFuncSetAttribute, cuMemGetInfo, cuDeviceGetPCIBusId, cuEventQuery, cuStreamWaitEvent;
+            cuGraphDestroy, cuFuncSetAttribute, cuMemGetInfo, cuDeviceGetPCIBusId, cuStreamWaitEvent, cuEventQuery;
 
     private CudaDriver(SymbolLookup lib) {
         MethodHandle getProc = procAddressLookup(lib);
@@ -81,8 +81,8 @@ public final class CudaDriver {
         cuFuncSetAttribute = fn(getProc, "cuFuncSetAttribute", ADDRESS, JAVA_INT, JAVA_INT);
         cuMemGetInfo = fn(getProc, "cuMemGetInfo", ADDRESS, ADDRESS);
         cuDeviceGetPCIBusId = fn(getProc, "cuDeviceGetPCIBusId", ADDRESS, JAVA_INT, JAVA_INT);
-        cuEventQuery = fn(getProc, "cuEventQuery", ADDRESS);
         cuStreamWaitEvent = fn(getProc, "cuStreamWaitEvent", ADDRESS, ADDRESS, JAVA_INT);
+        cuEventQuery = fn(getProc, "cuEventQuery", ADDRESS);
         check("cuInit", invoke(cuInit, 0));
     }
 
@@ -397,33 +397,32 @@ public final class CudaDriver {
         check("cuLaunchKernel", r);
     }
 
-    /** CUresult of work that is still running (cuEventQuery, cuStreamQuery): not an error. */
-    public static final int NOT_READY = 600;
+    // Events order work between streams (a copy stream feeding a compute stream) without blocking the host.
 
-    /** An event without timing (CU_EVENT_DISABLE_TIMING): the cheapest kind, for ordering streams and polling. */
+    /** An event without timing (cheaper to record and wait on). */
     public MemorySegment createEvent() {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocate(ADDRESS);
-            call("cuEventCreate", cuEventCreate, v, 2);
+            call("cuEventCreate", cuEventCreate, v, 2 /* CU_EVENT_DISABLE_TIMING */);
             return v.get(ADDRESS, 0);
         }
     }
 
-    /** Marks the point {@code stream} has reached: the event completes when the work queued before it does. */
     public void recordEvent(MemorySegment event, MemorySegment stream) { call("cuEventRecord", cuEventRecord, event, stream); }
 
-    /** Whether the work before the event's record is done, without waiting (a failed kernel throws). */
+    /** Work queued on {@code stream} after this call waits until {@code event} has happened. */
+    public void waitEvent(MemorySegment stream, MemorySegment event) { call("cuStreamWaitEvent", cuStreamWaitEvent, stream, event, 0); }
+
+    public void synchronizeEvent(MemorySegment event) { call("cuEventSynchronize", cuEventSynchronize, event); }
+
+    /** Whether the work before the event's last record has finished (CUDA_ERROR_NOT_READY: not yet). */
     public boolean eventDone(MemorySegment event) {
         int r = invoke(cuEventQuery, event);
-        if (r == NOT_READY) return false;
+        if (r == 600 /* CUDA_ERROR_NOT_READY */) return false;
         check("cuEventQuery", r);
         return true;
     }
 
-    /** Work queued on {@code stream} after this waits for {@code event} (on the device; the host goes on). */
-    public void streamWaitEvent(MemorySegment stream, MemorySegment event) { call("cuStreamWaitEvent", cuStreamWaitEvent, stream, event, 0); }
-
-    /** Released once the event's work is done, even if it is still pending (cuEventDestroy does not wait). */
     public void destroyEvent(MemorySegment event) { call("cuEventDestroy", cuEventDestroy, event); }
 
     /** Milliseconds the device spends on {@code work} (events on the default stream around it). */

@@ -68,7 +68,7 @@ final class DeviceChannel extends KvChannel {
     @Override
     protected long layer(long reservation, KvStorage source, int layer, int[] blocks, int firstIndex, Object mark, long deadline) throws TimeoutException {
         MemorySegment s = path.sendStream();
-        cuda.streamWaitEvent(s, (MemorySegment) mark);
+        cuda.waitEvent(s, (MemorySegment) mark);
         long bytes = 2L * blocks.length * backend.kvBlockBytes(source);
         long data = staging.data(bytes);
         backend.gatherKv(source, layer, staging.ids(blocks), blocks.length, data, s);

@@ -68,7 +68,8 @@ public final class ModelLoader {
         Arena arena = Arena.ofShared();
         return closingOnFailure(arena::close, () -> {
             HfModelFiles files = HfModelFiles.open(dir, arena);
-            ModelWeights weights = new WeightBinder(files.tensors, files.fileOf, "config.json").bind(config, WeightBinder.HUGGING_FACE);
+            WeightBinder binder = new WeightBinder(files.tensors, files.fileOf, "config.json");
+            ModelWeights weights = config.isOpt() ? binder.bindOpt(config) : binder.bind(config, WeightBinder.HUGGING_FACE);
             Tokenizer tokenizer = tokenizerFile != null ? tokenizerFromFile(tokenizerFile)
                     : Files.exists(dir.resolve("tokenizer.json")) ? ByteLevelBpeTokenizer.fromHuggingFace(dir)
                     : Files.exists(dir.resolve("tokenizer.model")) ? SentencePieceTokenizer.fromModelProto(dir.resolve("tokenizer.model"))

@@ -6,7 +6,7 @@ import dev.tandem.core.backend.KvStorage;
 import dev.tandem.core.format.ModelLoader;
 import dev.tandem.core.kv.BlockPool;
 import dev.tandem.core.kv.BlockTable;
-import dev.tandem.core.model.LlamaModel;
+import dev.tandem.core.model.DecoderModel;
 import dev.tandem.core.model.Model;
 import dev.tandem.core.model.ModelConfig;
 import dev.tandem.core.model.ModelWeights;
@@ -42,6 +42,7 @@ final class BenchCommand {
         if (argv.length > 0 && argv[0].equals("spec")) return new SpecBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length > 0 && argv[0].equals("steps")) return new StepBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length > 0 && argv[0].equals("overhead")) return new OverheadBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
+        if (argv.length > 0 && argv[0].equals("offload")) return new OffloadBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length > 0 && argv[0].equals("handover")) return new HandoverBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length == 0 || !argv[0].equals("generate")) {
             throw new Args.UsageException("bench: expected 'bench generate --model PATH [-p 512] [-n 128] [-r 5]', 'bench steps --model PATH --device cuda', "
@@ -57,7 +58,7 @@ final class BenchCommand {
             if (Math.max(p, n) > c.contextLength()) {
                 throw args.usage("-p " + p + " / -n " + n + " exceed the model's context of " + c.contextLength());
             }
-            LlamaModel llama = new LlamaModel(c, model.weights(), backend, Math.min(ubatch, Math.max(1, p)), 1);
+            DecoderModel llama = DecoderModel.create(c, model.weights(), backend, Math.min(ubatch, Math.max(1, p)), 1);
             int ctx = Math.max(p, n) + 1;
             int blocks = (ctx + KvLayout.DEFAULT_BLOCK_SIZE - 1) / KvLayout.DEFAULT_BLOCK_SIZE;
             KvStorage kv = backend.allocateKv(new KvLayout(c.layers(), blocks, KvLayout.DEFAULT_BLOCK_SIZE, c.kvHeads(), c.headDim()));
@@ -95,7 +96,7 @@ final class BenchCommand {
         return t;
     }
 
-    private static double prompt(LlamaModel llama, KvStorage kv, BlockPool pool, int[] tokens, int ubatch) {
+    private static double prompt(DecoderModel llama, KvStorage kv, BlockPool pool, int[] tokens, int ubatch) {
         BlockTable table = new BlockTable(pool);
         try {
             long t0 = System.nanoTime();
@@ -109,7 +110,7 @@ final class BenchCommand {
         }
     }
 
-    private static double decode(LlamaModel llama, KvStorage kv, BlockPool pool, int[] tokens) {
+    private static double decode(DecoderModel llama, KvStorage kv, BlockPool pool, int[] tokens) {
         BlockTable table = new BlockTable(pool);
         try {
             long t0 = System.nanoTime();
@@ -120,7 +121,7 @@ final class BenchCommand {
         }
     }
 
-    private static void step(LlamaModel llama, KvStorage kv, BlockTable table, int[] tokens, int start, int len) {
+    private static void step(DecoderModel llama, KvStorage kv, BlockTable table, int[] tokens, int start, int len) {
         table.ensureCapacity(start + len);
         var logits = llama.forward(StepBatch.ofSequence(tokens, start, len, table, len - 1), kv);
         llama.backend().read(logits, 0, new float[logits.cols()]); // wait for the result, as a caller would
@@ -153,11 +154,8 @@ final class BenchCommand {
     private static long weightBytes(ModelWeights w) {
         long b = w.embedding().data().byteSize() + w.finalNorm().data().byteSize();
         if (w.output() != w.embedding()) b += w.output().data().byteSize();
-        for (var l : w.layers()) {
-            for (Tensor t : new Tensor[] {l.attnNorm(), l.wq(), l.wk(), l.wv(), l.wo(), l.ffnNorm(), l.gate(), l.up(), l.down()}) {
-                b += t.data().byteSize();
-            }
-        }
+        for (var l : w.layers()) for (Tensor t : l.tensors()) b += t.data().byteSize();
+        if (w.positions() != null) b += w.positions().data().byteSize();
         return b;
     }
 }

@@ -8,7 +8,7 @@ import dev.tandem.core.backend.KvStorage;
 import dev.tandem.core.format.ModelLoader;
 import dev.tandem.core.kv.BlockPool;
 import dev.tandem.core.kv.BlockTable;
-import dev.tandem.core.model.LlamaModel;
+import dev.tandem.core.model.DecoderModel;
 import dev.tandem.core.model.Model;
 import dev.tandem.core.model.ModelConfig;
 import dev.tandem.core.model.StepBatch;
@@ -72,7 +72,7 @@ final class ProfileCommand {
             for (int p : prompts) for (int b : batches) if ((long) p * b <= maxBatchTokens) kvTokens = Math.max(kvTokens, (long) b * (p + tokens + bs));
             int blocks = (int) Math.ceilDiv(kvTokens, bs) + maxBatch;
             int stepTokens = Math.min(maxBatchTokens, maxPrompt * maxBatch);
-            LlamaModel llama = new LlamaModel(c, model.weights(), backend, Math.max(stepTokens, maxBatch), maxBatch);
+            DecoderModel llama = DecoderModel.create(c, model.weights(), backend, Math.max(stepTokens, maxBatch), maxBatch);
             KvStorage kv = backend.allocateKv(new KvLayout(c.layers(), blocks, bs, c.kvHeads(), c.headDim()));
             BlockPool pool = new BlockPool(blocks, bs);
             String name = args.string("model-name", modelPath.getFileName().toString());
@@ -120,7 +120,7 @@ final class ProfileCommand {
      * One batched prefill of {@code batch} random prompts of {@code prompt} tokens (through the first token), then
      * {@code tokens} decode steps of all of them; each waits for the device, as the engine does.
      */
-    private static Point measure(LlamaModel llama, KvStorage kv, BlockPool pool, int prompt, int batch, int tokens, SplittableRandom rnd) {
+    private static Point measure(DecoderModel llama, KvStorage kv, BlockPool pool, int prompt, int batch, int tokens, SplittableRandom rnd) {
         ModelConfig c = llama.config();
         List<BlockTable> tables = new ArrayList<>();
         try {

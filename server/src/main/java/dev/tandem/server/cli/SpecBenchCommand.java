@@ -127,7 +127,7 @@ final class SpecBenchCommand {
     private static int passCost(Args args) {
         try (Model model = ModelLoader.load(Path.of(args.required("model")), null); Backend backend = BackendOptions.open(args)) {
             var c = model.config();
-            var llama = new dev.tandem.core.model.LlamaModel(c, model.weights(), backend, 128, 16);
+            var llama = dev.tandem.core.model.DecoderModel.create(c, model.weights(), backend, 128, 16);
             var kv = backend.allocateKv(new dev.tandem.core.backend.KvLayout(c.layers(), 16, 16, c.kvHeads(), c.headDim()));
             var table = new dev.tandem.core.kv.BlockTable(new dev.tandem.core.kv.BlockPool(16, 16));
             table.ensureCapacity(128);

@@ -7,7 +7,7 @@ import dev.tandem.core.backend.KvStorage;
 import dev.tandem.core.format.ModelLoader;
 import dev.tandem.core.kv.BlockPool;
 import dev.tandem.core.kv.BlockTable;
-import dev.tandem.core.model.LlamaModel;
+import dev.tandem.core.model.DecoderModel;
 import dev.tandem.core.model.Model;
 import dev.tandem.core.model.ModelConfig;
 import dev.tandem.core.model.StepBatch;
@@ -54,7 +54,7 @@ final class StepBenchCommand {
             }
             int bs = KvLayout.DEFAULT_BLOCK_SIZE;
             int blocks = Math.max(maxBatch * Math.ceilDiv(context + WARM_STEPS + steps + 1, bs), Math.ceilDiv(maxPrefill, bs)) + 1;
-            LlamaModel llama = new LlamaModel(c, model.weights(), backend, Math.max(maxPrefill, maxBatch), maxBatch);
+            DecoderModel llama = DecoderModel.create(c, model.weights(), backend, Math.max(maxPrefill, maxBatch), maxBatch);
             KvStorage kv = backend.allocateKv(new KvLayout(c.layers(), blocks, bs, c.kvHeads(), c.headDim()));
             BlockPool pool = new BlockPool(blocks, bs);
             long weightBytes = weightBytes(model);
@@ -87,7 +87,7 @@ final class StepBenchCommand {
     }
 
     /** Mean ms of {@code steps} decode steps of {@code batch} sequences that each hold {@code context} cached tokens. */
-    private static double decode(LlamaModel llama, KvStorage kv, BlockPool pool, int batch, int context, int steps, SplittableRandom rnd) {
+    private static double decode(DecoderModel llama, KvStorage kv, BlockPool pool, int batch, int context, int steps, SplittableRandom rnd) {
         ModelConfig c = llama.config();
         List<BlockTable> tables = new ArrayList<>();
         try {
@@ -122,7 +122,7 @@ final class StepBenchCommand {
     }
 
     /** ms of one prefill of {@code len} random tokens in a single step, through the first sampled token. */
-    private static double prefill(LlamaModel llama, KvStorage kv, BlockPool pool, int len, SplittableRandom rnd) {
+    private static double prefill(DecoderModel llama, KvStorage kv, BlockPool pool, int len, SplittableRandom rnd) {
         int[] prompt = rnd.ints(len, 0, llama.config().vocabSize()).toArray();
         BlockTable t = new BlockTable(pool);
         try {
@@ -141,7 +141,7 @@ final class StepBenchCommand {
         var w = model.weights();
         long total = w.output().data().byteSize();
         for (var l : w.layers()) {
-            for (var t : List.of(l.wq(), l.wk(), l.wv(), l.wo(), l.gate(), l.up(), l.down())) total += t.data().byteSize();
+            for (var t : l.matrices()) total += t.data().byteSize();
         }
         return total;
     }
