@@ -21,7 +21,7 @@ final class DeviceChannel extends KvChannel {
     private final CudaDriver cuda = CudaDriver.get();
     private final CudaBackend backend;
     private final DevicePath path;
-    /** The sender thread's gather buffers. */
+    /** The sender thread's gather buffers (from its first message on). */
     private Staging staging;
 
     DeviceChannel(String address, CudaBackend backend, DevicePath path, KvTransferStats stats) {
@@ -41,9 +41,10 @@ final class DeviceChannel extends KvChannel {
 
     @Override
     protected void senderStopped() {
+        backend.useOnThisThread();
         // Sends of hand-overs that were aborted (no commit waited for them) may still be queued: wait before freeing.
         // After a failure a gather may stay queued for good: then the buffers are left alone.
-        if (path.healthy()) {
+        if (staging != null && path.healthy()) {
             try {
                 path.drain(System.nanoTime() + 10_000_000_000L);
                 staging.close();
@@ -51,7 +52,11 @@ final class DeviceChannel extends KvChannel {
                 path.fail("closing the channel: " + e.getMessage());
             }
         }
-        path.close();
+        try {
+            path.close();
+        } catch (RuntimeException e) {
+            java.util.logging.Logger.getLogger(DeviceChannel.class.getName()).warning("closing the device KV path: " + e.getMessage());
+        }
     }
 
     /** On the engine thread: the point of the compute stream where this layer's KV write was queued. */

@@ -50,7 +50,10 @@ public abstract class KvChannel implements AutoCloseable {
     /** A stream failed with {@code failure}; a device channel aborts transfers that may be stuck. */
     protected void failed(Throwable failure) {}
 
-    /** First thing on the sender thread (a device channel makes its context current there). */
+    /**
+     * On the sender thread before its first message (a device channel makes its context current there). Not at the
+     * thread's start: that runs inside this constructor, before a subclass's fields are set.
+     */
     protected void senderStarted() {}
 
     /** Last thing on the sender thread, once closed and drained (a device channel frees its buffers there). */
@@ -61,16 +64,27 @@ public abstract class KvChannel implements AutoCloseable {
 
     /** Runs messages until the channel is closed and nothing is left: after a close they fail fast, and every commit still gets its answer. */
     private void drain() {
-        senderStarted();
+        boolean started = false;
         while (!closed || !queue.isEmpty()) {
             try {
                 Runnable next = queue.poll(100, TimeUnit.MILLISECONDS);
-                if (next != null) next.run();
+                if (next == null) continue;
+                // The queue hands the message over after the constructor finished: the subclass is complete here.
+                if (!started) {
+                    started = true;
+                    try {
+                        senderStarted();
+                    } catch (RuntimeException e) {
+                        // The messages still run (and fail), so that every commit gets its answer.
+                        java.util.logging.Logger.getLogger(KvChannel.class.getName()).warning("KV channel: " + e);
+                    }
+                }
+                next.run();
             } catch (InterruptedException e) {
                 break;
             }
         }
-        senderStopped();
+        senderStopped(); // after seeing 'closed' set (volatile), which happens after construction
     }
 
     /** Stops taking messages; those queued still run (and fail if the path is gone), so no hand-over is left hanging. */
