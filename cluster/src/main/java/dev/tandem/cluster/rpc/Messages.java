@@ -1,5 +1,6 @@
 package dev.tandem.cluster.rpc;
 
+import dev.tandem.core.format.TokenizerFiles;
 import dev.tandem.core.sampling.SamplingParams;
 import dev.tandem.engine.EngineLoad;
 import dev.tandem.engine.EngineStats;
@@ -15,6 +16,12 @@ public final class Messages {
     /** What the router learns of a worker at each poll: its pool, where its KV lands, its load and transfer counters. */
     public record Info(String role, String homeRole, String kvAddress, int contextLength, EngineLoad load, EngineStats stats,
                        long kvBytesSent, long kvBlocksSent, long kvTransfers, long kvFailures, double kvSeconds) {}
+
+    /**
+     * What a router without its own copy of the model needs from a worker: the name it serves under, its format and
+     * context length, and the tokenizer's files (with the chat template).
+     */
+    public record ModelInfo(String servedModelName, String format, int contextLength, TokenizerFiles tokenizer) {}
 
     public record SetRole(String role) {}
 
