@@ -31,12 +31,15 @@ public final class Messages {
     public enum Mode { WHOLE, PREFILL, RESERVE }
 
     public record Submit(Mode mode, int[] prompt, int maxTokens, SamplingParams sampling, boolean ignoreEos, int topLogprobs,
-                         String kvAddress, long reservation, long timeoutMillis) {
+                         boolean speculative, int sampledTokens, String kvAddress, long reservation, long timeoutMillis) {
         public static Submit of(Mode mode, GenerationRequest r, String kvAddress, long reservation, long timeoutMillis) {
-            return new Submit(mode, r.promptTokens(), r.maxTokens(), r.sampling(), r.ignoreEos(), r.topLogprobs(), kvAddress, reservation, timeoutMillis);
+            return new Submit(mode, r.promptTokens(), r.maxTokens(), r.sampling(), r.ignoreEos(), r.topLogprobs(), r.speculative(),
+                    r.sampledTokens(), kvAddress, reservation, timeoutMillis);
         }
 
-        public GenerationRequest request() { return new GenerationRequest(prompt, maxTokens, sampling, ignoreEos, topLogprobs); }
+        public GenerationRequest request() {
+            return new GenerationRequest(prompt, maxTokens, sampling, ignoreEos, topLogprobs, speculative, sampledTokens);
+        }
     }
 
     /** What a worker streams back for a Submit, in order. */
