@@ -73,24 +73,34 @@ final class Instance implements WorkerState {
         return contextBase + running * currentIteration() + heldTokens + reservedTokens;
     }
 
-    /** Decode iterations completed so far, counting those of a multi-iteration step that already ended. */
+    /**
+     * Decode iterations completed so far, counting those of a multi-iteration step that already ended (iteration j of
+     * the step has ended once {@code stepStart + j * stepSeconds <= now}). Routing reads this for every worker on each
+     * placement, and time only moves forward: the count is kept with the time its next iteration ends, so a read is
+     * one comparison until then.
+     */
     long currentIteration() {
         if (!busy || stepIterations == 1) return iteration;
         double now = clock[0];
-        if (now != cachedAt) { // routing asks every worker several times per request: divide once per instant
-            cachedAt = now;
-            cachedIteration = iteration + Math.min((long) ((now - stepStart) / stepSeconds), stepIterations);
-        }
-        return cachedIteration;
+        if (now >= nextIterationEndsAt) countEndedIterations(now);
+        return iteration + endedInStep;
     }
 
-    /** Forgets the cached iteration count: called whenever the step changes. */
+    private void countEndedIterations(double now) {
+        long j = Math.max(0, Math.min((long) ((now - stepStart) / stepSeconds), stepIterations)); // a guess, made exact below
+        while (j < stepIterations && stepStart + (j + 1) * stepSeconds <= now) j++;
+        while (j > 0 && stepStart + j * stepSeconds > now) j--;
+        endedInStep = j;
+        nextIterationEndsAt = j == stepIterations ? Double.POSITIVE_INFINITY : stepStart + (j + 1) * stepSeconds;
+    }
+
+    /** Forgets the counted iterations: called whenever the step changes. */
     void stepChanged() {
-        cachedAt = Double.NaN;
+        nextIterationEndsAt = Double.NEGATIVE_INFINITY;
     }
 
-    private double cachedAt = Double.NaN;
-    private long cachedIteration;
+    private double nextIterationEndsAt = Double.NEGATIVE_INFINITY;
+    private long endedInStep;
 
     @Override public int id() { return localId; }
     @Override public Role homeRole() { return homeRole; }
