@@ -164,8 +164,7 @@ public final class Simulator {
         p.queue.addLast(r);
         p.pendingPromptTokens += rq.prompt[r];
         if (p != t) {
-            t.reservedTokens += rq.prompt[r];
-            t.reservedCount++;
+            t.reserve(rq.prompt[r]);
         }
         startStep(p);
         return true;
@@ -215,8 +214,7 @@ public final class Simulator {
         }
         while (!in.ready.isEmpty()) { // hand-overs that arrived: their memory was reserved
             int r = in.ready.pollFirst();
-            in.reservedTokens -= rq.context[r];
-            in.reservedCount--;
+            in.unreserve(rq.context[r]);
             in.join(rq, r, joinOrder++);
         }
         // Every running sequence gains one token of KV this iteration: make room by preemption if needed.
@@ -242,7 +240,7 @@ public final class Simulator {
             if (prefills == in.stepBatch.length) in.stepBatch = Arrays.copyOf(in.stepBatch, prefills * 2);
             in.stepBatch[prefills++] = r;
             promptTokens += len;
-            in.heldTokens += len;
+            in.hold(len);
         }
         if (decodes == 0 && prefills == 0) return;
         // Decode-only iterations with nothing waiting repeat identically until a sequence finishes or memory runs
@@ -287,7 +285,7 @@ public final class Simulator {
         else in.busyMixed += dt;
         in.pendingPromptTokens -= in.stepPromptTokens;
         if (in.stepDecodes > 0) {
-            in.iteration += in.stepIterations;
+            in.advance(in.stepIterations);
             while (!in.finishing.isEmpty() && (in.finishing.peek() >>> 32) <= in.iteration) {
                 long e = in.finishing.pop();
                 int r = (int) e;
@@ -303,11 +301,11 @@ public final class Simulator {
                 rq.remaining[r] = rq.output[r] - 1;
             }
             if (rq.remaining[r] == 0) {
-                in.heldTokens -= rq.context[r];
+                in.hold(-rq.context[r]);
                 release(r);
                 complete(r);
             } else if (rq.tokenInstance[r] == in.id) {
-                in.heldTokens -= rq.context[r];
+                in.hold(-rq.context[r]);
                 in.join(rq, r, joinOrder++);
             } else {
                 transfer(in, r, dt);
@@ -330,7 +328,7 @@ public final class Simulator {
 
     private void kvDone(int r) {
         Instance p = instances[rq.promptInstance[r]], t = instances[rq.tokenInstance[r]];
-        p.heldTokens -= rq.context[r];
+        p.hold(-rq.context[r]);
         t.ready.addLast(r);
         startStep(t);
         startStep(p);
@@ -342,8 +340,7 @@ public final class Simulator {
     private void release(int r) {
         if (rq.tokenInstance[r] == rq.promptInstance[r]) return;
         Instance t = instances[rq.tokenInstance[r]];
-        t.reservedTokens -= rq.context[r];
-        t.reservedCount--;
+        t.unreserve(rq.context[r]);
     }
 
     private int unplaced() {
