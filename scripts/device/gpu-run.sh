@@ -15,19 +15,29 @@ CP=$(ls -d .device/cp/{core,cuda,engine,cluster,bench,offload,server} 2>/dev/nul
 JAVA="java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Dtandem.shared=/tmp/shared"
 tandem() { $JAVA -cp "$CP" dev.tandem.server.cli.Main "$@"; }
 steps=${*:-tests bench25m random8b bench8b hf8b logits8b}
+# Every step streams its output and has a time limit (STEP_TIMEOUT s): a hung test must not eat the device session.
+cuda_tests() {
+  timeout ${STEP_TIMEOUT:-300} $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
+    --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test:.device/cp/engine-test:.device/cp/cluster-test" --select-package dev.tandem.cuda \
+    --select-package dev.tandem.engine.cuda --select-package dev.tandem.cluster.device "$@" \
+    --details=testfeed --disable-ansi-colors --reports-dir "$OUT/junit" 2>&1 | grep -v "^$\|WARNING"
+}
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader
 for s in $steps; do
   echo "=== $s ($(date +%T))"
   case $s in
     tests)
-      $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
-        --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test:.device/cp/engine-test:.device/cp/cluster-test" --select-package dev.tandem.cuda \
-        --select-package dev.tandem.engine.cuda --select-package dev.tandem.cluster.device \
-        --details=summary --disable-ansi-colors --reports-dir "$OUT/junit" 2>&1 | tail -60 ;;
+      cuda_tests ;;
+    tests1)
+      # The single-GPU tests (no NCCL, no split across GPUs).
+      cuda_tests --exclude-classname '.*NcclTest' --exclude-package dev.tandem.cluster.device ;;
+    tests2)
+      # The two-GPU tests: NCCL and the split design's hand-over between GPUs.
+      cuda_tests --include-classname '.*(NcclTest|KvCopyTest)' --include-classname 'dev.tandem.cluster.device.*' ;;
     offloadtest)
-      $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
+      timeout ${STEP_TIMEOUT:-240} $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
         --class-path "$CP:.device/cp/core-test:.device/cp/offload-test" --select-class dev.tandem.offload.exec.OffloadedGeneratorCudaTest --select-class dev.tandem.offload.exec.OptOffloadTest \
-        --details=tree --disable-ansi-colors --reports-dir "$OUT/junit-offload" 2>&1 | tail -40 ;;
+        --details=testfeed --disable-ansi-colors --reports-dir "$OUT/junit-offload" 2>&1 | grep -v "^$\|WARNING" ;;
     offload8b)
       # FlexGen's benchmark shape (prompt 512, generation 32) on a Llama-3-8B shape with synthetic weights, GPU capped at 6 GiB.
       for pol in "64 4 100 0 100 0 100 0" "64 4 20 80 0 100 0 100 cpu-cache-compute" "64 4 20 80 0 100 0 100" "64 4 0 50 0 100 0 100 cpu-cache-compute"; do
