@@ -32,6 +32,9 @@ public final class Main {
                            or from a config file                  (tandem simulate --config sim/configs/splitwise-hh.yaml)
               plan-cluster provision pool sizes and GPU types      (tandem plan-cluster --model llama2-70b --trace conv --objective max-throughput --power-budget 1760)
               profile      measure a GPU profile for the simulator   (tandem profile --model PATH --device cuda --out FILE.csv)
+              plan-offload FlexGen policy search: placement over GPU / CPU / disk, batching, predicted tokens/s
+                           (tandem plan-offload --model PATH|opt-30b --gpu-mem 16GiB --cpu-mem 200GiB --disk-mem 1.5TB [--compress] [--hardware NAME|FILE])
+              calibrate    measure the offloading cost model's constants on this machine (tandem calibrate [--device cuda[:N]] [--disk-dir DIR] --out FILE)
               test         build and run the test suite (handled by the ./tandem launcher)
 
             run `tandem <command> --help` for a command's options.
@@ -62,6 +65,8 @@ public final class Main {
                 case "simulate" -> new SimulateCommand().run(rest);
                 case "plan-cluster" -> new PlanClusterCommand().run(rest);
                 case "profile" -> new ProfileCommand().run(rest);
+                case "plan-offload" -> new PlanOffloadCommand().run(rest);
+                case "calibrate" -> new CalibrateCommand().run(rest);
                 default -> {
                     System.err.println("tandem: unknown command '" + argv[0] + "'\n\n" + HELP);
                     yield 2;
