@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One call on the GPU machine (carry .device, made by scripts/device/pack.sh): the CUDA tests, then the benchmarks.
-#   bash scripts/device/gpu-run.sh [tests] [bench25m] [random8b] [hf8b] [logits8b]   (default: all)
+#   bash scripts/device/gpu-run.sh [tests] [bench25m] [random8b] [hf8b] [logits8b] [calibrate]   (default: all but calibrate)
 # Output goes to $OUT (files) and stdout.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -9,7 +9,7 @@ for f in .device/*.tar.xz; do [ "$f" = .device/classes.tar.xz ] || tar -xJf "$f"
 tar -xJf .device/classes.tar.xz -C .device
 export PATH=/tmp/jre/bin:$PATH
 mkdir -p /tmp/shared/models && cp -r .device/shared/models/* /tmp/shared/models/ && ln -sfn /tmp/gutenberg-stories-llama-25m /tmp/shared/models/gutenberg-stories-llama-25m && ln -sfn /tmp/gutenberg-stories-llama-3m /tmp/shared/models/gutenberg-stories-llama-3m
-CP=$(ls -d .device/cp/{core,cuda,engine,cluster,bench,server} 2>/dev/null | tr '\n' ':')$(ls .device/lib/*.jar | tr '\n' ':')
+CP=$(ls -d .device/cp/{core,cuda,engine,cluster,bench,offload,server} 2>/dev/null | tr '\n' ':')$(ls .device/lib/*.jar | tr '\n' ':')
 JAVA="java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Dtandem.shared=/tmp/shared"
 tandem() { $JAVA -cp "$CP" dev.tandem.server.cli.Main "$@"; }
 steps=${*:-tests bench25m random8b bench8b hf8b logits8b}
@@ -19,8 +19,8 @@ for s in $steps; do
   case $s in
     tests)
       $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
-        --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test:.device/cp/engine-test" --select-package dev.tandem.cuda \
-        --select-package dev.tandem.engine.cuda \
+        --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test:.device/cp/engine-test:.device/cp/offload-test" --select-package dev.tandem.cuda \
+        --select-package dev.tandem.engine.cuda --select-class dev.tandem.offload.calibrate.CalibrationTest \
         --details=summary --disable-ansi-colors --reports-dir "$OUT/junit" 2>&1 | tail -60 ;;
     bench25m)
       tandem bench steps --model /tmp/gutenberg-stories-llama-25m --device cuda --decode-batches 1,16,64 --prefill 256,512 --context 128 --steps 64 ;;
@@ -56,6 +56,12 @@ for s in $steps; do
     logits8b)
       tandem logits --model /tmp/llama3-8b-random --device cuda --ids 1,15,300,4000,77,1234,98765,5,6,7,42,128000 --out /tmp/tandem_bf16.bin && tandem logits --model /tmp/llama3-8b-random --device cuda --precision f32 --ids 1,15,300,4000,77,1234,98765,5,6,7,42,128000 --out /tmp/tandem_f32.bin &&
       python3 scripts/device/compare_logits.py --model /tmp/llama3-8b-random --ids 1,15,300,4000,77,1234,98765,5,6,7,42,128000 --tandem /tmp/tandem_bf16.bin /tmp/tandem_f32.bin ;;
+    calibrate)  # the offloading cost model's constants on this machine, then the policies they give (issue 7)
+      tandem calibrate --device cuda --disk-dir /tmp --disk-bytes 8G --name h200-calibrated --out "$OUT/h200-calibrated.json" 2>&1 | grep -v WARNING
+      for m in opt-30b opt-66b; do
+        tandem plan-offload --model $m --hardware "$OUT/h200-calibrated.json" --gpu-mem 16GiB --prompt-len 512 --gen-len 32 2>&1 | grep -v WARNING
+      done
+      tandem plan-offload --model opt-30b --hardware "$OUT/h200-calibrated.json" --gpu-mem 16GiB --policy "48 3 20 80 0 100 0 100 cpu-cache-compute" 2>&1 | grep -v WARNING ;;
     *) echo "unknown step $s" ;;
   esac
 done

@@ -14,13 +14,13 @@ mkdir -p .device
 [ -f .device/gutenberg-stories-llama-3m.tar.xz ] || tar -C $shared/models -cf - gutenberg-stories-llama-3m | xz -9 -T0 > .device/gutenberg-stories-llama-3m.tar.xz
 rm -rf .device/cp .device/lib && mkdir -p .device/cp .device/lib .device/shared/models/gutenberg-stories
 cp $shared/models/gutenberg-stories/golden.json .device/shared/models/gutenberg-stories/
-for m in core cuda engine cluster bench server; do
+for m in core cuda engine cluster bench offload server; do
   [ -d $m/target/classes ] && cp -r $m/target/classes .device/cp/$m
 done
-for m in core cuda engine; do cp -r $m/target/test-classes .device/cp/$m-test; done
-# Runtime jars of core/cuda/server's CLI paths that the device uses (Jackson; no HTTP stack needed there).
+for m in core cuda engine offload; do cp -r $m/target/test-classes .device/cp/$m-test; done
+# Runtime jars of core/cuda/server's CLI paths that the device uses (Jackson, ojAlgo for plan-offload; no HTTP stack).
 mvn -q -o -pl server dependency:build-classpath -Dmdep.outputFile=/tmp/tandem-cp.txt >/dev/null
-tr ':' '\n' < /tmp/tandem-cp.txt | grep -E 'jackson-(core|databind|annotations|dataformat-yaml)-|snakeyaml' | xargs -I{} cp {} .device/lib/
+tr ':' '\n' < /tmp/tandem-cp.txt | grep -E 'jackson-(core|databind|annotations|dataformat-yaml)-|snakeyaml|ojalgo-' | xargs -I{} cp {} .device/lib/
 [ -f .device/junit-platform-console-standalone-1.13.4.jar ] || \
   mvn -q dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.13.4 -DoutputDirectory=.device
 tar -C .device -cJf .device/classes.tar.xz cp && rm -rf .device/cp   # unpacked by gpu-run.sh

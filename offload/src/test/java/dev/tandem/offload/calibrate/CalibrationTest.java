@@ -21,7 +21,7 @@ class CalibrationTest {
 
     @Test
     void cpuOnlyCalibrationMeasuresDiskAndCpuAndKeepsTheBaseGpuFigures(@TempDir Path dir) throws Exception {
-        ModelShape small = ModelShape.resolve("../../shared/models/gutenberg-stories-llama-25m");
+        ModelShape small = ModelShape.resolve(System.getProperty("tandem.shared", "../../shared") + "/models/gutenberg-stories-llama-25m");
         List<String> log = new ArrayList<>();
         HardwareProfile base = HardwareProfile.h200();
         HardwareProfile p;

@@ -37,7 +37,7 @@ class ModelShapeTest {
 
     @Test
     void readsLlamaConfigFromAModelDirectory() {
-        ModelShape m = ModelShape.resolve("../../shared/models/gutenberg-stories-llama-25m");
+        ModelShape m = ModelShape.resolve(System.getProperty("tandem.shared", "../../shared") + "/models/gutenberg-stories-llama-25m");
         assertEquals(8, m.layers());
         assertEquals(448, m.hidden());
         assertEquals(4, m.kvHeads());
