@@ -42,16 +42,23 @@ public final class PolicySearch {
      * @param numGpuBatches fix the number of GPU batches (0: search)
      * @param attention    where decode attention over the offloaded cache may run: CPU (FlexGen's cost model only has
      *                     this), GPU (the cache streamed in), or AUTO (both tried, as the paper's search does)
+     * @param maxSequences the job's sequence count, which caps the block (0: no cap); a block larger than the job
+     *                     would only be padding
      */
-    public record Options(boolean compression, double headroom, int gpuBatchSize, int numGpuBatches, Attention attention) {
+    public record Options(boolean compression, double headroom, int gpuBatchSize, int numGpuBatches, Attention attention,
+                          int maxSequences) {
         public Options {
             if (!(headroom > 0) || headroom > 2) throw new IllegalArgumentException("memory headroom must be in (0, 2], got " + headroom);
-            if (gpuBatchSize < 0 || numGpuBatches < 0) throw new IllegalArgumentException("GPU batch size and count must be >= 0");
+            if (gpuBatchSize < 0 || numGpuBatches < 0 || maxSequences < 0) {
+                throw new IllegalArgumentException("GPU batch size, number of GPU batches and sequence count must be >= 0");
+            }
         }
 
-        public static Options defaults(boolean compression) { return new Options(compression, 0.8, 0, 0, Attention.AUTO); }
+        public static Options defaults(boolean compression) { return new Options(compression, 0.8, 0, 0, Attention.AUTO, 0); }
 
-        public Options withAttention(Attention a) { return new Options(compression, headroom, gpuBatchSize, numGpuBatches, a); }
+        public Options withAttention(Attention a) { return new Options(compression, headroom, gpuBatchSize, numGpuBatches, a, maxSequences); }
+
+        public Options withMaxSequences(int n) { return new Options(compression, headroom, gpuBatchSize, numGpuBatches, attention, n); }
     }
 
     /** Where decode attention over a CPU- or disk-resident cache runs. */
@@ -115,10 +122,18 @@ public final class PolicySearch {
         for (boolean[] f : flags) {
             Estimate bestHere = null;
             for (int gbs : gpuBatchSizes()) {
-                int ub = options.numGpuBatches > 0 ? (solve(shape(gbs, options.numGpuBatches, f)) != null ? options.numGpuBatches : 0)
-                        : maxBatches(gbs, f);
-                if (ub == 0) break;  // larger GPU batches need more of every tier
-                Estimate e = options.numGpuBatches > 0 ? solve(shape(gbs, ub, f)) : bestBatchCount(gbs, ub, f);
+                // One LP per block count at most: the bound search and the scan share their answers.
+                java.util.Map<Integer, Estimate> memo = new java.util.HashMap<>();
+                java.util.function.IntFunction<Estimate> at = nb -> memo.computeIfAbsent(nb, k -> solve(shape(gbs, k, f)));
+                Estimate e;
+                if (options.numGpuBatches > 0) {
+                    e = at.apply(options.numGpuBatches);
+                    if (e == null) break;  // larger GPU batches need more of every tier
+                } else {
+                    int ub = maxBatches(at, options.maxSequences > 0 ? Math.max(1, options.maxSequences / gbs) : 1 << 20);
+                    if (ub == 0) break;
+                    e = bestBatchCount(at, ub);
+                }
                 shapes++;
                 if (e != null && (bestHere == null || e.tokensPerSecond() > bestHere.tokensPerSecond())) bestHere = e;
             }
@@ -133,10 +148,12 @@ public final class PolicySearch {
 
     private List<Integer> gpuBatchSizes() {
         if (options.gpuBatchSize > 0) return List.of(options.gpuBatchSize);
-        List<Integer> r = new ArrayList<>(List.of(1, 2, 3));
-        for (int p = 4; p <= 1 << 16; p *= 2) {
+        int cap = options.maxSequences > 0 ? options.maxSequences : 1 << 16;
+        List<Integer> r = new ArrayList<>();
+        for (int g : new int[]{1, 2, 3}) if (g <= cap) r.add(g);
+        for (int p = 4; p <= cap; p *= 2) {
             r.add(p);
-            r.add(p * 3 / 2);
+            if (p * 3 / 2 <= cap) r.add(p * 3 / 2);
         }
         return r;
     }
@@ -145,44 +162,53 @@ public final class PolicySearch {
         return new CostModel.Shape(gbs, nb, f[0], f[1], f[2]);
     }
 
-    /** The largest number of GPU batches of {@code gbs} that fits (0: none), by doubling then bisection. */
-    private int maxBatches(int gbs, boolean[] f) {
-        if (solve(shape(gbs, 1, f)) == null) return 0;
+    /** The largest number of GPU batches up to {@code cap} that fits (0: none), by doubling then bisection. */
+    private static int maxBatches(java.util.function.IntFunction<Estimate> at, int cap) {
+        if (at.apply(1) == null) return 0;
         int lo = 1, hi = 2;
-        while (hi < 1 << 20 && solve(shape(gbs, hi, f)) != null) {
+        while (hi <= cap && at.apply(hi) != null) {
             lo = hi;
             hi *= 2;
         }
+        if (hi > cap) {
+            if (at.apply(cap) != null) return cap;
+            hi = cap;
+        }
         while (hi - lo > 1) {  // lo fits, hi does not
             int mid = (lo + hi) >>> 1;
-            if (solve(shape(gbs, mid, f)) != null) lo = mid;
+            if (at.apply(mid) != null) lo = mid;
             else hi = mid;
         }
         return lo;
     }
 
     /** The best block count in [1, ub]: a geometric grid, then golden-section search around the grid's best. */
-    private Estimate bestBatchCount(int gbs, int ub, boolean[] f) {
-        java.util.TreeMap<Integer, Estimate> seen = new java.util.TreeMap<>();
-        java.util.function.IntFunction<Double> eval = nb -> {
-            Estimate e = seen.computeIfAbsent(nb, k -> solve(shape(gbs, k, f)));
+    private static Estimate bestBatchCount(java.util.function.IntFunction<Estimate> at, int ub) {
+        java.util.function.IntToDoubleFunction eval = nb -> {
+            Estimate e = at.apply(nb);
             return e == null ? 0 : e.tokensPerSecond();
         };
         List<Integer> grid = new ArrayList<>();
         for (int nb = 1; nb < ub; nb = Math.max(nb + 1, (int) (nb * 1.25))) grid.add(nb);
         grid.add(ub);
         int bi = 0;
-        for (int i = 0; i < grid.size(); i++) if (eval.apply(grid.get(i)) > eval.apply(grid.get(bi))) bi = i;
+        for (int i = 0; i < grid.size(); i++) if (eval.applyAsDouble(grid.get(i)) > eval.applyAsDouble(grid.get(bi))) bi = i;
         int lo = grid.get(Math.max(0, bi - 1)), hi = grid.get(Math.min(grid.size() - 1, bi + 1));
         while (hi - lo > 2) {  // golden section on integers
             int a = lo + (int) Math.round((hi - lo) * 0.382), b = lo + (int) Math.round((hi - lo) * 0.618);
             if (a == b) b = a + 1;
-            if (eval.apply(a) >= eval.apply(b)) hi = b;
+            if (eval.applyAsDouble(a) >= eval.applyAsDouble(b)) hi = b;
             else lo = a;
         }
-        for (int nb = lo; nb <= hi; nb++) eval.apply(nb);
         Estimate best = null;
-        for (Estimate e : seen.values()) if (e != null && (best == null || e.tokensPerSecond() > best.tokensPerSecond())) best = e;
+        for (int nb = lo; nb <= hi; nb++) {
+            Estimate e = at.apply(nb);
+            if (e != null && (best == null || e.tokensPerSecond() > best.tokensPerSecond())) best = e;
+        }
+        for (int nb : grid) {
+            Estimate e = at.apply(nb);
+            if (e != null && e.tokensPerSecond() > best.tokensPerSecond()) best = e;
+        }
         return best;
     }
 

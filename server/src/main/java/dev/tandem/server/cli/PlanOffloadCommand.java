@@ -29,6 +29,7 @@ final class PlanOffloadCommand {
             "headroom", "fraction of each tier the peaks may use (default 0.8, FlexGen's)",
             "gpu-batch-size", "fix the GPU batch size",
             "num-gpu-batches", "fix the number of GPU batches per block",
+            "sequences", "sequences in the job: caps the block (default: no cap)",
             "policy", "evaluate this policy instead of searching: \"GBS NUM_GB W_GPU W_CPU C_GPU C_CPU A_GPU A_CPU [flags]\"");
     static final Map<String, String> FLAGS = Args.options(
             "compress", "also consider 4-bit weights and KV cache (group 64)",
@@ -61,7 +62,7 @@ final class PlanOffloadCommand {
         } else {
             PolicySearch.Options options = new PolicySearch.Options(args.flag("compress"), headroom,
                     args.integer("gpu-batch-size", 0), args.integer("num-gpu-batches", 0),
-                    PolicySearch.Attention.parse(args.string("attention", "auto")));
+                    PolicySearch.Attention.parse(args.string("attention", "auto")), args.integer("sequences", 0));
             PolicySearch.Result r = new PolicySearch(cost, options).search();
             e = r.best();
             System.out.println(r.summary());
