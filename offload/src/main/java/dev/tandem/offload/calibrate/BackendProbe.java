@@ -72,25 +72,39 @@ public final class BackendProbe {
     }
 
     /**
-     * Best seconds per run of {@code op}: a warm-up of at least five runs and the budget (the CPU backend's Vector API code is slow
-     * until C2 has compiled it), then runs of growing repeat counts until the budget is spent again.
+     * Best seconds per run of {@code op}. Warm-up first, until the time per run stops improving (the CPU backend's
+     * Vector API code is two orders of magnitude slower until C2 has compiled it, which takes long on a loaded
+     * machine): at least the budget, at most ten times it. Then the best of timed batches over one more budget. The
+     * loops live in {@link #timeRuns}, called afresh for every batch: a loop compiled on-stack while the op's profile
+     * was immature otherwise kept running the slow code for the whole measurement.
      */
     private double bestSeconds(Runnable op, Activation out) {
         float[] row = new float[out.cols()];
-        long end = System.nanoTime() + (long) (seconds * 1e9);
-        for (int i = 0; i < 5 || System.nanoTime() < end; i++) op.run();
-        backend.read(out, 0, row);
-        double best = Double.MAX_VALUE;
-        end = System.nanoTime() + (long) (seconds * 1e9);
+        long start = System.nanoTime();
         int reps = 1;
+        double previous = Double.MAX_VALUE;
+        while (true) {
+            double perRun = timeRuns(op, reps, out, row);
+            if (perRun * reps < 0.05) reps *= 2;
+            long spent = System.nanoTime() - start;
+            if (spent > 10 * seconds * 1e9 || (spent > seconds * 1e9 && perRun > 0.9 * previous)) break;
+            previous = Math.min(previous, perRun);
+        }
+        double best = Double.MAX_VALUE;
+        long end = System.nanoTime() + (long) (seconds * 1e9);
         do {
-            long t0 = System.nanoTime();
-            for (int i = 0; i < reps; i++) op.run();
-            backend.read(out, 0, row);
-            double t = (System.nanoTime() - t0) / 1e9 / reps;
+            double t = timeRuns(op, reps, out, row);
             best = Math.min(best, t);
             if (t * reps < 0.05) reps *= 2;
         } while (System.nanoTime() < end);
         return best;
+    }
+
+    /** Seconds per run of {@code reps} runs, reading a row back so that a GPU has finished them. */
+    private double timeRuns(Runnable op, int reps, Activation out, float[] row) {
+        long t0 = System.nanoTime();
+        for (int i = 0; i < reps; i++) op.run();
+        backend.read(out, 0, row);
+        return (System.nanoTime() - t0) / 1e9 / reps;
     }
 }

@@ -55,7 +55,7 @@ public final class Calibration {
         int ctx = s.promptLen;
         BackendProbe cpuProbe = new BackendProbe(cpu, s.seconds);
         double cpuAttention = cpuProbe.decodeAttention(s.cpuSeqs, ctx, m.heads(), m.kvHeads(), m.headDim());
-        log.accept(String.format(Locale.ROOT, "CPU decode attention (%d seqs x %d ctx, %d heads of %d): %.1f GFLOP/s",
+        log.accept(String.format(Locale.ROOT, "CPU decode attention (%d seqs x %d ctx, %d heads of %d): %.2f GFLOP/s",
                 s.cpuSeqs, ctx, m.heads(), m.headDim(), cpuAttention / 1e9));
         double cpuMatmul = cpuProbe.matmul(s.gpuBatch, m.hidden(), m.hidden());
         log.accept(String.format(Locale.ROOT, "CPU matmul (%d x %d x %d, bf16 weight): %.1f GFLOP/s (reported only: the cost model runs matmuls on the GPU)",
