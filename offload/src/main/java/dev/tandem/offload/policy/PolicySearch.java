@@ -6,8 +6,13 @@ import org.ojalgo.optimisation.Optimisation;
 import org.ojalgo.optimisation.Variable;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.IntFunction;
+import java.util.function.IntToDoubleFunction;
 
 import static dev.tandem.offload.policy.Placement.CC;
 import static dev.tandem.offload.policy.Placement.CG;
@@ -123,8 +128,8 @@ public final class PolicySearch {
             Estimate bestHere = null;
             for (int gbs : gpuBatchSizes()) {
                 // One LP per block count at most: the bound search and the scan share their answers.
-                java.util.Map<Integer, Estimate> memo = new java.util.HashMap<>();
-                java.util.function.IntFunction<Estimate> at = nb -> memo.computeIfAbsent(nb, k -> solve(shape(gbs, k, f)));
+                Map<Integer, Optional<Estimate>> memo = new HashMap<>();  // Optional: infeasible answers are kept too
+                IntFunction<Estimate> at = nb -> memo.computeIfAbsent(nb, k -> Optional.ofNullable(solve(shape(gbs, k, f)))).orElse(null);
                 Estimate e;
                 if (options.numGpuBatches > 0) {
                     e = at.apply(options.numGpuBatches);
@@ -163,7 +168,7 @@ public final class PolicySearch {
     }
 
     /** The largest number of GPU batches up to {@code cap} that fits (0: none), by doubling then bisection. */
-    private static int maxBatches(java.util.function.IntFunction<Estimate> at, int cap) {
+    private static int maxBatches(IntFunction<Estimate> at, int cap) {
         if (at.apply(1) == null) return 0;
         int lo = 1, hi = 2;
         while (hi <= cap && at.apply(hi) != null) {
@@ -183,8 +188,8 @@ public final class PolicySearch {
     }
 
     /** The best block count in [1, ub]: a geometric grid, then golden-section search around the grid's best. */
-    private static Estimate bestBatchCount(java.util.function.IntFunction<Estimate> at, int ub) {
-        java.util.function.IntToDoubleFunction eval = nb -> {
+    private static Estimate bestBatchCount(IntFunction<Estimate> at, int ub) {
+        IntToDoubleFunction eval = nb -> {
             Estimate e = at.apply(nb);
             return e == null ? 0 : e.tokensPerSecond();
         };
@@ -248,6 +253,7 @@ public final class PolicySearch {
 
         Optimisation.Result r = lp.minimise();
         if (!r.getState().isFeasible()) return null;
+        // (Should no rounding of the optimum fit, the shape counts as infeasible: a hair from the boundary anyway.)
         double[] v = new double[Placement.N];
         for (int i = 0; i < v.length; i++) v[i] = Math.min(1, Math.max(0, x[i].getValue().doubleValue()));
         return rounded(t, v);
@@ -302,6 +308,12 @@ public final class PolicySearch {
     /** Why not even one sequence fits: the smallest peaks (everything that can leave a tier, gone) against the capacities. */
     private String noFit() {
         HardwareProfile hw = model.hardware();
+        if (options.gpuBatchSize > 0 || options.numGpuBatches > 0) {
+            return String.format(Locale.ROOT, "no offloading policy with GPU batch size %s and %s GPU batches fits %s in %.0f%% of GPU %.2f GiB, "
+                            + "CPU %.2f GiB, disk %.2f GiB; let the search choose them, or give more memory",
+                    options.gpuBatchSize > 0 ? options.gpuBatchSize : "any", options.numGpuBatches > 0 ? options.numGpuBatches : "any",
+                    model.model().name(), 100 * options.headroom, gib(hw.gpuMemory()), gib(hw.cpuMemory()), gib(hw.diskMemory()));
+        }
         ModelShape m = model.model();
         boolean c = options.compression;
         CostModel.Terms t = model.terms(new CostModel.Shape(1, 1, c, c, true));
@@ -317,7 +329,7 @@ public final class PolicySearch {
         return String.format(Locale.ROOT, "no offloading policy fits %s (prompt %d, generation %d%s) in %.0f%% of GPU %.2f GiB, "
                         + "CPU %.2f GiB, disk %.2f GiB: even with GPU batch 1, %s; give more memory%s",
                 m.name(), model.promptLen(), model.genLen(), c ? ", 4-bit compression" : "", 100 * h,
-                gib(hw.gpuMemory()), gib(hw.cpuMemory()), gib(hw.diskMemory()), tier, c ? "" : " or try --compress");
+                gib(hw.gpuMemory()), gib(hw.cpuMemory()), gib(hw.diskMemory()), tier, c ? "" : " or allow 4-bit compression (--compress)");
     }
 
     private static double gib(double b) { return b / HardwareProfile.GIB; }

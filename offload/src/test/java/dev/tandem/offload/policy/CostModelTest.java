@@ -44,4 +44,30 @@ class CostModelTest {
         assertTrue(e.fits(1.2));
         assertTrue(e.bottleneck().startsWith("decode"), e.bottleneck());
     }
+
+    @Test
+    void fourBitCompressionMovesAQuarterOfTheBytesPlusScales() {
+        CostModel m = opt30bOnT4();
+        // activations and KV on the GPU, so the decode CPU->GPU copy is the weights alone
+        Estimate plain = m.estimate(OffloadPolicy.parse("8 1 0 100 100 0 100 0"));
+        Estimate packed = m.estimate(OffloadPolicy.parse("8 1 0 100 100 0 100 0 compress-weight"));
+        assertEquals(0.28125, packed.decode().cpuToGpu() / plain.decode().cpuToGpu(), 1e-12);
+        assertEquals(m.model().layerWeightBytes() / m.hardware().cpuToGpu(), plain.decode().cpuToGpu(), 1e-12);
+        // KV compressed: the cache's share of CPU memory shrinks by the same factor
+        Estimate kv = m.estimate(OffloadPolicy.parse("8 1 0 100 0 100 100 0"));
+        Estimate kv4 = m.estimate(OffloadPolicy.parse("8 1 0 100 0 100 100 0 compress-cache"));
+        double weightsOnCpu = 48 * m.model().layerWeightBytes();
+        assertEquals(0.28125, (kv4.cpuPeakDecode() - weightsOnCpu) / (kv.cpuPeakDecode() - weightsOnCpu), 0.01);
+    }
+
+    @Test
+    void attentionOnTheGpuStreamsTheCacheInsteadOfComputingOnTheCpu() {
+        CostModel m = opt30bOnT4();
+        Estimate cpu = m.estimate(OffloadPolicy.parse("48 3 20 80 0 100 0 100 cpu-cache-compute"));
+        Estimate gpu = m.estimate(OffloadPolicy.parse("48 3 20 80 0 100 0 100"));
+        double cacheBytes = 4.0 * 7168 * (512 + 16) * 144;  // kv per token x mean decode context x block
+        assertEquals(cacheBytes / m.hardware().cpuToGpu(), gpu.decode().cpuToGpu() - cpu.decode().cpuToGpu(), 1e-9);
+        assertEquals(4.0 * (512 + 16) * 7168 * 144 / m.hardware().gpuBmmDecode(), gpu.decode().attention(), 1e-9);
+        assertTrue(gpu.gpuPeakDecode() > cpu.gpuPeakDecode());
+    }
 }
