@@ -297,8 +297,9 @@ public final class PolicySearch {
             p[HG] = Math.round(v[HG] * 1000) / 10.0;
             p[HC] = 100 - p[HG];
             CostModel.Shape s = t.shape();
+            // With the whole cache on the GPU, "attention on the CPU" means nothing (both forms give the same terms).
             OffloadPolicy policy = new OffloadPolicy(s.gpuBatchSize(), s.numGpuBatches(), p[WG], p[WC], p[CG], p[CC], p[HG], p[HC],
-                    s.compressWeight(), s.compressCache(), s.cpuCacheCompute());
+                    s.compressWeight(), s.compressCache(), s.cpuCacheCompute() && p[CG] < 100);
             Estimate e = model.estimate(t, CostModel.fractions(policy), policy);
             if (e.fits(options.headroom) && (best == null || e.tokensPerSecond() > best.tokensPerSecond())) best = e;
         }
