@@ -67,6 +67,17 @@ class PolicySearchTest {
     }
 
     @Test
+    void aJobOfFewSequencesCapsTheBlock() {
+        PolicySearch.Result all = new PolicySearch(CostModelTest.opt30bOnT4(), PolicySearch.Options.defaults(false)).search();
+        PolicySearch.Result few = new PolicySearch(CostModelTest.opt30bOnT4(),
+                PolicySearch.Options.defaults(false).withMaxSequences(100)).search();
+        assertTrue(few.policy().blockSize() <= 100 && few.policy().blockSize() >= 64, few.policy().format());
+        // a smaller block loads each layer's weights for fewer tokens
+        assertTrue(few.best().tokensPerSecond() < all.best().tokensPerSecond());
+        assertTrue(few.linearPrograms() < all.linearPrograms(), few.linearPrograms() + " vs " + all.linearPrograms());
+    }
+
+    @Test
     void compressionIsChosenWhenMemoryBinds() {
         HardwareProfile t4 = HardwareProfile.t4FlexGen();
         CostModel m = new CostModel(ModelShape.known("opt-175b"), t4, 512, 32);
