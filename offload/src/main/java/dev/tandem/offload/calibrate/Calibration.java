@@ -5,7 +5,6 @@ import dev.tandem.offload.policy.HardwareProfile;
 import dev.tandem.offload.policy.ModelShape;
 
 import java.io.IOException;
-import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -97,9 +96,17 @@ public final class Calibration {
                 mmP, mmG, bmmP, bmmG, hbm, cpuAttention, 0, 0, 0);
     }
 
-    private static long physicalMemory(long otherwise) {
-        if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
-            return os.getTotalMemorySize();
+    /**
+     * MemTotal of /proc/meminfo, or {@code otherwise} where there is none. Not the management beans: the device
+     * machine's jlink'd runtime has java.management but not jdk.management.
+     */
+    public static long physicalMemory(long otherwise) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
+                if (line.startsWith("MemTotal:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+            }
+        } catch (IOException | NumberFormatException e) {
+            // fall through
         }
         return otherwise;
     }
