@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One call on the GPU machine (carry .device, made by scripts/device/pack.sh): the CUDA tests, then the benchmarks.
-#   bash scripts/device/gpu-run.sh [tests] [bench25m] [random8b] [hf8b] [logits8b] [calibrate]   (default: all but calibrate)
+#   bash scripts/device/gpu-run.sh [tests] [bench25m] [random8b] [hf8b] [logits8b] [opt] [opt13b] [calibrate]   (default: all but the opt ones and calibrate)
 # Output goes to $OUT (files) and stdout.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,6 +22,30 @@ for s in $steps; do
         --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test:.device/cp/engine-test:.device/cp/offload-test" --select-package dev.tandem.cuda \
         --select-package dev.tandem.engine.cuda --select-class dev.tandem.offload.calibrate.CalibrationTest \
         --details=summary --disable-ansi-colors --reports-dir "$OUT/junit" 2>&1 | tail -60 ;;
+    offloadtest)
+      $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
+        --class-path "$CP:.device/cp/core-test:.device/cp/offload-test" --select-class dev.tandem.offload.exec.OffloadedGeneratorCudaTest --select-class dev.tandem.offload.exec.OptOffloadTest \
+        --details=tree --disable-ansi-colors --reports-dir "$OUT/junit-offload" 2>&1 | tail -40 ;;
+    offload8b)
+      # FlexGen's benchmark shape (prompt 512, generation 32) on a Llama-3-8B shape with synthetic weights, GPU capped at 6 GiB.
+      for pol in "64 4 100 0 100 0 100 0" "64 4 20 80 0 100 0 100 cpu-cache-compute" "64 4 20 80 0 100 0 100" "64 4 0 50 0 100 0 100 cpu-cache-compute"; do
+        cap=8GiB; case "$pol" in "64 4 100 0 100"*) cap=80GiB ;; esac
+        tandem bench offload --model llama3-8b --device cuda --offload "$pol" --gpu-mem $cap --cpu-mem 100GiB --disk-dir /tmp/offload-disk \
+          --prompt-len 512 --gen-len 32 2>&1 | grep -v WARNING | tr '\r' '\n' | grep -v "^bench offload \[[# ]*\] [0-9]*/[0-9]* ([0-9.]* s)$" ; done ;;
+    offload8bone)
+      tandem bench offload --model llama3-8b --device cuda --offload "${POLICY:-64 4 20 80 0 100 0 100 cpu-cache-compute}" --gpu-mem ${CAP:-6GiB} \
+        --cpu-mem 100GiB --disk-dir /tmp/offload-disk --prompt-len 512 --gen-len ${GEN:-32} 2>&1 | tr '\r' '\n' | grep -v "^bench offload \[[# ]*\] [0-9]*/[0-9]* ([0-9.]* s)$" | tail -30; echo "exit ${PIPESTATUS[0]}" ;;
+    flexgen30b)
+      # The peer: FlexGen's own code, dummy weights, its published T4 policy for OPT-30B, GPU capped at 16 GiB.
+      python3 -c "import attr, tqdm" 2>&1 | tail -1
+      python3 scripts/device/flexgen_peer.py .device/flexgen 16 --model facebook/opt-30b --path _DUMMY_ --offload-dir /tmp/flexgen-offload \
+        --prompt-len 512 --gen-len ${GEN:-32} --gpu-batch-size 48 --num-gpu-batches 3 --percent 20 80 0 100 0 100 --cpu-cache-compute \
+        --log-file $OUT/flexgen30b.log 2>&1 | grep -v "^warmup\|it/s\]" | tail -25 ;;
+    offload30b)
+      # Tandem on the same shape, policy and cap (synthetic weights, like FlexGen's dummy ones).
+      tandem bench offload --model opt-30b --device cuda --offload "${POLICY:-48 3 20 80 0 100 0 100 cpu-cache-compute}" --gpu-mem 16GiB \
+        --cpu-mem 200GiB --prompt-len 512 --gen-len ${GEN:-32} --chunk-rows ${CHUNK:-2048} 2>&1 | grep -v WARNING | tr '\r' '\n' \
+        | grep -v "^bench offload \[[# ]*\] [0-9]*/[0-9]* ([0-9.]* s)$" | tail -20 ;;
     bench25m)
       tandem bench steps --model /tmp/gutenberg-stories-llama-25m --device cuda --decode-batches 1,16,64 --prefill 256,512 --context 128 --steps 64 ;;
     random8b)
@@ -56,6 +80,15 @@ for s in $steps; do
     logits8b)
       tandem logits --model /tmp/llama3-8b-random --device cuda --ids 1,15,300,4000,77,1234,98765,5,6,7,42,128000 --out /tmp/tandem_bf16.bin && tandem logits --model /tmp/llama3-8b-random --device cuda --precision f32 --ids 1,15,300,4000,77,1234,98765,5,6,7,42,128000 --out /tmp/tandem_f32.bin &&
       python3 scripts/device/compare_logits.py --model /tmp/llama3-8b-random --ids 1,15,300,4000,77,1234,98765,5,6,7,42,128000 --tandem /tmp/tandem_bf16.bin /tmp/tandem_f32.bin ;;
+    opt)
+      # OPT against transformers; the goldens of OptGoldenTest land in $OUT/opt-tiny-hf-golden.json
+      python3 scripts/device/check_opt.py --tandem "$JAVA -cp $CP dev.tandem.server.cli.Main" --work /tmp/opt-check \
+        --out "$OUT/opt-tiny-hf-golden.json" 2>&1 | grep -v Warning ;;
+    opt13b)
+      # OPT-13B in GPU memory (26 GB bf16), Tandem beside transformers on the same steps: the in-memory baseline of issue 7
+      tandem init-random --config opt-13b --dtype bf16 --seed 1 --out /tmp/opt-13b-random 2>&1 | grep -v WARNING
+      tandem bench steps --model /tmp/opt-13b-random --device cuda --decode-batches 1,64 --prefill 512,2048 --context 512 --steps 32 -r 3 2>&1 | grep -v WARNING
+      python3 scripts/device/hf_bench.py --model /tmp/opt-13b-random --decode-batches 1,64 --prefill 512,2048 --context 512 --steps 32 ;;
     calibrate)  # the offloading cost model's constants on this machine, then the policies they give (issue 7)
       tandem calibrate --device cuda --disk-dir /tmp --disk-bytes 8G --name h200-calibrated --out "$OUT/h200-calibrated.json" 2>&1 | grep -v WARNING
       for m in opt-30b opt-66b; do

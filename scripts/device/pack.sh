@@ -24,5 +24,13 @@ tr ':' '\n' < /tmp/tandem-cp.txt | grep -E 'jackson-(core|databind|annotations|d
 [ -f .device/junit-platform-console-standalone-1.13.4.jar ] || \
   mvn -q dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.13.4 -DoutputDirectory=.device
 tar -C .device -cJf .device/classes.tar.xz cp && rm -rf .device/cp   # unpacked by gpu-run.sh
+# --flexgen: FlexGen's Python package from its public repository (the peer of `bench offload`; never committed).
+if [[ " $* " == *" --flexgen "* ]]; then
+  mirror=/work/.mirror/FMInference+FlexGen/repo
+  rm -rf .device/flexgen && mkdir -p .device/flexgen/flexgen
+  for f in __init__ compression opt_config pytorch_backend timer utils flex_opt; do
+    git --git-dir=$mirror show HEAD:flexgen/$f.py > .device/flexgen/flexgen/$f.py
+  done
+fi
 rm -f .device/tandem.jar; rm -rf .device/classes .device/tok
 echo "packed .device: $(du -sh .device | cut -f1) (64 MiB at most travel with a run)"

@@ -1,4 +1,4 @@
-// Tandem's CUDA kernels: everything of a Llama-family forward pass that is not a GEMM (cuBLASLt does those).
+// Tandem's CUDA kernels: everything of a Llama-family or OPT forward pass that is not a GEMM (cuBLASLt does those).
 //
 // Conventions (shared with CudaBackend):
 // - Activations are f32 row-major [rows][cols]. Ops that feed a GEMM also write a bf16 copy ("mirror", may be null)
@@ -107,6 +107,60 @@ extern "C" __global__ void tdm_rmsnorm(float* acc, const float* x, const float* 
         out[base + c] = v;
         if (mirror) mirror[base + c] = __float2bfloat16(v);
     }
+}
+
+// LayerNorm (OPT): out = (v - mean) / sqrt(var + eps) * gamma + beta per row, v = x, or with acc != null v = acc += x
+// (the residual add). One block per row; two passes over the row (mean, then the variance about it), as the CPU does.
+extern "C" __global__ void tdm_layernorm(float* acc, const float* x, const float* gamma, const float* beta, float* out,
+                                         bf16* mirror, int cols, float eps) {
+    long base = (long) blockIdx.x * cols;
+    float s = 0.f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = x[base + c];
+        if (acc) {
+            v += acc[base + c];
+            acc[base + c] = v;
+        }
+        s += v;
+    }
+    float mean = blockSum(s) / cols;
+    const float* src = acc ? acc : x;
+    float ss = 0.f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float d = src[base + c] - mean;
+        ss += d * d;
+    }
+    float inv = rsqrtf(blockSum(ss) / cols + eps);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = (src[base + c] - mean) * inv * gamma[c] + beta[c];
+        out[base + c] = v;
+        if (mirror) mirror[base + c] = __float2bfloat16(v);
+    }
+}
+
+// x = max(x + bias, 0) (bias may be null: plain ReLU), with the bf16 mirror for the GEMM that follows (OPT's fc1 -> fc2).
+extern "C" __global__ void tdm_add_bias_relu(float* x, const float* bias, bf16* mirror, int cols, long n) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
+        float v = fmaxf(x[i] + (bias ? bias[i % cols] : 0.f), 0.f);
+        x[i] = v;
+        if (mirror) mirror[i] = __float2bfloat16(v);
+    }
+}
+
+// x[r] += table[positions[r] + offset]: learned position embeddings (OPT), positions read from the step metadata.
+template <typename W>
+__device__ void addPositionRow(float* x, const int* positions, const W* table, int offset, int cols) {
+    long r = blockIdx.x;
+    const W* src = table + (long) (positions[r] + offset) * cols;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) x[r * cols + c] += load(src + c);
+}
+
+extern "C" __global__ void tdm_add_position_bf16(float* x, const int* positions, const bf16* table, int offset, int cols) {
+    addPositionRow(x, positions, table, offset, cols);
+}
+
+extern "C" __global__ void tdm_add_position_f32(float* x, const int* positions, const float* table, int offset, int cols) {
+    addPositionRow(x, positions, table, offset, cols);
 }
 
 // gate and up rows are ld apart (they may be column ranges of one fused gate|up product); out is contiguous.
@@ -818,4 +872,112 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) tdm_sample(float* l
         }
         out[blockIdx.x] = pick >= 0 ? pick : (fallback >= 0 ? fallback : 0);
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// GQ4: FlexGen's group-wise 4-bit compression (dev.tandem.core.quant.Gq4Layout has the byte layout). A tensor of
+// shape S grouped along S[g] is outer = S[0..g) records; record o holds the nibbles of the padded [padded][inner]
+// block (element e = j * inner + i in byte e / 2, low nibble when e is even), then groups * inner fp16 mins, then
+// as many fp16 scales (group (k, i) at k * inner + i). x = fma(q, scale, min): the same single rounding as the CPU's
+// Math.fma, so both give the same bits; bf16 output is that f32 rounded to nearest even.
+// ---------------------------------------------------------------------------------------------------------------
+
+#include <cuda_fp16.h>
+
+struct Gq4 {
+    long recordBytes, minsOffset, scalesOffset;
+    int len, inner;
+};
+
+__device__ __forceinline__ float gq4Value(const unsigned char* rec, const Gq4& l, int j, int i) {
+    long e = (long) j * l.inner + i, p = (long) (j >> 6) * l.inner + i;
+    int b = rec[e >> 1];
+    int q = (e & 1) ? b >> 4 : b & 15;
+    float mn = __half2float(*(const __half*) (rec + l.minsOffset + 2 * p));
+    float sc = __half2float(*(const __half*) (rec + l.scalesOffset + 2 * p));
+    return __fmaf_rn((float) q, sc, mn);
+}
+
+// Grouped along the last dimension (inner = 1: the KV cache): one thread per element of the n = outer * len.
+template <typename T>
+__device__ void gq4DequantRows(const unsigned char* src, T* dst, Gq4 l, long n) {
+    for (long e = blockIdx.x * (long) blockDim.x + threadIdx.x; e < n; e += (long) gridDim.x * blockDim.x) {
+        long o = e / l.len;
+        int j = (int) (e - o * l.len);
+        store(dst + e, gq4Value(src + o * l.recordBytes, l, j, 0));
+    }
+}
+
+// Grouped along an earlier dimension (weights [out, in] along out): a block per (record, j), threads over inner.
+template <typename T>
+__device__ void gq4DequantCols(const unsigned char* src, T* dst, Gq4 l) {
+    long row = blockIdx.x + (long) blockIdx.y * gridDim.x, o = row / l.len;
+    int j = (int) (row - o * l.len);
+    const unsigned char* rec = src + o * l.recordBytes;
+    for (int i = threadIdx.x; i < l.inner; i += blockDim.x) store(dst + row * l.inner + i, gq4Value(rec, l, j, i));
+}
+
+extern "C" __global__ void tdm_gq4_dequant_rows_bf16(const unsigned char* src, bf16* dst, long recordBytes, long minsOffset,
+                                                     long scalesOffset, int len, long n) {
+    gq4DequantRows(src, dst, Gq4{recordBytes, minsOffset, scalesOffset, len, 1}, n);
+}
+
+extern "C" __global__ void tdm_gq4_dequant_rows_f32(const unsigned char* src, float* dst, long recordBytes, long minsOffset,
+                                                    long scalesOffset, int len, long n) {
+    gq4DequantRows(src, dst, Gq4{recordBytes, minsOffset, scalesOffset, len, 1}, n);
+}
+
+extern "C" __global__ void tdm_gq4_dequant_cols_bf16(const unsigned char* src, bf16* dst, long recordBytes, long minsOffset,
+                                                     long scalesOffset, int len, int inner) {
+    gq4DequantCols(src, dst, Gq4{recordBytes, minsOffset, scalesOffset, len, inner});
+}
+
+extern "C" __global__ void tdm_gq4_dequant_cols_f32(const unsigned char* src, float* dst, long recordBytes, long minsOffset,
+                                                    long scalesOffset, int len, int inner) {
+    gq4DequantCols(src, dst, Gq4{recordBytes, minsOffset, scalesOffset, len, inner});
+}
+
+// Quantize, grouped along the last dimension (the KV cache): one thread per group, which owns its 32 bytes of
+// nibbles. The same IEEE operations as Gq4Quantizer (min rounded down and scale up to fp16; q = floor((x - min) /
+// scale + 0.5) clamped), so the bytes equal the CPU's. Values beyond fp16's range give infinite parameters (the
+// CPU quantizer rejects those).
+template <typename T>
+__device__ void gq4QuantRows(const T* src, unsigned char* dst, Gq4 l, int groups, long n) {
+    for (long g = blockIdx.x * (long) blockDim.x + threadIdx.x; g < n; g += (long) gridDim.x * blockDim.x) {
+        long o = g / groups;
+        int k = (int) (g - o * groups), j0 = k * 64, rows = min(64, l.len - j0);
+        const T* x = src + o * l.len + j0;
+        float lo = load(x), hi = lo;
+        for (int j = 1; j < rows; j++) {
+            float v = load(x + j);
+            lo = fminf(lo, v);
+            hi = fmaxf(hi, v);
+        }
+        __half mn16 = __float2half_rd(lo);
+        float mn = __half2float(mn16);
+        __half sc16 = __float2half_ru(__fdiv_rn(__fsub_rn(hi, mn), 15.f));
+        float sc = __half2float(sc16);
+        unsigned char* rec = dst + o * l.recordBytes;
+        *(__half*) (rec + l.minsOffset + 2L * k) = mn16;
+        *(__half*) (rec + l.scalesOffset + 2L * k) = sc16;
+        for (int j = 0; j < 64; j += 2) {
+            int q[2];
+            for (int h = 0; h < 2; h++) {
+                float t = 0.f;
+                if (j + h < rows && sc != 0.f) t = fminf(15.f, fmaxf(0.f, floorf(__fadd_rn(__fdiv_rn(__fsub_rn(load(x + j + h), mn), sc), 0.5f))));
+                q[h] = (int) t;
+            }
+            rec[(j0 + j) >> 1] = (unsigned char) (q[0] | q[1] << 4);
+        }
+    }
+}
+
+extern "C" __global__ void tdm_gq4_quant_rows_f32(const float* src, unsigned char* dst, long recordBytes, long minsOffset,
+                                                  long scalesOffset, int len, int groups, long n) {
+    gq4QuantRows(src, dst, Gq4{recordBytes, minsOffset, scalesOffset, len, 1}, groups, n);
+}
+
+extern "C" __global__ void tdm_gq4_quant_rows_bf16(const bf16* src, unsigned char* dst, long recordBytes, long minsOffset,
+                                                   long scalesOffset, int len, int groups, long n) {
+    gq4QuantRows(src, dst, Gq4{recordBytes, minsOffset, scalesOffset, len, 1}, groups, n);
 }

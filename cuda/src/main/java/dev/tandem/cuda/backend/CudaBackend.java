@@ -63,6 +63,8 @@ public final class CudaBackend implements Backend {
     private final int smCount;
     private final boolean graphs;
     private final List<Long> allocations = new ArrayList<>();
+    private final Map<Long, Long> sizes = new java.util.HashMap<>();
+    private long allocatedBytes;
     private final Map<Rope, long[]> ropeTables = new IdentityHashMap<>();
     private final Arena arena = Arena.ofShared();
     /** Kernel parameters: one slot per argument value and the pointer array cuLaunchKernel reads. */
@@ -125,13 +127,20 @@ public final class CudaBackend implements Backend {
     }
 
     private long malloc(long bytes) {
-        long p = cuda.malloc(Math.max(bytes, 256));
+        long size = Math.max(bytes, 256);
+        long p = cuda.malloc(size);
         allocations.add(p);
+        sizes.put(p, size);
+        allocatedBytes += size;
         return p;
     }
 
     private void release(long p) {
-        if (p != 0 && allocations.remove(p)) cuda.free(p);
+        if (p != 0 && allocations.remove(p)) {
+            cuda.free(p);
+            Long size = sizes.remove(p);
+            if (size != null) allocatedBytes -= size;
+        }
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -257,6 +266,10 @@ public final class CudaBackend implements Backend {
 
     @Override
     public KvStorage allocateKv(KvLayout layout) {
+        if (layout.format() != KvLayout.Format.F32) {
+            throw new IllegalArgumentException("the CUDA backend's KV cache is " + precision + "; a " + layout.format()
+                    + " cache lives on the host (the offload executor dequantizes its blocks with CudaQuant)");
+        }
         use();
         int bytes = precision == Precision.F32 ? 4 : 2;
         long total = 2L * layout.layers() * layout.slots() * layout.kvDim() * bytes;
@@ -424,6 +437,23 @@ public final class CudaBackend implements Backend {
                         e.getValue()[0] / 1e3 / e.getValue()[1], 100.0 * e.getValue()[0] / total));
     }
 
+    /** A kernel of tandem_kernels.cu on this backend's stream, for the GQ4 helpers ({@link CudaGq4}). */
+    void launchOnStream(String kernel, int gx, int gy, int block, Object... args) {
+        use();
+        launch(kernel, gx, gy, 1, block, 0, args);
+    }
+
+    /** Waits for this backend's stream. */
+    void sync() {
+        use();
+        cuda.synchronize(stream);
+    }
+
+    CudaDriver driver() {
+        use();
+        return cuda;
+    }
+
     private void launch(String kernel, int gx, int gy, int gz, int block, int shared, Object... args) {
         long t0 = profileStart();
         for (int i = 0; i < args.length; i++) {
@@ -452,7 +482,7 @@ public final class CudaBackend implements Backend {
         return x.bf16();
     }
 
-    private static void wrote(CudaActivation out, boolean mirror) {
+    static void wrote(CudaActivation out, boolean mirror) {
         out.buf.mirrorRows = mirror ? out.rows : 0;
         out.buf.f32Stale = false;
     }
@@ -517,6 +547,57 @@ public final class CudaBackend implements Backend {
         launch("tdm_rmsnorm", o.rows(), 1, 1, normThreads(o.cols()), 0, ac.f32(), xi.f32(), w(gamma).ptr(), o.f32(), o.bf16(), o.cols(), eps);
         wrote(ac, false);
         wrote(o, true);
+    }
+
+    @Override
+    public void layerNorm(Activation x, Weight gamma, Weight beta, float eps, Activation out) {
+        use();
+        CudaActivation xi = a(x), o = a(out);
+        launch("tdm_layernorm", o.rows(), 1, 1, normThreads(o.cols()), 0, 0L, xi.f32(), w(gamma).ptr(), w(beta).ptr(), o.f32(), o.bf16(),
+                o.cols(), eps);
+        wrote(o, true);
+    }
+
+    @Override
+    public void addLayerNorm(Activation acc, Activation x, Weight gamma, Weight beta, float eps, Activation out) {
+        use();
+        CudaActivation ac = a(acc), xi = a(x), o = a(out);
+        launch("tdm_layernorm", o.rows(), 1, 1, normThreads(o.cols()), 0, ac.f32(), xi.f32(), w(gamma).ptr(), w(beta).ptr(), o.f32(), o.bf16(),
+                o.cols(), eps);
+        wrote(ac, false);
+        wrote(o, true);
+    }
+
+    @Override
+    public void relu(Activation x) {
+        use();
+        CudaActivation xi = a(x);
+        launch("tdm_add_bias_relu", grid(xi.elements(), 256), 1, 1, 256, 0, xi.f32(), 0L, xi.bf16(), xi.cols(), xi.elements());
+        wrote(xi, true);
+    }
+
+    /** The bias, the ReLU and the bf16 copy the next GEMM reads, in one pass. */
+    @Override
+    public void addBiasRelu(Activation x, Weight bias) {
+        use();
+        CudaActivation xi = a(x);
+        launch("tdm_add_bias_relu", grid(xi.elements(), 256), 1, 1, 256, 0, xi.f32(), w(bias).ptr(), xi.bf16(), xi.cols(), xi.elements());
+        wrote(xi, true);
+    }
+
+    @Override
+    public void addPositionEmbedding(Activation x, Weight table, int[] positions, int offset) {
+        use();
+        CudaActivation xi = a(x);
+        CudaWeight t = w(table);
+        for (int i = 0; i < xi.rows(); i++) {
+            int row = positions[i] + offset;
+            if (row < 0 || row >= t.rows()) throw new IllegalArgumentException("position " + positions[i] + " outside the " + (t.rows() - offset) + " positions of " + t.name());
+        }
+        Step s = stepFor(null, positions, null, null);
+        launch(t.dtype() == DType.BF16 ? "tdm_add_position_bf16" : "tdm_add_position_f32", xi.rows(), 1, 1, 256, 0,
+                xi.f32(), meta(s.positionsAt), t.ptr(), offset, xi.cols());
+        wrote(xi, false);
     }
 
     private static int normThreads(int cols) { return cols >= 2048 ? 1024 : cols >= 512 ? 512 : 256; }
@@ -830,6 +911,21 @@ public final class CudaBackend implements Backend {
     public void synchronize() {
         use();
         cuda.synchronize(stream);
+    }
+
+    // Package-level access for CudaOffload (weight streaming and host transfers of offloaded runs).
+
+    MemorySegment computeStream() { return stream; }
+
+    void makeCurrent() { use(); }
+
+    long allocate(long bytes) { return malloc(bytes); }
+
+    void free(long ptr) { release(ptr); }
+
+    /** Device bytes this backend holds (weights, activations, caches, scratch). */
+    public long allocatedBytes() {
+        return allocatedBytes;
     }
 
     /** Free and total device memory in bytes. */

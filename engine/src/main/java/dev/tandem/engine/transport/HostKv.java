@@ -17,7 +17,7 @@ public final class HostKv {
     private HostKv(CpuKvStorage storage) {
         this.storage = storage;
         KvLayout l = storage.layout();
-        this.blockBytes = (long) l.blockSize() * l.kvDim() * Float.BYTES;
+        this.blockBytes = l.blockSize() * storage.slotBytes();
     }
 
     public static HostKv of(KvStorage kv) {

@@ -26,12 +26,15 @@ public final class Main {
                            cluster simulator at scale (tandem bench simulate [--requests 1000000] [--machines 1000])
                            decode and prefill step times on a device    (tandem bench steps --model PATH --device cuda)
                            Splitwise hand-over cost, split vs colocated (tandem bench handover --model PATH [-p 256])
+                           offloaded throughput, FlexGen's benchmark   (tandem bench offload --model PATH|SHAPE --offload POLICY --gpu-mem 16GiB)
               init-random  write a seeded random-weight model     (tandem init-random --config llama3-8b --dtype bf16 --seed 1 --out DIR|FILE.gguf)
               logits       dump every position's logits (f32)     (tandem logits --model PATH --ids 0,5,7 --out FILE)
+              perplexity   perplexity on a text file, optionally 4-bit (tandem perplexity --model PATH --text FILE [--compress-weights] [--compress-kv] [--max-tokens N])
               simulate     discrete-event cluster simulation      (tandem simulate --design splitwise-hh --prompt-machines 25 --token-machines 15 --rate 60)
                            or from a config file                  (tandem simulate --config sim/configs/splitwise-hh.yaml)
               plan-cluster provision pool sizes and GPU types      (tandem plan-cluster --model llama2-70b --trace conv --objective max-throughput --power-budget 1760)
               profile      measure a GPU profile for the simulator   (tandem profile --model PATH --device cuda --out FILE.csv)
+              generate-batch  offloaded batch job, FlexGen's schedule (tandem generate-batch --model PATH --input IN.jsonl --output OUT.jsonl --offload POLICY)
               plan-offload FlexGen policy search: placement over GPU / CPU / disk, batching, predicted tokens/s
                            (tandem plan-offload --model PATH|opt-30b --gpu-mem 16GiB --cpu-mem 200GiB --disk-mem 1.5TB [--compress] [--hardware NAME|FILE])
               calibrate    measure the offloading cost model's constants on this machine (tandem calibrate [--device cuda[:N]] [--disk-dir DIR] --out FILE)
@@ -62,9 +65,11 @@ public final class Main {
                 case "bench" -> new BenchCommand().run(rest);
                 case "init-random" -> new InitRandomCommand().run(rest);
                 case "logits" -> new LogitsCommand().run(rest);
+                case "perplexity" -> new PerplexityCommand().run(rest);
                 case "simulate" -> new SimulateCommand().run(rest);
                 case "plan-cluster" -> new PlanClusterCommand().run(rest);
                 case "profile" -> new ProfileCommand().run(rest);
+                case "generate-batch" -> new GenerateBatchCommand().run(rest);
                 case "plan-offload" -> new PlanOffloadCommand().run(rest);
                 case "calibrate" -> new CalibrateCommand().run(rest);
                 default -> {

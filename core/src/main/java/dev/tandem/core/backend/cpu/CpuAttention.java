@@ -1,6 +1,9 @@
 package dev.tandem.core.backend.cpu;
 
 import dev.tandem.core.backend.AttentionBatch;
+import dev.tandem.core.quant.GroupQuant4;
+import dev.tandem.core.quant.Gq4Layout;
+import dev.tandem.core.tensor.DType;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
@@ -36,6 +39,9 @@ final class CpuAttention {
         float[] q = new float[0];
         float[] scores = new float[0];
         float[] part = new float[0];
+        /** A GQ4 cache's chunk of keys and values decompressed to f32, and the slots of that copy. */
+        float[] keys = new float[0], values = new float[0];
+        long[] slots = new long[0];
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -122,10 +128,37 @@ final class CpuAttention {
             MemorySegment.copy(q.segment(), ValueLayout.JAVA_FLOAT, q.offset(row, h * hd), qv, h * hdPad, hd);
             Arrays.fill(qv, h * hdPad + hd, (h + 1) * hdPad, 0f);
         }
-        scores(qv, nh, batch.groupSize(), hd, hdPad, kv.keys(layer), slots, p0, len, batch.scale(), sc, lenPad);
+        MemorySegment keys = kv.keys(layer), values = kv.values(layer);
+        if (kv.compressed()) {
+            // The chunk's keys and values decompressed to f32 once for all heads; then the f32 path runs on the copy.
+            decompress(kv, layer, slots, p0, len, s);
+            keys = MemorySegment.ofArray(s.keys);
+            values = MemorySegment.ofArray(s.values);
+            slots = s.slots;
+            p0 = 0;
+        }
+        scores(qv, nh, batch.groupSize(), hd, hdPad, keys, slots, p0, len, batch.scale(), sc, lenPad);
         int stride = hdPad + 2;
         for (int h = 0; h < nh; h++) softmax(sc, h * lenPad, len, part, off + h * stride);
-        weightedValues(sc, lenPad, len, nh, batch.groupSize(), hd, hdPad, kv.values(layer), slots, p0, part, off);
+        weightedValues(sc, lenPad, len, nh, batch.groupSize(), hd, hdPad, values, slots, p0, part, off);
+    }
+
+    /** Positions [p0, p0 + len) of a GQ4 cache into s.keys / s.values as f32 slots of kvDim, s.slots their offsets. */
+    private static void decompress(CpuKvStorage kv, int layer, long[] slots, int p0, int len, Scratch s) {
+        Gq4Layout slot = kv.layout().slotLayout();
+        int kvDim = kv.layout().kvDim(), heads = kv.layout().kvHeads();
+        if (s.keys.length < len * kvDim) {
+            s.keys = new float[CHUNK * kvDim];
+            s.values = new float[CHUNK * kvDim];
+            s.slots = new long[CHUNK];
+        }
+        MemorySegment k = MemorySegment.ofArray(s.keys), v = MemorySegment.ofArray(s.values);
+        for (int j = 0; j < len; j++) {
+            long dst = (long) j * kvDim * Float.BYTES;
+            GroupQuant4.dequantizeRows(kv.keys(layer), slots[p0 + j], slot, 0, heads, k, dst, DType.F32);
+            GroupQuant4.dequantizeRows(kv.values(layer), slots[p0 + j], slot, 0, heads, v, dst, DType.F32);
+            s.slots[j] = dst;
+        }
     }
 
     /** out = sum_c e^(m_c - M) o_c / sum_c e^(m_c - M) s_c over the row's chunks in order, M = max m_c. */

@@ -1,0 +1,100 @@
+package dev.tandem.core.eval;
+
+import dev.tandem.core.TestModels;
+import dev.tandem.core.backend.Activation;
+import dev.tandem.core.backend.KvLayout;
+import dev.tandem.core.backend.KvStorage;
+import dev.tandem.core.backend.cpu.CpuBackend;
+import dev.tandem.core.format.ModelLoader;
+import dev.tandem.core.kv.BlockPool;
+import dev.tandem.core.kv.BlockTable;
+import dev.tandem.core.model.LlamaModel;
+import dev.tandem.core.model.Model;
+import dev.tandem.core.model.ModelConfig;
+import dev.tandem.core.model.StepBatch;
+import dev.tandem.core.quant.WeightCompression;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Perplexity of the 25m gutenberg-stories model on a slice of its validation text, with and without GQ4. */
+class PerplexityTest {
+    private static Model model;
+    private static CpuBackend backend;
+    private static int[] stream;
+
+    @BeforeAll
+    static void load() throws IOException {
+        model = ModelLoader.load(TestModels.model("gutenberg-stories-llama-25m"), null);
+        backend = new CpuBackend();
+        stream = Perplexity.documentTokens(model.tokenizer(), Files.readString(TestModels.shared().resolve("models/gutenberg-stories/val.txt")));
+    }
+
+    @AfterAll
+    static void close() {
+        backend.close();
+        model.close();
+    }
+
+    /** The windowed prefill evaluation equals a plain token-by-token computation (decode steps, log-softmax here). */
+    @Test
+    void windowedPerplexityMatchesTokenByTokenComputation() {
+        int context = 64, windows = 2;
+        Perplexity.Result r = Perplexity.evaluate(model, backend, stream, context, (long) context * windows, KvLayout.Format.F32);
+        assertEquals(context * windows, r.tokens());
+        ModelConfig c = model.config();
+        LlamaModel llama = new LlamaModel(c, model.weights(), backend, 1, 1);
+        int blocks = context / KvLayout.DEFAULT_BLOCK_SIZE;
+        KvStorage kv = backend.allocateKv(new KvLayout(c.layers(), blocks, KvLayout.DEFAULT_BLOCK_SIZE, c.kvHeads(), c.headDim()));
+        BlockPool pool = new BlockPool(blocks, KvLayout.DEFAULT_BLOCK_SIZE);
+        float[] row = new float[c.vocabSize()];
+        double nll = 0;
+        for (int w = 0; w < windows; w++) {
+            BlockTable table = new BlockTable(pool);
+            table.ensureCapacity(context);
+            for (int i = 0; i < context; i++) {
+                Activation logits = llama.forward(StepBatch.decode(new int[] {stream[w * context + i]}, i, List.of(table)), kv);
+                backend.read(logits, 0, row);
+                double max = Double.NEGATIVE_INFINITY, sum = 0;
+                for (float v : row) max = Math.max(max, v);
+                for (float v : row) sum += Math.exp(v - max);
+                nll -= row[stream[w * context + i + 1]] - max - Math.log(sum);
+            }
+            table.release();
+        }
+        assertEquals(nll / (context * windows), r.meanNll(), 1e-4);
+        assertTrue(r.perplexity() > 5 && r.perplexity() < 100, "perplexity " + r.perplexity());
+    }
+
+    /**
+     * FlexGen's 4-bit compression raises the perplexity of two 512-token windows by a bounded amount. The KV cache
+     * alone stays within the issue's 2% (measured +1.7% here, +1.9% on 16k tokens). Weights and KV together do not:
+     * +5.8% here, +5.7% on 16k tokens, the weights alone +3.7% (still +2.9% with groups of 32): this 25M-parameter
+     * model (hidden size 448) loses more to 4-bit round-to-nearest than the OPT models FlexGen reports on. The bound
+     * of 7% catches a regression in the format or kernels, not the issue's target; BENCHMARKS.md has the figures.
+     */
+    @Test
+    void compressionRaisesPerplexityBoundedly() {
+        long tokens = 1024;
+        double base = Perplexity.evaluate(model, backend, stream, 512, tokens, KvLayout.Format.F32).perplexity();
+        double kv = Perplexity.evaluate(model, backend, stream, 512, tokens, KvLayout.Format.GQ4).perplexity();
+        double both;
+        try (Model compressed = WeightCompression.roundTrip(new Model(model.config(), model.weights(), model.tokenizer(), model.format(), () -> {}))) {
+            both = Perplexity.evaluate(compressed, backend, stream, 512, tokens, KvLayout.Format.GQ4).perplexity();
+        }
+        System.out.printf("perplexity on %d tokens: %.4f, KV GQ4 %.4f (%+.2f%%), weights and KV GQ4 %.4f (%+.2f%%)%n", tokens, base, kv,
+                100 * (kv / base - 1), both, 100 * (both / base - 1));
+        assertTrue(kv > base && both > kv, "compression costs something: " + base + " / " + kv + " / " + both);
+        assertTrue(kv / base <= KV_BOUND, "KV compression: " + base + " -> " + kv);
+        assertTrue(both / base <= BOTH_BOUND, "weight and KV compression: " + base + " -> " + both);
+    }
+
+    static final double KV_BOUND = 1.02, BOTH_BOUND = 1.07;
+}
