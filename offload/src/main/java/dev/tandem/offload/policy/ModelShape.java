@@ -4,18 +4,21 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tandem.core.format.hf.HfConfig;
 import dev.tandem.core.model.ModelConfig;
+import dev.tandem.core.model.OptShapes;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
 /**
  * The sizes of a decoder that the cost model needs, nothing more: no weights, no tokenizer. Known shapes by name (the
- * OPT family as FlexGen's {@code opt_config.py} defines it, the Llama 2 / 3 family as Hugging Face publishes it), or
- * read from a model directory's config.json.
+ * OPT family from core's {@link OptShapes}, the sizes of FlexGen's {@code opt_config.py}; the Llama 2 / 3 family as
+ * Hugging Face publishes it), or read from a model directory's config.json.
  *
  * @param layers          decoder layers
  * @param hidden          hidden size (FlexGen's h1)
@@ -38,43 +41,49 @@ public record ModelShape(String name, int layers, int hidden, int heads, int kvH
         }
     }
 
-    private static final Map<String, ModelShape> KNOWN = new LinkedHashMap<>();
+    /** Llama shapes by name (Hugging Face's config.json of meta-llama's checkpoints); OPT's come from {@link OptShapes}. */
+    private static final Map<String, ModelShape> LLAMA = new LinkedHashMap<>();
 
     static {
-        // FlexGen's opt_config.py: ffn = 4 * hidden, vocab 50272, max_seq_len 2048, fp16.
-        opt("opt-6.7b", 32, 4096, 32);
-        opt("opt-13b", 40, 5120, 40);
-        opt("opt-30b", 48, 7168, 56);
-        opt("opt-66b", 64, 9216, 72);
-        opt("opt-175b", 96, 12288, 96);
-        // Hugging Face config.json of meta-llama's checkpoints.
-        known(new ModelShape("llama-2-7b", 32, 4096, 32, 32, 11008, 3, 32000, 4096, 2));
-        known(new ModelShape("llama-2-13b", 40, 5120, 40, 40, 13824, 3, 32000, 4096, 2));
-        known(new ModelShape("llama-2-70b", 80, 8192, 64, 8, 28672, 3, 32000, 4096, 2));
-        known(new ModelShape("llama-3-8b", 32, 4096, 32, 8, 14336, 3, 128256, 8192, 2));
-        known(new ModelShape("llama-3-70b", 80, 8192, 64, 8, 28672, 3, 128256, 8192, 2));
+        llama(new ModelShape("llama-2-7b", 32, 4096, 32, 32, 11008, 3, 32000, 4096, 2));
+        llama(new ModelShape("llama-2-13b", 40, 5120, 40, 40, 13824, 3, 32000, 4096, 2));
+        llama(new ModelShape("llama-2-70b", 80, 8192, 64, 8, 28672, 3, 32000, 4096, 2));
+        llama(new ModelShape("llama-3-8b", 32, 4096, 32, 8, 14336, 3, 128256, 8192, 2));
+        llama(new ModelShape("llama-3-70b", 80, 8192, 64, 8, 28672, 3, 128256, 8192, 2));
     }
 
-    private static void opt(String name, int layers, int hidden, int heads) {
-        known(new ModelShape(name, layers, hidden, heads, heads, 4 * hidden, 2, 50272, 2048, 2));
-    }
-
-    private static void known(ModelShape s) { KNOWN.put(s.name, s); }
+    private static void llama(ModelShape s) { LLAMA.put(s.name, s); }
 
     /** The names {@link #known} accepts. */
-    public static Iterable<String> knownNames() { return KNOWN.keySet(); }
+    public static List<String> knownNames() {
+        List<String> names = new ArrayList<>(OptShapes.names());
+        names.addAll(LLAMA.keySet());
+        return names;
+    }
 
-    /** A known shape by name ("opt-30b", "facebook/opt-30b", "llama-3-70b"; case-insensitive). */
+    /** A known shape by name ("opt-30b", "facebook/opt-30b", "llama-3-70b"; case-insensitive), in fp16. */
     public static ModelShape known(String name) {
         String key = name.toLowerCase(Locale.ROOT);
         if (key.contains("/")) key = key.substring(key.lastIndexOf('/') + 1);
         key = key.replace("llama2", "llama-2").replace("llama3", "llama-3");
-        ModelShape s = KNOWN.get(key);
+        ModelConfig opt = OptShapes.of(key);
+        if (opt != null) return of(key, opt, 2);
+        ModelShape s = LLAMA.get(key);
         if (s == null) {
             throw new IllegalArgumentException("unknown model '" + name + "': not a directory with a config.json, nor one of the known shapes "
-                    + String.join(", ", KNOWN.keySet()));
+                    + String.join(", ", knownNames()));
         }
         return s;
+    }
+
+    /** The shape of a parsed config (OPT's two MLP matrices, the Llama family's three). */
+    public static ModelShape of(String name, ModelConfig m, int bytesPerWeight) {
+        if (m.qDim() != m.dim()) {
+            throw new IllegalArgumentException(name + ": head_dim * num_attention_heads (" + m.qDim() + ") != hidden_size ("
+                    + m.dim() + "): the cost model assumes they are equal");
+        }
+        return new ModelShape(name, m.layers(), m.dim(), m.heads(), m.kvHeads(), m.hiddenDim(), m.isOpt() ? 2 : 3, m.vocabSize(),
+                m.contextLength(), bytesPerWeight);
     }
 
     /** A model directory (its config.json), a config.json file, or else a known name. */
@@ -88,39 +97,17 @@ public record ModelShape(String name, int layers, int hidden, int heads, int kvH
         return Files.isRegularFile(p) ? fromConfig(p) : known(pathOrName);
     }
 
-    /** Reads a Hugging Face config.json: OPT (model_type "opt") or a Llama-family causal LM. */
+    /** Reads a Hugging Face config.json (OPT or a Llama-family causal LM) through core's parser, plus its dtype. */
     public static ModelShape fromConfig(Path configJson) {
-        JsonNode c;
+        ModelConfig m = HfConfig.read(configJson);
+        String dtype;
         try {
-            c = new ObjectMapper().readTree(Files.readString(configJson));
+            JsonNode c = new ObjectMapper().readTree(Files.readString(configJson));
+            dtype = c.path("torch_dtype").asText(c.path("dtype").asText("float16"));
         } catch (IOException e) {
             throw new IllegalArgumentException(configJson + ": cannot read: " + e.getMessage(), e);
         }
-        String name = configJson.toAbsolutePath().getParent().getFileName().toString();
-        int bytes = switch (c.path("torch_dtype").asText(c.path("dtype").asText("float16"))) {
-            case "float32" -> 4;
-            default -> 2;
-        };
-        if (c.path("model_type").asText("").equals("opt")) {
-            int hidden = positive(c, "hidden_size", configJson);
-            int heads = positive(c, "num_attention_heads", configJson);
-            return new ModelShape(name, positive(c, "num_hidden_layers", configJson), hidden, heads, heads,
-                    positive(c, "ffn_dim", configJson), 2, positive(c, "vocab_size", configJson),
-                    c.path("max_position_embeddings").asInt(2048), bytes);
-        }
-        ModelConfig m = HfConfig.read(configJson);
-        if (m.qDim() != m.dim()) {
-            throw new IllegalArgumentException(configJson + ": head_dim * num_attention_heads (" + m.qDim() + ") != hidden_size ("
-                    + m.dim() + "): the cost model assumes they are equal");
-        }
-        return new ModelShape(name, m.layers(), m.dim(), m.heads(), m.kvHeads(), m.hiddenDim(), 3, m.vocabSize(),
-                m.contextLength(), bytes);
-    }
-
-    private static int positive(JsonNode c, String key, Path where) {
-        int v = c.path(key).asInt(0);
-        if (v < 1) throw new IllegalArgumentException(where + ": '" + key + "' missing or not a positive integer");
-        return v;
+        return of(configJson.toAbsolutePath().getParent().getFileName().toString(), m, dtype.equals("float32") ? 4 : 2);
     }
 
     public int headDim() { return hidden / heads; }
