@@ -238,6 +238,28 @@ extern "C" __global__ void tdm_gather_rows(const float* x, const int* rows, floa
     }
 }
 
+// KV hand-over (Splitwise): a sequence's blocks of one layer are scattered over the cache, so the prompt worker
+// gathers them into one contiguous staging buffer ([n blocks of keys][n blocks of values]) that travels as one
+// message, and the token worker scatters it into its reserved blocks. Copies are 16-byte vectors; a block of one
+// layer's keys is blockVecs of them (blockSize * kvDim elements, always a multiple of 16 bytes).
+extern "C" __global__ void tdm_kv_gather(const int4* keys, const int4* values, const int* blocks, int n, long blockVecs, int4* out) {
+    long half = (long) n * blockVecs;
+    for (long t = (long) blockIdx.x * blockDim.x + threadIdx.x; t < 2 * half; t += (long) gridDim.x * blockDim.x) {
+        long r = t < half ? t : t - half;
+        long i = r / blockVecs;
+        out[t] = (t < half ? keys : values)[(long) blocks[i] * blockVecs + (r - i * blockVecs)];
+    }
+}
+
+extern "C" __global__ void tdm_kv_scatter(int4* keys, int4* values, const int* blocks, int n, long blockVecs, const int4* in) {
+    long half = (long) n * blockVecs;
+    for (long t = (long) blockIdx.x * blockDim.x + threadIdx.x; t < 2 * half; t += (long) gridDim.x * blockDim.x) {
+        long r = t < half ? t : t - half;
+        long i = r / blockVecs;
+        (t < half ? keys : values)[(long) blocks[i] * blockVecs + (r - i * blockVecs)] = in[t];
+    }
+}
+
 // Greedy sampling on the device: the index of each row's largest logit (the lowest index on ties, as the host
 // sampler), so that only one int per sequence crosses PCIe.
 extern "C" __global__ void tdm_argmax(const float* logits, int cols, int* out) {

@@ -218,6 +218,9 @@ public final class CudaDriver {
         }
     }
 
+    /** The context each thread last made current through {@link #usePrimaryContext} (0: none). */
+    private static final ThreadLocal<long[]> CURRENT = ThreadLocal.withInitial(() -> new long[1]);
+
     /** Retains the device's primary context and makes it current on the calling thread. */
     public MemorySegment usePrimaryContext(int device) {
         try (Arena a = Arena.ofConfined()) {
@@ -225,9 +228,16 @@ public final class CudaDriver {
             call("cuDevicePrimaryCtxRetain", cuDevicePrimaryCtxRetain, v, device);
             MemorySegment ctx = v.get(ADDRESS, 0);
             call("cuCtxSetCurrent", cuCtxSetCurrent, ctx);
+            CURRENT.get()[0] = ctx.address();
             return ctx;
         }
     }
+
+    /**
+     * Whether {@code context} is the one the calling thread last made current: a thread that drives backends on
+     * several GPUs (a cluster in one JVM starting and closing its workers) switches whenever it changes GPU.
+     */
+    public boolean isCurrent(MemorySegment context) { return CURRENT.get()[0] == context.address(); }
 
     public void synchronize() { call("cuCtxSynchronize", cuCtxSynchronize); }
 

@@ -54,6 +54,7 @@ public final class CudaBackend implements Backend {
     private static final int[] GRAPH_SIZES = {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256};
 
     private final CudaDriver cuda;
+    private final int ordinal;
     private final int device;
     private final MemorySegment context;
     private final MemorySegment stream;
@@ -69,7 +70,6 @@ public final class CudaBackend implements Backend {
     private final Arena arena = Arena.ofShared();
     /** Kernel parameters: one slot per argument value and the pointer array cuLaunchKernel reads. */
     private final MemorySegment argValues = arena.allocate(8L * 32, 8), argPointers = arena.allocate(ValueLayout.ADDRESS, 32);
-    private final ThreadLocal<Boolean> current = ThreadLocal.withInitial(() -> false);
 
     // Step metadata: packed on the host in pinned memory, copied to the device in one transfer.
     private MemorySegment metaHost;
@@ -80,6 +80,7 @@ public final class CudaBackend implements Backend {
     private long scratchInts, scratchIntsCapacity;
     private MemorySegment hostRow;
     private final StepGraphs recordings;
+    private final MemorySegment kvGather, kvScatter;
 
     public CudaBackend(int device, Precision precision) {
         this(device, precision, true);
@@ -92,9 +93,9 @@ public final class CudaBackend implements Backend {
         if (device < 0 || device >= count) {
             throw new CudaException("cuda:" + device + " does not exist: the driver reports " + count + " device(s)");
         }
+        this.ordinal = device;
         this.device = cuda.device(device);
         this.context = cuda.usePrimaryContext(this.device);
-        current.set(true);
         this.precision = precision;
         this.graphs = graphs;
         this.stream = cuda.createStream();
@@ -105,6 +106,9 @@ public final class CudaBackend implements Backend {
         for (String f : new String[] {"tdm_flash2_prefill_64", "tdm_flash2_prefill_128"}) {
             cuda.setMaxDynamicSharedMemory(kernels.get(f), flash2SharedBytes(128));
         }
+        // Resolved here: transports launch them from their own threads, and the kernel table is the loop thread's.
+        this.kvGather = kernels.get("tdm_kv_gather");
+        this.kvScatter = kernels.get("tdm_kv_scatter");
         for (int i = 0; i < 32; i++) argPointers.setAtIndex(ValueLayout.ADDRESS, i, argValues.asSlice(8L * i, 8));
         hostRow = cuda.hostAlloc(1 << 20);
     }
@@ -120,10 +124,7 @@ public final class CudaBackend implements Backend {
     public int deviceHandle() { return device; }
 
     private void use() {
-        if (!current.get()) {
-            cuda.usePrimaryContext(device);
-            current.set(true);
-        }
+        if (!cuda.isCurrent(context)) cuda.usePrimaryContext(device);
     }
 
     private long malloc(long bytes) {
@@ -276,6 +277,44 @@ public final class CudaBackend implements Backend {
         long base = malloc(total);
         cuda.memset(base, (byte) 0, total);
         return new CudaKv(layout, base, bytes);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // KV hand-over (Splitwise): what a device transport needs from the cache, callable from the transport's threads
+    // ---------------------------------------------------------------------------------------------------------
+
+    /** cuda:N's N. */
+    public int ordinal() { return ordinal; }
+
+    /** The stream every op of this backend is queued on, in order: a transport orders its copies after points of it. */
+    public MemorySegment stream() { return stream; }
+
+    /** Makes this backend's device context current on the calling thread (a transport's own threads). */
+    public void useOnThisThread() { use(); }
+
+    /** Bytes of one block of one layer's keys (as many again for its values) in {@code kv}, a cache of this backend. */
+    public long kvBlockBytes(KvStorage kv) {
+        CudaKv c = (CudaKv) kv;
+        return (long) c.layout().blockSize() * c.layout().kvDim() * c.elementBytes();
+    }
+
+    /**
+     * Queues on {@code on} the copy of {@code n} blocks of layer {@code layer} into {@code out}: their keys, then their
+     * values, block after block ({@code 2 * n * kvBlockBytes} bytes). {@code ids} is a device array of the n block ids.
+     */
+    public void gatherKv(KvStorage kv, int layer, long ids, int n, long out, MemorySegment on) { copyKv(kvGather, kv, layer, ids, n, out, on); }
+
+    /** The inverse of {@link #gatherKv}: {@code in}'s keys and values into blocks {@code ids} of layer {@code layer}. */
+    public void scatterKv(KvStorage kv, int layer, long ids, int n, long in, MemorySegment on) { copyKv(kvScatter, kv, layer, ids, n, in, on); }
+
+    private void copyKv(MemorySegment kernel, KvStorage kv, int layer, long ids, int n, long staging, MemorySegment on) {
+        if (!(kv instanceof CudaKv c) || layer < 0 || layer >= c.layout().layers() || n < 1) {
+            throw new IllegalArgumentException("KV copy of " + n + " blocks of layer " + layer + " from " + kv);
+        }
+        use();
+        long vecs = kvBlockBytes(kv) / 16;
+        int grid = (int) Math.min(4L * smCount, Math.max(1, (2 * n * vecs + 255) / 256));
+        cuda.launch(kernel, grid, 1, 1, 256, 1, 1, 0, on, c.keys(layer), c.values(layer), ids, n, vecs, staging);
     }
 
     /** Bytes of KV cache one token takes in all layers on this backend. */

@@ -119,6 +119,36 @@ public final class CudaOffload implements AutoCloseable {
         cuda.copyToDeviceAsync(c.values(layer) + firstSlot * row, values.asSlice(valuesOffset, bytes), bytes, backend.computeStream());
     }
 
+    /** Device address of a KV slot's keys (or values) in a cache this backend allocated. */
+    public long kvAddress(KvStorage kv, int layer, long slot, boolean values) {
+        CudaBackend.CudaKv c = (CudaBackend.CudaKv) kv;
+        return (values ? c.values(layer) : c.keys(layer)) + slot * c.layout().kvDim() * c.elementBytes();
+    }
+
+    /** Raw device memory of this backend, counted with its other allocations. */
+    public long deviceBuffer(long bytes) {
+        backend.makeCurrent();
+        return backend.allocate(bytes);
+    }
+
+    /** Device to host, on the compute stream. */
+    public void toHostAsync(long src, MemorySegment host, long offset, long bytes) {
+        cuda.copyToHostAsync(host.asSlice(offset, bytes), src, bytes, backend.computeStream());
+    }
+
+    /** Host to device, on the compute stream. */
+    public void fromHostAsync(MemorySegment host, long offset, long dst, long bytes) {
+        cuda.copyToDeviceAsync(dst, host.asSlice(offset, bytes), bytes, backend.computeStream());
+    }
+
+    /** Host to device, on the copy stream (compressed weights land in a staging buffer first). */
+    public void loadBytesAsync(MemorySegment host, long offset, long dst, long bytes) {
+        cuda.copyToDeviceAsync(dst, host.asSlice(offset, bytes), bytes, copyStream);
+    }
+
+    /** Device address of a weight this backend made. */
+    public long weightAddress(Weight w) { return ((CudaBackend.CudaWeight) w).ptr(); }
+
     /** Waits for everything queued on the compute stream. */
     public void synchronize() {
         backend.makeCurrent();

@@ -20,6 +20,7 @@ public final class CpuOffloadDevice implements OffloadDevice {
     private final CpuBackend backend;
     private final HostMemory host;
     private final Arena slots = Arena.ofShared();
+    private boolean compress;
 
     public CpuOffloadDevice(CpuBackend backend, long cpuMemoryCap) {
         this.backend = backend;
@@ -36,7 +37,11 @@ public final class CpuOffloadDevice implements OffloadDevice {
     public boolean hostOnly() { return true; }
 
     @Override
+    public void compressWeights(boolean on) { compress = on; }
+
+    @Override
     public Weight resident(Tensor matrix) {
+        if (compress) matrix = WeightRounding.roundTrip(matrix, slots);
         // Packed now (the matrix may live in an arena about to close), counted against the RAM cap.
         long bytes = backend.packedBytes(matrix);
         host.reserve(bytes);
@@ -44,16 +49,24 @@ public final class CpuOffloadDevice implements OffloadDevice {
     }
 
     @Override
-    public long streamedBytes(MatrixShape matrix) { return matrix.dtype().bytesFor(matrix.elements()); }
+    public long streamedBytes(MatrixShape matrix) {
+        return compress ? WeightRounding.layout(matrix).packedBytes() : matrix.dtype().bytesFor(matrix.elements());
+    }
 
     @Override
-    public void toStreamed(Tensor matrix, MemorySegment dst) { MemorySegment.copy(matrix.data(), 0, dst, 0, matrix.data().byteSize()); }
+    public void toStreamed(Tensor matrix, MemorySegment dst) {
+        if (compress) WeightRounding.compress(matrix, dst);
+        else MemorySegment.copy(matrix.data(), 0, dst, 0, matrix.data().byteSize());
+    }
 
     private static final class CpuSlot implements Slot {
-        final MemorySegment buffer;
+        final MemorySegment buffer, decompressed;
         Weight weight;
 
-        CpuSlot(MemorySegment buffer) { this.buffer = buffer; }
+        CpuSlot(MemorySegment buffer, MemorySegment decompressed) {
+            this.buffer = buffer;
+            this.decompressed = decompressed;
+        }
 
         @Override
         public Weight weight() { return weight; }
@@ -61,15 +74,27 @@ public final class CpuOffloadDevice implements OffloadDevice {
 
     @Override
     public Slot slot(MatrixShape matrix) {
-        long bytes = backend.packedBytes(matrix.dtype(), matrix.rows(), matrix.cols());
-        host.allocate(bytes);
-        return new CpuSlot(slots.allocate(bytes, 64));
+        dev.tandem.core.tensor.DType type = compress ? dev.tandem.core.tensor.DType.BF16 : matrix.dtype();
+        long bytes = backend.packedBytes(type, matrix.rows(), matrix.cols());
+        host.reserve(bytes);
+        MemorySegment decompressed = null;
+        if (compress) {
+            host.reserve(2 * matrix.elements());
+            decompressed = slots.allocate(2 * matrix.elements(), 64);
+        }
+        return new CpuSlot(slots.allocate(bytes, 64), decompressed);
     }
 
     @Override
     public void load(Slot slot, MatrixShape shape, MemorySegment src) {
         CpuSlot s = (CpuSlot) slot;
-        Tensor t = new Tensor(shape.name(), shape.dtype(), shape.dims(), src.asSlice(0, streamedBytes(shape)));
+        Tensor t;
+        if (compress) {
+            WeightRounding.decompress(shape, src, s.decompressed);
+            t = new Tensor(shape.name(), dev.tandem.core.tensor.DType.BF16, shape.dims(), s.decompressed);
+        } else {
+            t = new Tensor(shape.name(), shape.dtype(), shape.dims(), src.asSlice(0, streamedBytes(shape)));
+        }
         s.weight = backend.uploadInto(t, s.buffer);
     }
 

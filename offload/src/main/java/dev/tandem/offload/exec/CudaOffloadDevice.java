@@ -22,6 +22,10 @@ public final class CudaOffloadDevice implements OffloadDevice {
     private final CudaOffload offload;
     private final HostMemory host;
     private final long gpuCap, baseline;
+    private final dev.tandem.cuda.backend.CudaGq4 gq4;
+    private boolean compress;
+    /** Device staging for compressed KV slots on their way to or from the host (grown on demand). */
+    private long kvPacked, kvPackedBytes;
 
     /** @param gpuCap device bytes this run may hold (weights, slots, activations, caches, scratch) */
     public CudaOffloadDevice(CudaBackend backend, long gpuCap, long cpuCap) {
@@ -29,6 +33,7 @@ public final class CudaOffloadDevice implements OffloadDevice {
         this.offload = new CudaOffload(backend);
         this.gpuCap = gpuCap;
         this.baseline = backend.allocatedBytes();
+        this.gq4 = new dev.tandem.cuda.backend.CudaGq4(backend);
         this.host = new HostMemory(cpuCap) {
             @Override
             protected MemorySegment allocateRaw(long bytes) {
@@ -59,17 +64,33 @@ public final class CudaOffloadDevice implements OffloadDevice {
     }
 
     @Override
+    public void compressWeights(boolean on) { compress = on; }
+
+    @Override
     public Weight resident(Tensor matrix) {
-        Weight w = backend.upload(matrix);
+        Weight w;
+        if (compress) {
+            try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+                w = backend.upload(WeightRounding.roundTrip(matrix, a));
+            }
+        } else {
+            w = backend.upload(matrix);
+        }
         checkCap(matrix.name());
         return w;
     }
 
     @Override
-    public long streamedBytes(MatrixShape matrix) { return offload.weightType().bytesFor(matrix.elements()); }
+    public long streamedBytes(MatrixShape matrix) {
+        return compress ? WeightRounding.layout(matrix).packedBytes() : offload.weightType().bytesFor(matrix.elements());
+    }
 
     @Override
     public void toStreamed(Tensor matrix, MemorySegment dst) {
+        if (compress) {
+            WeightRounding.compress(matrix, dst);
+            return;
+        }
         DType t = offload.weightType();
         if (matrix.dtype() == t) {
             MemorySegment.copy(matrix.data(), 0, dst, 0, matrix.data().byteSize());
@@ -83,17 +104,29 @@ public final class CudaOffloadDevice implements OffloadDevice {
         }
     }
 
-    private record CudaSlot(Weight weight) implements Slot {}
+    /** @param packed device staging of the compressed bytes, 0 when weights are not compressed */
+    private record CudaSlot(Weight weight, long packed) implements Slot {}
 
     @Override
     public Slot slot(MatrixShape matrix) {
         Weight w = offload.weightSlot(matrix.name() + " (slot)", matrix.rows(), matrix.cols());
+        long packed = compress ? offload.deviceBuffer(WeightRounding.layout(matrix).packedBytes()) : 0;
         checkCap("a weight slot for " + matrix.name());
-        return new CudaSlot(w);
+        return new CudaSlot(w, packed);
     }
 
     @Override
-    public void load(Slot slot, MatrixShape shape, MemorySegment src) { offload.loadAsync(slot.weight(), src, 0); }
+    public void load(Slot slot, MatrixShape shape, MemorySegment src) {
+        CudaSlot s = (CudaSlot) slot;
+        if (s.packed() != 0) offload.loadBytesAsync(src, 0, s.packed(), WeightRounding.layout(shape).packedBytes());
+        else offload.loadAsync(slot.weight(), src, 0);
+    }
+
+    @Override
+    public void ready(Slot slot, MatrixShape shape) {
+        CudaSlot s = (CudaSlot) slot;
+        if (s.packed() != 0) gq4.dequantize(s.packed(), WeightRounding.layout(shape), offload.weightAddress(s.weight()), offload.weightType());
+    }
 
     @Override
     public Object loadsIssued() {
@@ -127,13 +160,46 @@ public final class CudaOffloadDevice implements OffloadDevice {
     @Override
     public void kvToHost(KvStorage kv, int layer, long firstSlot, int count, HostKvCache cache, int cacheLayer, int sequence, int position) {
         long at = cache.offset(sequence, position);
-        offload.kvToHostAsync(kv, layer, firstSlot, count, cache.keys(cacheLayer), at, cache.values(cacheLayer), at);
+        if (cache.format() != HostKvCache.Format.GQ4) {
+            offload.kvToHostAsync(kv, layer, firstSlot, count, cache.keys(cacheLayer), at, cache.values(cacheLayer), at);
+            return;
+        }
+        // Compressed on the GPU, then only the compressed bytes cross PCIe.
+        dev.tandem.core.quant.Gq4Layout l = HostKvCache.slotLayout(count, cache.kvHeads(), cache.headDim());
+        long bytes = l.packedBytes(), staging = kvStaging(2 * bytes);
+        DType type = offload.kvElementBytes(kv) == 2 ? DType.BF16 : DType.F32;
+        gq4.quantize(offload.kvAddress(kv, layer, firstSlot, false), type, l, staging);
+        gq4.quantize(offload.kvAddress(kv, layer, firstSlot, true), type, l, staging + bytes);
+        offload.toHostAsync(staging, cache.keys(cacheLayer), at, bytes);
+        offload.toHostAsync(staging + bytes, cache.values(cacheLayer), at, bytes);
     }
 
     @Override
     public void kvFromHost(HostKvCache cache, int cacheLayer, int sequence, int position, int count, KvStorage kv, int layer, long firstSlot) {
         long at = cache.offset(sequence, position);
-        offload.kvFromHostAsync(cache.keys(cacheLayer), at, cache.values(cacheLayer), at, kv, layer, firstSlot, count);
+        if (cache.format() != HostKvCache.Format.GQ4) {
+            offload.kvFromHostAsync(cache.keys(cacheLayer), at, cache.values(cacheLayer), at, kv, layer, firstSlot, count);
+            return;
+        }
+        dev.tandem.core.quant.Gq4Layout l = HostKvCache.slotLayout(count, cache.kvHeads(), cache.headDim());
+        long bytes = l.packedBytes(), staging = kvStaging(2 * bytes);
+        DType type = offload.kvElementBytes(kv) == 2 ? DType.BF16 : DType.F32;
+        offload.fromHostAsync(cache.keys(cacheLayer), at, staging, bytes);
+        offload.fromHostAsync(cache.values(cacheLayer), at, staging + bytes, bytes);
+        gq4.dequantize(staging, l, offload.kvAddress(kv, layer, firstSlot, false), type);
+        gq4.dequantize(staging + bytes, l, offload.kvAddress(kv, layer, firstSlot, true), type);
+    }
+
+    /** Staging is only reused by work later on the same stream, so one buffer serves every sequence in turn. */
+    private long kvStaging(long bytes) {
+        if (bytes > kvPackedBytes) {
+            offload.synchronize();
+            long size = Math.max(bytes, 2 * kvPackedBytes);
+            kvPacked = offload.deviceBuffer(size);
+            kvPackedBytes = size;
+            checkCap("compressed KV staging");
+        }
+        return kvPacked;
     }
 
     @Override

@@ -69,6 +69,9 @@ public final class DiskStore implements AutoCloseable {
             ByteBuffer b = src.asByteBuffer();
             long pos = at;
             while (b.hasRemaining()) pos += writer.write(b, pos);
+            // Pad to the block boundary, so that a direct read of whole blocks never runs into the end of the file.
+            ByteBuffer pad = ByteBuffer.allocate((int) (at + len - pos));
+            while (pad.hasRemaining()) pos += writer.write(pad, pos);
             end.set(at + len);
             return at;
         } catch (IOException e) {

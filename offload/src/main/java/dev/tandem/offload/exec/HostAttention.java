@@ -44,6 +44,10 @@ public final class HostAttention {
         int rows = sequences.length, group = heads / kvHeads, qDim = heads * headDim;
         if (cache.kvDim() != kvHeads * headDim) throw new OffloadException("cache kvDim " + cache.kvDim() + " != " + kvHeads + " x " + headDim);
         MemorySegment keys = cache.keys(layer), values = cache.values(layer);
+        if (cache.format() == HostKvCache.Format.GQ4) {
+            compressed(pool, q, qOffset, qStride, cache, layer, sequences, positions, heads, kvHeads, headDim, scale, out);
+            return;
+        }
         boolean bf16 = cache.bf16();
         pool.parallelFor(rows, r -> {
             int seq = sequences[r], n = positions[r] + 1;
@@ -56,7 +60,7 @@ public final class HostAttention {
             if (s.scores.length < heads * n) s.scores = new float[heads * n];
             float[] qr = s.q, sc = s.scores, acc = s.acc;
             MemorySegment.copy(q, ValueLayout.JAVA_FLOAT_UNALIGNED, (qOffset + (long) r * qStride) * 4, qr, 0, qDim);
-            long base = cache.offset(seq, 0), slotBytes = (long) cache.kvDim() * cache.elementBytes();
+            long base = cache.offset(seq, 0), slotBytes = cache.slotBytes();
             if (bf16 && headDim % (2 * L) == 0) {
                 pairedBf16(qr, keys, values, base, slotBytes, n, heads, group, headDim, scale, sc, acc);
                 MemorySegment.copy(acc, 0, out, ValueLayout.JAVA_FLOAT_UNALIGNED, (long) r * qDim * 4, qDim);
@@ -65,7 +69,7 @@ public final class HostAttention {
             for (int p = 0; p < n; p++) {
                 long at = base + p * slotBytes;
                 for (int h = 0; h < heads; h++) {
-                    long ko = at + (long) (h / group) * headDim * cache.elementBytes();
+                    long ko = at + (long) (h / group) * headDim * (bf16 ? 2 : 4);
                     sc[h * n + p] = dot(qr, h * headDim, keys, ko, headDim, bf16) * scale;
                 }
             }
@@ -74,7 +78,7 @@ public final class HostAttention {
             for (int p = 0; p < n; p++) {
                 long at = base + p * slotBytes;
                 for (int h = 0; h < heads; h++) {
-                    long vo = at + (long) (h / group) * headDim * cache.elementBytes();
+                    long vo = at + (long) (h / group) * headDim * (bf16 ? 2 : 4);
                     axpy(sc[h * n + p], values, vo, acc, h * headDim, headDim, bf16);
                 }
             }
@@ -158,6 +162,62 @@ public final class HostAttention {
         }
         float inv = 1f / sum;
         for (int j = 0; j < n; j++) x[off + j] *= inv;
+    }
+
+    /**
+     * Attention over a GQ4 cache: each position's keys, then values, are decompressed (all heads at once) into f32
+     * scratch and used as the f32 path uses them. The cache is read at 0.28 of bf16's bytes; the decompression is the
+     * price.
+     */
+    private static void compressed(CpuThreadPool pool, MemorySegment q, long qOffset, int qStride, HostKvCache cache, int layer,
+                                   int[] sequences, int[] positions, int heads, int kvHeads, int headDim, float scale, MemorySegment out) {
+        int group = heads / kvHeads, qDim = heads * headDim, kvDim = kvHeads * headDim;
+        dev.tandem.core.quant.Gq4Layout slot = HostKvCache.slotLayout(1, kvHeads, headDim);
+        MemorySegment keys = cache.keys(layer), values = cache.values(layer);
+        pool.parallelFor(sequences.length, r -> {
+            int seq = sequences[r], n = positions[r] + 1;
+            Scratch s = SCRATCH.get();
+            if (s.q.length < qDim) {
+                s.q = new float[qDim];
+                s.acc = new float[qDim];
+            }
+            if (s.scores.length < heads * n) s.scores = new float[heads * n];
+            float[] qr = s.q, sc = s.scores, acc = s.acc, row = ROW.get();
+            if (row.length < kvDim) ROW.set(row = new float[kvDim]);
+            MemorySegment rowSeg = MemorySegment.ofArray(row);
+            MemorySegment.copy(q, ValueLayout.JAVA_FLOAT_UNALIGNED, (qOffset + (long) r * qStride) * 4, qr, 0, qDim);
+            for (int p = 0; p < n; p++) {
+                dev.tandem.core.quant.GroupQuant4.dequantizeRows(keys, cache.offset(seq, p), slot, 0, kvHeads, rowSeg, 0,
+                        dev.tandem.core.tensor.DType.F32);
+                for (int h = 0; h < heads; h++) sc[h * n + p] = dotArrays(qr, h * headDim, row, (h / group) * headDim, headDim) * scale;
+            }
+            for (int h = 0; h < heads; h++) vectorSoftmax(sc, h * n, n);
+            java.util.Arrays.fill(acc, 0, qDim, 0f);
+            for (int p = 0; p < n; p++) {
+                dev.tandem.core.quant.GroupQuant4.dequantizeRows(values, cache.offset(seq, p), slot, 0, kvHeads, rowSeg, 0,
+                        dev.tandem.core.tensor.DType.F32);
+                for (int h = 0; h < heads; h++) axpyArrays(sc[h * n + p], row, (h / group) * headDim, acc, h * headDim, headDim);
+            }
+            MemorySegment.copy(acc, 0, out, ValueLayout.JAVA_FLOAT_UNALIGNED, (long) r * qDim * 4, qDim);
+        });
+    }
+
+    private static final ThreadLocal<float[]> ROW = ThreadLocal.withInitial(() -> new float[0]);
+
+    private static float dotArrays(float[] a, int ao, float[] b, int bo, int n) {
+        FloatVector s = FloatVector.zero(F);
+        int i = 0, vec = n - n % L;
+        for (; i < vec; i += L) s = FloatVector.fromArray(F, a, ao + i).fma(FloatVector.fromArray(F, b, bo + i), s);
+        float sum = s.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) sum += a[ao + i] * b[bo + i];
+        return sum;
+    }
+
+    private static void axpyArrays(float w, float[] x, int xo, float[] acc, int ao, int n) {
+        FloatVector wv = FloatVector.broadcast(F, w);
+        int i = 0, vec = n - n % L;
+        for (; i < vec; i += L) FloatVector.fromArray(F, x, xo + i).fma(wv, FloatVector.fromArray(F, acc, ao + i)).intoArray(acc, ao + i);
+        for (; i < n; i++) acc[ao + i] += w * x[xo + i];
     }
 
     private static FloatVector load(MemorySegment m, long off, boolean bf16) {

@@ -22,6 +22,12 @@ public interface OffloadDevice extends AutoCloseable {
     /** True on the CPU path: there is no device memory, so KV caches and attention always live on the host. */
     boolean hostOnly();
 
+    /**
+     * Streamed matrices are kept 4-bit (FlexGen's group-wise format, groups of 64 output channels) on the host and on
+     * disk and decompressed on the device; resident ones take the same rounding. Set before any weight is placed.
+     */
+    void compressWeights(boolean on);
+
     /** A matrix kept in device memory for the whole run. */
     Weight resident(Tensor matrix);
 
@@ -44,6 +50,9 @@ public interface OffloadDevice extends AutoCloseable {
      * On the CUDA path the copy runs on its own stream; on the CPU path it packs the matrix for the kernels now.
      */
     void load(Slot slot, MatrixShape shape, MemorySegment src);
+
+    /** Called once compute waits for a slot's load: a compressed matrix is decompressed into the slot here. */
+    default void ready(Slot slot, MatrixShape shape) {}
 
     /** Marks the loads issued so far as one group and returns a handle to wait for it. */
     Object loadsIssued();

@@ -96,6 +96,7 @@ public final class OffloadedGenerator implements AutoCloseable {
             ownPool = true;
         }
         this.scale = (float) (1.0 / Math.sqrt(config.headDim()));
+        device.compressWeights(policy.compressWeight());
         this.weights = new OffloadedWeights(device, program, policy, disk);
     }
 
@@ -167,12 +168,13 @@ public final class OffloadedGenerator implements AutoCloseable {
             int bs = KvLayout.DEFAULT_BLOCK_SIZE, kvDim = config.kvDim(), qDim = config.qDim();
             capacity = Math.ceilDiv(longest, bs) * bs;
             gpuCacheLayers = device.hostOnly() ? 0 : (int) Math.round(config.layers() * policy.cacheGpuPercent() / 100.0);
-            boolean bf16 = device.kvElementBytes() == 2;
+            HostKvCache.Format format = HostKvCache.Format.of(device.kvElementBytes(), policy.compressCache());
             hostCache = new HostKvCache[batches];
             deviceCache = new KvStorage[batches];
             for (int j = 0; j < batches; j++) {
                 if (gpuCacheLayers < config.layers()) {
-                    hostCache[j] = new HostKvCache(device.host(), config.layers() - gpuCacheLayers, gbs, capacity, kvDim, bf16);
+                    hostCache[j] = new HostKvCache(device.host(), config.layers() - gpuCacheLayers, gbs, capacity, config.kvHeads(),
+                            config.headDim(), format);
                 }
                 if (gpuCacheLayers > 0) {
                     deviceCache[j] = b.allocateKv(new KvLayout(gpuCacheLayers, gbs * capacity / bs, bs, config.kvHeads(), config.headDim()));
@@ -459,8 +461,8 @@ public final class OffloadedGenerator implements AutoCloseable {
                 }
                 MemorySegment qs = CpuActivation.of(qN).segment(), ks = CpuActivation.of(kN).segment(), vs = CpuActivation.of(vN).segment();
                 for (int r = 0; r < n; r++) {
-                    store(ks, (long) r * kvDim * 4, cache.keys(hl), cache.offset(seqOfRow[r], sg.positions[r]), cache.bf16());
-                    store(vs, (long) r * kvDim * 4, cache.values(hl), cache.offset(seqOfRow[r], sg.positions[r]), cache.bf16());
+                    store(ks, (long) r * kvDim * 4, cache.keys(hl), cache.offset(seqOfRow[r], sg.positions[r]), cache);
+                    store(vs, (long) r * kvDim * 4, cache.values(hl), cache.offset(seqOfRow[r], sg.positions[r]), cache);
                 }
                 HostAttention.run(pool, qs, 0, qDim, cache, hl, seqOfRow, sg.positions, h, kvH, hd, scale, CpuActivation.of(attN).segment());
                 return;
@@ -478,8 +480,8 @@ public final class OffloadedGenerator implements AutoCloseable {
             deviceWaitNanos += a0 - s0;
             for (int r = 0; r < n; r++) {
                 long row = (long) r * cols * 4;
-                store(qkvHost, row + 4L * qDim, cache.keys(hl), cache.offset(seqOfRow[r], sg.positions[r]), cache.bf16());
-                store(qkvHost, row + 4L * (qDim + kvDim), cache.values(hl), cache.offset(seqOfRow[r], sg.positions[r]), cache.bf16());
+                store(qkvHost, row + 4L * qDim, cache.keys(hl), cache.offset(seqOfRow[r], sg.positions[r]), cache);
+                store(qkvHost, row + 4L * (qDim + kvDim), cache.values(hl), cache.offset(seqOfRow[r], sg.positions[r]), cache);
             }
             HostAttention.run(pool, qkvHost, 0, cols, cache, hl, seqOfRow, sg.positions, h, kvH, hd, scale, attHost);
             hostAttentionNanos += System.nanoTime() - a0;
@@ -488,11 +490,19 @@ public final class OffloadedGenerator implements AutoCloseable {
 
         KvStorage tempKvOrAny(Segment sg) { return tempKv != null ? tempKv : deviceCache[sg.batch]; }
 
-        /** One row of kvDim f32 values into the cache, converted to its element type (bf16: round to nearest even). */
-        void store(MemorySegment src, long srcOff, MemorySegment dst, long dstOff, boolean bf16) {
-            if (!bf16) {
-                MemorySegment.copy(src, srcOff, dst, dstOff, 4L * kvDim);
-                return;
+        /** One row of kvDim f32 values into the cache, in its format (bf16: round to nearest even; GQ4: compressed). */
+        void store(MemorySegment src, long srcOff, MemorySegment dst, long dstOff, HostKvCache cache) {
+            switch (cache.format()) {
+                case F32 -> {
+                    MemorySegment.copy(src, srcOff, dst, dstOff, 4L * kvDim);
+                    return;
+                }
+                case GQ4 -> {
+                    dev.tandem.core.quant.GroupQuant4.quantize(src.asSlice(srcOff, 4L * kvDim), DType.F32,
+                            HostKvCache.slotLayout(1, config.kvHeads(), config.headDim()), dst, dstOff);
+                    return;
+                }
+                default -> { }
             }
             float[] row = new float[kvDim];
             MemorySegment.copy(src, ValueLayout.JAVA_FLOAT_UNALIGNED, srcOff, row, 0, kvDim);

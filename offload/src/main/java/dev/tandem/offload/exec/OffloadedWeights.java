@@ -249,6 +249,7 @@ final class OffloadedWeights implements AutoCloseable {
             if (r != null) await(r);
         } else {
             device.computeAfter(loaded[p]);
+            for (int i = 0; i < shapes.length; i++) if (resident[l][i] == null) device.ready(slots[p][i], shapes[i]);
         }
         Weight[] w = new Weight[shapes.length];
         for (int i = 0; i < w.length; i++) w[i] = resident[l][i] != null ? resident[l][i] : slots[p][i].weight();

@@ -26,7 +26,7 @@ class HostAttentionTest {
         SplittableRandom r = new SplittableRandom(hd * 31 + (bf16 ? 1 : 0));
         try (Arena arena = Arena.ofShared(); CpuThreadPool pool = new CpuThreadPool(2, 0);
              HostMemory mem = HostMemory.plain(1L << 30)) {
-            HostKvCache cache = new HostKvCache(mem, 1, seqs, capacity, kvDim, bf16);
+            HostKvCache cache = new HostKvCache(mem, 1, seqs, capacity, kvHeads, hd, bf16 ? HostKvCache.Format.BF16 : HostKvCache.Format.F32);
             float[][] k = new float[seqs * capacity][kvDim], v = new float[seqs * capacity][kvDim];
             for (int s = 0; s < seqs; s++) {
                 for (int p = 0; p < capacity; p++) {
