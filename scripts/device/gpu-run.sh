@@ -51,14 +51,15 @@ for s in $steps; do
     flexgen30b)
       # The peer: FlexGen's own code, dummy weights, its published T4 policy for OPT-30B, GPU capped at 16 GiB.
       python3 -c "import attr, tqdm" 2>&1 | tail -1
-      python3 scripts/device/flexgen_peer.py .device/flexgen 16 --model facebook/opt-30b --path _DUMMY_ --offload-dir /tmp/flexgen-offload \
-        --prompt-len 512 --gen-len ${GEN:-32} --gpu-batch-size 48 --num-gpu-batches 3 --percent 20 80 0 100 0 100 --cpu-cache-compute \
-        --log-file $OUT/flexgen30b.log 2>&1 | grep -v "^warmup\|it/s\]" | tail -25 ;;
+      # CUT (default 8): FlexGen's own --cut-gen-len, which runs that many tokens and projects its decode time to --gen-len.
+      timeout ${STEP_TIMEOUT:-330} python3 scripts/device/flexgen_peer.py .device/flexgen 16 --model facebook/opt-30b --path _DUMMY_ \
+        --offload-dir /tmp/flexgen-offload --prompt-len 512 --gen-len ${GEN:-32} --cut-gen-len ${CUT:-8} --gpu-batch-size 48 --num-gpu-batches 3 \
+        --percent 20 80 0 100 0 100 --cpu-cache-compute --log-file $OUT/flexgen30b.log 2>&1 | grep -v "it/s\]" ;;
     offload30b)
       # Tandem on the same shape, policy and cap (synthetic weights, like FlexGen's dummy ones).
-      tandem bench offload --model opt-30b --device cuda --offload "${POLICY:-48 3 20 80 0 100 0 100 cpu-cache-compute}" --gpu-mem 16GiB \
-        --cpu-mem 200GiB --prompt-len 512 --gen-len ${GEN:-32} --chunk-rows ${CHUNK:-2048} 2>&1 | grep -v WARNING | tr '\r' '\n' \
-        | grep -v "^bench offload \[[# ]*\] [0-9]*/[0-9]* ([0-9.]* s)$" | tail -20 ;;
+      timeout ${STEP_TIMEOUT:-330} $JAVA -cp "$CP" dev.tandem.server.cli.Main bench offload --model opt-30b --device cuda \
+        --offload "${POLICY:-48 3 20 80 0 100 0 100 cpu-cache-compute}" --gpu-mem 16GiB --cpu-mem 220GiB --prompt-len 512 --gen-len ${GEN:-32} \
+        --chunk-rows ${CHUNK:-2048} 2>&1 | grep -v WARNING | tr '\r' '\n' | grep -v "^bench offload \[[# ]*\] [0-9]*/[0-9]* ([0-9.]* s)$" ;;
     bench25m)
       tandem bench steps --model /tmp/gutenberg-stories-llama-25m --device cuda --decode-batches 1,16,64 --prefill 256,512 --context 128 --steps 64 ;;
     random8b)
@@ -92,7 +93,7 @@ for s in $steps; do
       # Splitwise's KV hand-over on the 8B shape: prompt engine on cuda:0, token engine on cuda:1 (NCCL over NVLink),
       # against one colocated engine on cuda:0; one prefill pass per prompt; then the link alone in GB/s.
       [ -f /tmp/llama3-8b-random/config.json ] || tandem init-random --config llama3-8b --dtype bf16 --seed 1 --out /tmp/llama3-8b-random 2>&1 | grep -v WARNING
-      for p in 512 2048 8192; do
+      for p in ${HANDOVER_PROMPTS:-512 2048 8192}; do
         echo "--- prompt $p"
         tandem bench handover --model /tmp/llama3-8b-random --device cuda:0 --token-device cuda:1 -p $p --ubatch $p -r 5 2>&1 | grep -v WARNING
       done ;;

@@ -36,6 +36,7 @@ final class GenerateBatchCommand {
             OffloadOptions.OPTIONS[0], OffloadOptions.OPTIONS[1], OffloadOptions.OPTIONS[2], OffloadOptions.OPTIONS[3],
             OffloadOptions.OPTIONS[4], OffloadOptions.OPTIONS[5], OffloadOptions.OPTIONS[6], OffloadOptions.OPTIONS[7],
             OffloadOptions.OPTIONS[8], OffloadOptions.OPTIONS[9], OffloadOptions.OPTIONS[10], OffloadOptions.OPTIONS[11],
+            OffloadOptions.OPTIONS[12], OffloadOptions.OPTIONS[13],
             BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3],
             BackendOptions.OPTIONS[4], BackendOptions.OPTIONS[5]);
     static final Map<String, String> FLAGS = Args.options("ignore-eos", "generate max_tokens even past the end-of-sequence token",
@@ -50,12 +51,15 @@ final class GenerateBatchCommand {
                     + " [--device cuda]", VALUED, FLAGS);
         }
         Path input = Path.of(args.required("input")), output = Path.of(args.required("output"));
-        OffloadPolicy policy = OffloadOptions.policy(args);
         int defaultMax = args.integer("max-tokens", 32);
         long seed = args.longValue("seed", 0);
         try (Model model = ModelLoader.load(Path.of(args.required("model")), null)) {
             List<Line> lines = read(input, model, defaultMax);
-            try (Backend backend = BackendOptions.open(args);
+            Backend backend = BackendOptions.open(args);
+            OffloadPolicy policy = OffloadOptions.policy(args, backend, args.required("model"),
+                    lines.stream().mapToInt(l -> l.ids().length).max().orElse(1), lines.stream().mapToInt(Line::maxTokens).max().orElse(1),
+                    lines.size());
+            try (backend;
                  OffloadDevice device = OffloadOptions.device(args, backend);
                  DiskStore disk = OffloadOptions.disk(args, policy);
                  OffloadedGenerator g = new OffloadedGenerator(dev.tandem.offload.exec.OptProgram.of(model.config(), model.weights(), !device.hostOnly()), device,

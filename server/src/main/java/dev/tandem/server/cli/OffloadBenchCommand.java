@@ -34,6 +34,7 @@ final class OffloadBenchCommand {
             OffloadOptions.OPTIONS[0], OffloadOptions.OPTIONS[1], OffloadOptions.OPTIONS[2], OffloadOptions.OPTIONS[3],
             OffloadOptions.OPTIONS[4], OffloadOptions.OPTIONS[5], OffloadOptions.OPTIONS[6], OffloadOptions.OPTIONS[7],
             OffloadOptions.OPTIONS[8], OffloadOptions.OPTIONS[9], OffloadOptions.OPTIONS[10], OffloadOptions.OPTIONS[11],
+            OffloadOptions.OPTIONS[12], OffloadOptions.OPTIONS[13],
             BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3],
             BackendOptions.OPTIONS[4], BackendOptions.OPTIONS[5]);
     static final Map<String, String> FLAGS = Args.options("help", "show options");
@@ -45,13 +46,14 @@ final class OffloadBenchCommand {
                     VALUED, FLAGS);
         }
         String name = args.required("model");
-        OffloadPolicy policy = OffloadOptions.policy(args);
         int promptLen = args.integer("prompt-len", 512), genLen = args.integer("gen-len", 32), blocks = args.integer("blocks", 1);
         if (promptLen < 1 || genLen < 1 || blocks < 1) throw args.usage("--prompt-len, --gen-len and --blocks must be positive");
         Path path = Path.of(name);
         boolean loaded = Files.isDirectory(path) || (Files.isRegularFile(path) && !name.endsWith(".json"));
         Model model = loaded ? ModelLoader.load(path, null) : null;
-        try (Backend backend = BackendOptions.open(args);
+        Backend backend = BackendOptions.open(args);
+        OffloadPolicy policy = OffloadOptions.policy(args, backend, name, promptLen, genLen, 0);
+        try (backend;
              OffloadDevice device = OffloadOptions.device(args, backend);
              DiskStore disk = OffloadOptions.disk(args, policy)) {
             boolean stacked = !device.hostOnly();

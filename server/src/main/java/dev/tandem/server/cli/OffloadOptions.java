@@ -17,13 +17,41 @@ final class OffloadOptions {
     private OffloadOptions() {}
 
     static final String[] OPTIONS = {
-            "offload", "placement policy in FlexGen's notation 'GBS NUM_GB W_GPU W_CPU C_GPU C_CPU A_GPU A_CPU [compress-weight] "
-                    + "[compress-cache] [cpu-cache-compute]' (percent on GPU and CPU; the rest of the weights on disk)",
+            "offload", "auto (the policy search's choice for these caps and lengths), or a policy in FlexGen's notation 'GBS NUM_GB W_GPU "
+                    + "W_CPU C_GPU C_CPU A_GPU A_CPU [compress-weight] [compress-cache] [cpu-cache-compute]' (percent on GPU and CPU; the rest of "
+                    + "the weights on disk)",
+            "hardware", "hardware profile for --offload auto: h200 (default), t4-flexgen, or a file written by `tandem calibrate`",
             "gpu-mem", "GPU memory the run may use, e.g. 16GiB (default: all of it)",
             "cpu-mem", "host memory for weights, KV cache and staging, e.g. 200GiB (default: 80% of physical memory)",
             "disk-mem", "disk tier size, e.g. 1.5TB (default 1TB)",
             "disk-dir", "folder for the disk tier's scratch file (default: the system temp folder)",
             "chunk-rows", "most prompt tokens one prefill op covers (default 4096)"};
+
+    /**
+     * The policy: given, or searched (--offload auto) for this model, these caps and lengths; the search's estimate is
+     * printed, so that a run can be compared with its prediction.
+     */
+    static OffloadPolicy policy(Args args, Backend backend, String model, int promptLen, int genLen, int sequences) {
+        if (!args.string("offload", "").equals("auto")) return policy(args);
+        if (!(backend instanceof CudaBackend cuda)) {
+            throw args.usage("--offload auto plans for a GPU with CPU memory and disk behind it; on --device cpu give a policy");
+        }
+        long gpu = args.bytes("gpu-mem", cuda.memoryInfo()[1]);
+        long cpu = args.has("cpu-mem") ? args.bytes("cpu-mem", 0) : physicalMemory() / 10 * 8;
+        long disk = args.bytes("disk-mem", 1L << 40);
+        dev.tandem.offload.policy.CostModel cost;
+        try {
+            cost = new dev.tandem.offload.policy.CostModel(dev.tandem.offload.policy.ModelShape.resolve(model),
+                    dev.tandem.offload.policy.HardwareProfile.resolve(args.string("hardware", "h200")).withMemory(gpu, cpu, disk), promptLen, genLen);
+        } catch (IllegalArgumentException e) {
+            throw args.usage("--offload auto: " + e.getMessage());
+        }
+        dev.tandem.offload.policy.PolicySearch.Result r = new dev.tandem.offload.policy.PolicySearch(cost,
+                dev.tandem.offload.policy.PolicySearch.Options.defaults(false).withMaxSequences(sequences)).search();
+        System.err.printf("offload auto: %s (%s); predicted %.2f tokens/s, bottleneck %s%n", r.policy().format(), r.summary(),
+                r.best().tokensPerSecond(), r.best().bottleneck());
+        return r.policy();
+    }
 
     static OffloadPolicy policy(Args args) {
         String p = args.required("offload");
