@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One call on the GPU machine (carry .device, made by scripts/device/pack.sh): the CUDA tests, then the benchmarks.
-#   bash scripts/device/gpu-run.sh [tests] [bench25m] [random8b] [hf8b] [logits8b]   (default: all)
+#   bash scripts/device/gpu-run.sh [tests] [gq4] [bench25m] [random8b] [hf8b] [logits8b]   (default: all)
 # Output goes to $OUT (files) and stdout.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,6 +22,11 @@ for s in $steps; do
         --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test:.device/cp/engine-test" --select-package dev.tandem.cuda \
         --select-package dev.tandem.engine.cuda \
         --details=summary --disable-ansi-colors --reports-dir "$OUT/junit" 2>&1 | tail -60 ;;
+    gq4)
+      $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
+        --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test" --select-class dev.tandem.cuda.backend.CudaGq4Test \
+        --details=tree --disable-ansi-colors 2>&1 | tail -20
+      $JAVA -cp "$CP:.device/cp/core-test:.device/cp/cuda-test" dev.tandem.cuda.backend.CudaGq4Bench 2>&1 | grep -v WARNING ;;
     bench25m)
       tandem bench steps --model /tmp/gutenberg-stories-llama-25m --device cuda --decode-batches 1,16,64 --prefill 256,512 --context 128 --steps 64 ;;
     random8b)
