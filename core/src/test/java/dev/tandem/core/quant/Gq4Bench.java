@@ -1,21 +1,27 @@
 package dev.tandem.core.quant;
 
+import dev.tandem.core.backend.Activation;
+import dev.tandem.core.backend.AttentionBatch;
+import dev.tandem.core.backend.KvLayout;
+import dev.tandem.core.backend.KvStorage;
+import dev.tandem.core.backend.cpu.CpuBackend;
 import dev.tandem.core.tensor.DType;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.List;
 import java.util.SplittableRandom;
 
 /**
  * GQ4 decompression and compression speed on one thread (not a unit test): a 4096 x 4096 weight grouped along out,
  * and a KV cache of 4096 tokens x 8 heads x 128 grouped along head_dim, decompressed to f32 and bf16 by the Vector
- * API path and by a scalar loop over the documented layout (the same bits), and compressed. Best of many runs, as
- * the machine may be shared; GB/s counts the bytes written.
+ * API path and by a scalar loop over the documented layout (the same bits), and compressed; then CPU decode attention
+ * over an f32 and a GQ4 cache. Best of many runs, as the machine may be shared; GB/s counts the bytes written.
  *
  * <pre>
  * mvn -q -pl core test-compile
- * java --add-modules jdk.incubator.vector -cp core/target/classes:core/target/test-classes dev.tandem.core.quant.Gq4Bench
+ * java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp core/target/classes:core/target/test-classes dev.tandem.core.quant.Gq4Bench
  * </pre>
  */
 public final class Gq4Bench {
@@ -26,6 +32,40 @@ public final class Gq4Bench {
         try (Arena arena = Arena.ofConfined()) {
             bench(arena, "weight 4096x4096, groups along out", 0, runs, 4096, 4096);
             bench(arena, "KV 4096x8x128, groups along hd", 2, runs, 4096, 8, 128);
+        }
+        attention(runs);
+    }
+
+    /**
+     * CPU attention of one decode row over 4096 cached tokens (32 heads, 8 KV heads, head_dim 128) with an f32 and a
+     * GQ4 cache, alternating, on the backend's own threads: what decompressing each chunk in attention costs.
+     */
+    private static void attention(int runs) {
+        int ctx = 4096, heads = 32, kvHeads = 8, hd = 128, bs = 16;
+        try (CpuBackend b = new CpuBackend()) {
+            int[] slots = new int[ctx], table = new int[ctx / bs];
+            for (int i = 0; i < ctx; i++) slots[i] = i;
+            for (int i = 0; i < table.length; i++) table[i] = i;
+            Activation k = b.allocate(ctx, kvHeads * hd), v = b.allocate(ctx, kvHeads * hd), q = b.allocate(1, heads * hd), out = b.allocate(1, heads * hd);
+            SplittableRandom rnd = new SplittableRandom(2);
+            for (Activation a : new Activation[] {k, v, q}) {
+                MemorySegment m = ((dev.tandem.core.backend.cpu.CpuActivation) a).segment();
+                for (long i = 0; i < m.byteSize() / 4; i++) m.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) rnd.nextDouble(-1, 1));
+            }
+            KvLayout layout = new KvLayout(1, ctx / bs, bs, kvHeads, hd);
+            KvStorage f32 = b.allocateKv(layout), gq4 = b.allocateKv(layout.withFormat(KvLayout.Format.GQ4));
+            b.writeKv(f32, 0, k, v, slots);
+            b.writeKv(gq4, 0, k, v, slots);
+            AttentionBatch batch = new AttentionBatch(List.of(new AttentionBatch.Seq(0, 1, ctx, table)), heads, kvHeads, hd, (float) (1 / Math.sqrt(hd)));
+            double bestF = Double.MAX_VALUE, bestQ = Double.MAX_VALUE;
+            for (int r = 0; r < 4 * runs; r++) {
+                bestF = Math.min(bestF, best(1, () -> b.attention(q, f32, 0, batch, out)));
+                bestQ = Math.min(bestQ, best(1, () -> b.attention(q, gq4, 0, batch, out)));
+            }
+            System.out.printf("decode attention over %d tokens (%d/%d heads, head_dim %d, %d threads): f32 cache %.3f ms (%d MiB), "
+                            + "GQ4 cache %.3f ms (%d MiB): %.2fx the time, %.2fx less memory%n", ctx, heads, kvHeads, hd, b.pool().threads(),
+                    bestF * 1e3, 2L * ctx * layout.slotBytes() >> 20, bestQ * 1e3, 2L * ctx * layout.withFormat(KvLayout.Format.GQ4).slotBytes() >> 20,
+                    bestQ / bestF, (double) layout.slotBytes() / layout.withFormat(KvLayout.Format.GQ4).slotBytes());
         }
     }
 
