@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One call on the GPU machine (carry .device, made by scripts/device/pack.sh): the CUDA tests, then the benchmarks.
-#   bash scripts/device/gpu-run.sh [tests] [gq4] [bench25m] [random8b] [hf8b] [logits8b]   (default: all)
+#   bash scripts/device/gpu-run.sh [tests] [gq4] [bench25m] [random8b] [hf8b] [logits8b] [opt] [opt13b]   (default: all but the opt ones)
+# Splitwise on 2 GPUs (kind nvidia-h200-x2): `tests handover8b` with a plain pack.sh, `splitwise8b` with pack.sh --serve.
+# Offloading: `offloadtest offload8b`; FlexGen side by side: `flexgen30b offload30b` with pack.sh --flexgen (x2: 256 GiB host).
 # Output goes to $OUT (files) and stdout.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -9,7 +11,7 @@ for f in .device/*.tar.xz; do [ "$f" = .device/classes.tar.xz ] || tar -xJf "$f"
 tar -xJf .device/classes.tar.xz -C .device
 export PATH=/tmp/jre/bin:$PATH
 mkdir -p /tmp/shared/models && cp -r .device/shared/models/* /tmp/shared/models/ && ln -sfn /tmp/gutenberg-stories-llama-25m /tmp/shared/models/gutenberg-stories-llama-25m && ln -sfn /tmp/gutenberg-stories-llama-3m /tmp/shared/models/gutenberg-stories-llama-3m
-CP=$(ls -d .device/cp/{core,cuda,engine,cluster,bench,server} 2>/dev/null | tr '\n' ':')$(ls .device/lib/*.jar | tr '\n' ':')
+CP=$(ls -d .device/cp/{core,cuda,engine,cluster,bench,offload,server} 2>/dev/null | tr '\n' ':')$(ls .device/lib/*.jar .device/serve-lib/*.jar 2>/dev/null | tr '\n' ':')
 JAVA="java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Dtandem.shared=/tmp/shared"
 tandem() { $JAVA -cp "$CP" dev.tandem.server.cli.Main "$@"; }
 steps=${*:-tests bench25m random8b bench8b hf8b logits8b}
@@ -19,14 +21,38 @@ for s in $steps; do
   case $s in
     tests)
       $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
-        --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test:.device/cp/engine-test" --select-package dev.tandem.cuda \
-        --select-package dev.tandem.engine.cuda \
+        --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test:.device/cp/engine-test:.device/cp/cluster-test" --select-package dev.tandem.cuda \
+        --select-package dev.tandem.engine.cuda --select-package dev.tandem.cluster.device \
         --details=summary --disable-ansi-colors --reports-dir "$OUT/junit" 2>&1 | tail -60 ;;
     gq4)
       $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
         --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test" --select-class dev.tandem.cuda.backend.CudaGq4Test \
         --details=tree --disable-ansi-colors 2>&1 | tail -20
       $JAVA -cp "$CP:.device/cp/core-test:.device/cp/cuda-test" dev.tandem.cuda.backend.CudaGq4Bench 2>&1 | grep -v WARNING ;;
+    offloadtest)
+      $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
+        --class-path "$CP:.device/cp/core-test:.device/cp/offload-test" --select-class dev.tandem.offload.exec.OffloadedGeneratorCudaTest --select-class dev.tandem.offload.exec.OptOffloadTest \
+        --details=tree --disable-ansi-colors --reports-dir "$OUT/junit-offload" 2>&1 | tail -40 ;;
+    offload8b)
+      # FlexGen's benchmark shape (prompt 512, generation 32) on a Llama-3-8B shape with synthetic weights, GPU capped at 6 GiB.
+      for pol in "64 4 100 0 100 0 100 0" "64 4 20 80 0 100 0 100 cpu-cache-compute" "64 4 20 80 0 100 0 100" "64 4 0 50 0 100 0 100 cpu-cache-compute"; do
+        cap=8GiB; case "$pol" in "64 4 100 0 100"*) cap=80GiB ;; esac
+        tandem bench offload --model llama3-8b --device cuda --offload "$pol" --gpu-mem $cap --cpu-mem 100GiB --disk-dir /tmp/offload-disk \
+          --prompt-len 512 --gen-len 32 2>&1 | grep -v WARNING | tr '\r' '\n' | grep -v "^bench offload \[[# ]*\] [0-9]*/[0-9]* ([0-9.]* s)$" ; done ;;
+    offload8bone)
+      tandem bench offload --model llama3-8b --device cuda --offload "${POLICY:-64 4 20 80 0 100 0 100 cpu-cache-compute}" --gpu-mem ${CAP:-6GiB} \
+        --cpu-mem 100GiB --disk-dir /tmp/offload-disk --prompt-len 512 --gen-len ${GEN:-32} 2>&1 | tr '\r' '\n' | grep -v "^bench offload \[[# ]*\] [0-9]*/[0-9]* ([0-9.]* s)$" | tail -30; echo "exit ${PIPESTATUS[0]}" ;;
+    flexgen30b)
+      # The peer: FlexGen's own code, dummy weights, its published T4 policy for OPT-30B, GPU capped at 16 GiB.
+      python3 -c "import attr, tqdm" 2>&1 | tail -1
+      python3 scripts/device/flexgen_peer.py .device/flexgen 16 --model facebook/opt-30b --path _DUMMY_ --offload-dir /tmp/flexgen-offload \
+        --prompt-len 512 --gen-len ${GEN:-32} --gpu-batch-size 48 --num-gpu-batches 3 --percent 20 80 0 100 0 100 --cpu-cache-compute \
+        --log-file $OUT/flexgen30b.log 2>&1 | grep -v "^warmup\|it/s\]" | tail -25 ;;
+    offload30b)
+      # Tandem on the same shape, policy and cap (synthetic weights, like FlexGen's dummy ones).
+      tandem bench offload --model opt-30b --device cuda --offload "${POLICY:-48 3 20 80 0 100 0 100 cpu-cache-compute}" --gpu-mem 16GiB \
+        --cpu-mem 200GiB --prompt-len 512 --gen-len ${GEN:-32} --chunk-rows ${CHUNK:-2048} 2>&1 | grep -v WARNING | tr '\r' '\n' \
+        | grep -v "^bench offload \[[# ]*\] [0-9]*/[0-9]* ([0-9.]* s)$" | tail -20 ;;
     bench25m)
       tandem bench steps --model /tmp/gutenberg-stories-llama-25m --device cuda --decode-batches 1,16,64 --prefill 256,512 --context 128 --steps 64 ;;
     random8b)
@@ -56,11 +82,69 @@ for s in $steps; do
     profile-sim)
       tandem profile --model /tmp/llama3-8b-random --device cuda --out "$OUT/h200-llama3-8b.csv" --model-name llama3-8b \
         --prompt-sizes 128,256,512,1024,2048,4096 --batch-sizes 1,2,4,8,16,32,64 --token-size 64 -r 1 --power-seconds 1 2>&1 | grep -v WARNING ;;
+    handover8b)
+      # Splitwise's KV hand-over on the 8B shape: prompt engine on cuda:0, token engine on cuda:1 (NCCL over NVLink),
+      # against one colocated engine on cuda:0; one prefill pass per prompt; then the link alone in GB/s.
+      [ -f /tmp/llama3-8b-random/config.json ] || tandem init-random --config llama3-8b --dtype bf16 --seed 1 --out /tmp/llama3-8b-random 2>&1 | grep -v WARNING
+      for p in 512 2048 8192; do
+        echo "--- prompt $p"
+        tandem bench handover --model /tmp/llama3-8b-random --device cuda:0 --token-device cuda:1 -p $p --ubatch $p -r 5 2>&1 | grep -v WARNING
+      done ;;
+    splitwise8b)
+      # Splitwise vs colocated on 2 GPUs (pack.sh --serve): both clusters up at once on cuda:0 + cuda:1 (split: prompt
+      # worker on 0, token worker on 1; mixed: a mixed worker on each), Poisson arrivals with the Azure traces' sizes,
+      # designs interleaved at each rate; goodput at Splitwise's SLOs (relative to each design's own unloaded latency).
+      # SW_DURATION (s per run, default 10), SW_CONV_RATES / SW_CODE_RATES (req/s lists) change the sweep.
+      [ -d .device/serve-lib ] || { echo "splitwise8b needs the server's jars: run scripts/device/pack.sh --serve here"; continue; }
+      [ -f /tmp/llama3-8b-random/config.json ] || tandem init-random --config llama3-8b --dtype bf16 --seed 1 --out /tmp/llama3-8b-random 2>&1 | grep -v WARNING
+      opts="--model /tmp/llama3-8b-random --device cuda --max-num-seqs 128 --max-num-batched-tokens 2048 --kv-cache-memory 40G"
+      # exec: $! is the JVM itself, so that the kill below reaches it
+      (exec $JAVA -cp "$CP" dev.tandem.server.cli.Main serve $opts --design mixed --prompt-workers 1 --token-workers 1 --port 8100) > "$OUT/serve-mixed.log" 2>&1 & mixed=$!
+      (exec $JAVA -cp "$CP" dev.tandem.server.cli.Main serve $opts --design split --prompt-workers 1 --token-workers 1 --port 8101) > "$OUT/serve-split.log" 2>&1 & split=$!
+      up() { for i in $(seq 240); do kill -0 $2 2>/dev/null || return 1; python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$1/v1/models', timeout=2)" 2>/dev/null && return 0; sleep 1; done; return 1; }
+      if up 8100 $mixed && up 8101 $split; then
+        echo "| trace | rate (req/s) | design | completed / issued | TTFT p50 / p90 (ms) | mean TBT p50 / p90 (ms) | E2E p90 (ms) | good | goodput (req/s) |"
+        echo "|---|---:|---|---:|---:|---:|---:|---:|---:|"
+        for tr in conv:${SW_CONV_RATES:-6,16,32} code:${SW_CODE_RATES:-4,10,20}; do
+          trace=${tr%%:*}; n=0
+          for rate in $(echo ${tr#*:} | tr ',' ' '); do
+            n=$((n + 1)); order="mixed:8100 split:8101"; [ $((n % 2)) = 0 ] && order="split:8101 mixed:8100"
+            for d in $order; do
+              dir="$OUT/sw-$trace-$rate-${d%%:*}"
+              tandem bench serve --url http://127.0.0.1:${d#*:} --tokenizer /tmp/llama3-8b-random --trace /tmp/traces/AzureLLMInferenceTrace_$trace.csv \
+                --rate $rate --duration ${SW_DURATION:-10} --max-context 8192 --no-progress --out "$dir" > "$dir.txt" 2>&1 \
+                || { echo "| $trace | $rate | ${d%%:*} | bench serve failed: $(grep -v WARNING "$dir.txt" | tail -2 | tr '\n' ' ') |"; continue; }
+              awk -F'|' -v tr=$trace -v rate=$rate -v d=${d%%:*} '
+                /^\| issued \|/ {getline; getline; iss=$2; comp=$3}
+                /^\| TTFT \|/ && ttft == "" {ttft=$5 "/" $6}
+                /^\| TBT \(mean per request\) \|/ && tbt == "" {tbt=$5 "/" $6}
+                /^\| E2E \|/ && e2e == "" {e2e=$6}
+                /^\| good requests \|/ {getline; getline; good=$3; gp=$4}
+                END {printf "| %s | %s | %s | %s / %s | %s | %s | %s | %s | %s |\n", tr, rate, d, comp, iss, ttft, tbt, e2e, good, gp}' "$dir.txt"
+            done
+          done
+        done
+        grep -h "ready\|error\|Exception" "$OUT/serve-mixed.log" "$OUT/serve-split.log" | head -8
+      else
+        echo "a server did not come up:"; tail -20 "$OUT/serve-mixed.log" "$OUT/serve-split.log"
+      fi
+      kill $mixed $split 2>/dev/null
+      for i in $(seq 40); do kill -0 $mixed 2>/dev/null || kill -0 $split 2>/dev/null || break; sleep 0.5; done
+      kill -9 $mixed $split 2>/dev/null; wait $mixed $split 2>/dev/null ;;
     hf8b)
       python3 scripts/device/hf_bench.py --model /tmp/llama3-8b-random --decode-batches 1,64 --prefill 2048,8192 --context 128 --steps 32 ;;
     logits8b)
       tandem logits --model /tmp/llama3-8b-random --device cuda --ids 1,15,300,4000,77,1234,98765,5,6,7,42,128000 --out /tmp/tandem_bf16.bin && tandem logits --model /tmp/llama3-8b-random --device cuda --precision f32 --ids 1,15,300,4000,77,1234,98765,5,6,7,42,128000 --out /tmp/tandem_f32.bin &&
       python3 scripts/device/compare_logits.py --model /tmp/llama3-8b-random --ids 1,15,300,4000,77,1234,98765,5,6,7,42,128000 --tandem /tmp/tandem_bf16.bin /tmp/tandem_f32.bin ;;
+    opt)
+      # OPT against transformers; the goldens of OptGoldenTest land in $OUT/opt-tiny-hf-golden.json
+      python3 scripts/device/check_opt.py --tandem "$JAVA -cp $CP dev.tandem.server.cli.Main" --work /tmp/opt-check \
+        --out "$OUT/opt-tiny-hf-golden.json" 2>&1 | grep -v Warning ;;
+    opt13b)
+      # OPT-13B in GPU memory (26 GB bf16), Tandem beside transformers on the same steps: the in-memory baseline of issue 7
+      tandem init-random --config opt-13b --dtype bf16 --seed 1 --out /tmp/opt-13b-random 2>&1 | grep -v WARNING
+      tandem bench steps --model /tmp/opt-13b-random --device cuda --decode-batches 1,64 --prefill 512,2048 --context 512 --steps 32 -r 3 2>&1 | grep -v WARNING
+      python3 scripts/device/hf_bench.py --model /tmp/opt-13b-random --decode-batches 1,64 --prefill 512,2048 --context 512 --steps 32 ;;
     *) echo "unknown step $s" ;;
   esac
 done

@@ -1,4 +1,4 @@
-// Tandem's CUDA kernels: everything of a Llama-family forward pass that is not a GEMM (cuBLASLt does those).
+// Tandem's CUDA kernels: everything of a Llama-family or OPT forward pass that is not a GEMM (cuBLASLt does those).
 //
 // Conventions (shared with CudaBackend):
 // - Activations are f32 row-major [rows][cols]. Ops that feed a GEMM also write a bf16 copy ("mirror", may be null)
@@ -109,6 +109,60 @@ extern "C" __global__ void tdm_rmsnorm(float* acc, const float* x, const float* 
     }
 }
 
+// LayerNorm (OPT): out = (v - mean) / sqrt(var + eps) * gamma + beta per row, v = x, or with acc != null v = acc += x
+// (the residual add). One block per row; two passes over the row (mean, then the variance about it), as the CPU does.
+extern "C" __global__ void tdm_layernorm(float* acc, const float* x, const float* gamma, const float* beta, float* out,
+                                         bf16* mirror, int cols, float eps) {
+    long base = (long) blockIdx.x * cols;
+    float s = 0.f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = x[base + c];
+        if (acc) {
+            v += acc[base + c];
+            acc[base + c] = v;
+        }
+        s += v;
+    }
+    float mean = blockSum(s) / cols;
+    const float* src = acc ? acc : x;
+    float ss = 0.f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float d = src[base + c] - mean;
+        ss += d * d;
+    }
+    float inv = rsqrtf(blockSum(ss) / cols + eps);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = (src[base + c] - mean) * inv * gamma[c] + beta[c];
+        out[base + c] = v;
+        if (mirror) mirror[base + c] = __float2bfloat16(v);
+    }
+}
+
+// x = max(x + bias, 0) (bias may be null: plain ReLU), with the bf16 mirror for the GEMM that follows (OPT's fc1 -> fc2).
+extern "C" __global__ void tdm_add_bias_relu(float* x, const float* bias, bf16* mirror, int cols, long n) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
+        float v = fmaxf(x[i] + (bias ? bias[i % cols] : 0.f), 0.f);
+        x[i] = v;
+        if (mirror) mirror[i] = __float2bfloat16(v);
+    }
+}
+
+// x[r] += table[positions[r] + offset]: learned position embeddings (OPT), positions read from the step metadata.
+template <typename W>
+__device__ void addPositionRow(float* x, const int* positions, const W* table, int offset, int cols) {
+    long r = blockIdx.x;
+    const W* src = table + (long) (positions[r] + offset) * cols;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) x[r * cols + c] += load(src + c);
+}
+
+extern "C" __global__ void tdm_add_position_bf16(float* x, const int* positions, const bf16* table, int offset, int cols) {
+    addPositionRow(x, positions, table, offset, cols);
+}
+
+extern "C" __global__ void tdm_add_position_f32(float* x, const int* positions, const float* table, int offset, int cols) {
+    addPositionRow(x, positions, table, offset, cols);
+}
+
 // gate and up rows are ld apart (they may be column ranges of one fused gate|up product); out is contiguous.
 extern "C" __global__ void tdm_swiglu(const float* gate, const float* up, float* out, bf16* mirror, int cols, int ld, long n) {
     for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
@@ -181,6 +235,28 @@ extern "C" __global__ void tdm_gather_rows(const float* x, const int* rows, floa
         float v = x[src + c];
         out[dst + c] = v;
         if (mirror) mirror[dst + c] = __float2bfloat16(v);
+    }
+}
+
+// KV hand-over (Splitwise): a sequence's blocks of one layer are scattered over the cache, so the prompt worker
+// gathers them into one contiguous staging buffer ([n blocks of keys][n blocks of values]) that travels as one
+// message, and the token worker scatters it into its reserved blocks. Copies are 16-byte vectors; a block of one
+// layer's keys is blockVecs of them (blockSize * kvDim elements, always a multiple of 16 bytes).
+extern "C" __global__ void tdm_kv_gather(const int4* keys, const int4* values, const int* blocks, int n, long blockVecs, int4* out) {
+    long half = (long) n * blockVecs;
+    for (long t = (long) blockIdx.x * blockDim.x + threadIdx.x; t < 2 * half; t += (long) gridDim.x * blockDim.x) {
+        long r = t < half ? t : t - half;
+        long i = r / blockVecs;
+        out[t] = (t < half ? keys : values)[(long) blocks[i] * blockVecs + (r - i * blockVecs)];
+    }
+}
+
+extern "C" __global__ void tdm_kv_scatter(int4* keys, int4* values, const int* blocks, int n, long blockVecs, const int4* in) {
+    long half = (long) n * blockVecs;
+    for (long t = (long) blockIdx.x * blockDim.x + threadIdx.x; t < 2 * half; t += (long) gridDim.x * blockDim.x) {
+        long r = t < half ? t : t - half;
+        long i = r / blockVecs;
+        (t < half ? keys : values)[(long) blocks[i] * blockVecs + (r - i * blockVecs)] = in[t];
     }
 }
 

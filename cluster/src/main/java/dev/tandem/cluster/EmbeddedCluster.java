@@ -1,5 +1,7 @@
 package dev.tandem.cluster;
 
+import dev.tandem.cluster.device.DeviceKvHub;
+import dev.tandem.cluster.device.DeviceKvTransport;
 import dev.tandem.cluster.policy.ClusterDesign;
 import dev.tandem.cluster.policy.PoolPolicy;
 import dev.tandem.cluster.router.Router;
@@ -7,6 +9,7 @@ import dev.tandem.cluster.worker.LocalWorker;
 import dev.tandem.cluster.worker.Worker;
 import dev.tandem.core.backend.Backend;
 import dev.tandem.core.model.Model;
+import dev.tandem.cuda.backend.CudaBackend;
 import dev.tandem.engine.Engine;
 import dev.tandem.engine.EngineConfig;
 import dev.tandem.engine.Role;
@@ -18,18 +21,24 @@ import java.util.function.IntFunction;
 
 /**
  * A whole cluster in one JVM (`tandem serve --design ...`): workers on one model's weights, each with its own
- * engine, KV cache and backend, KV moving between them by memory copy, a {@link Router} in front.
+ * engine, KV cache and backend, a {@link Router} in front. KV moves between caches in host memory by memory copy,
+ * between caches on GPUs over NCCL (a device copy when two workers share a GPU).
  * The colocated design runs prompt + token workers' count of mixed workers, so designs compare at equal size.
  */
 public final class EmbeddedCluster implements AutoCloseable {
     private final Router router;
     private final List<LocalWorker> workers;
     private final InProcessKvTransport transport;
+    private final DeviceKvHub deviceHub;
+    private final List<DeviceKvTransport> deviceTransports;
 
-    private EmbeddedCluster(Router router, List<LocalWorker> workers, InProcessKvTransport transport) {
+    private EmbeddedCluster(Router router, List<LocalWorker> workers, InProcessKvTransport transport, DeviceKvHub deviceHub,
+                            List<DeviceKvTransport> deviceTransports) {
         this.router = router;
         this.workers = workers;
         this.transport = transport;
+        this.deviceHub = deviceHub;
+        this.deviceTransports = deviceTransports;
     }
 
     /**
@@ -47,6 +56,8 @@ public final class EmbeddedCluster implements AutoCloseable {
             throw new IllegalArgumentException("a cluster needs at least one prompt and one token worker, got " + promptWorkers + " and " + tokenWorkers);
         }
         InProcessKvTransport transport = new InProcessKvTransport();
+        DeviceKvHub hub = new DeviceKvHub();
+        List<DeviceKvTransport> deviceTransports = new ArrayList<>();
         List<LocalWorker> workers = new ArrayList<>();
         try {
             for (int i = 0; i < promptWorkers + tokenWorkers; i++) {
@@ -61,14 +72,29 @@ public final class EmbeddedCluster implements AutoCloseable {
                     throw ex;
                 }
                 String address = "worker-" + i;
-                // Colocated workers never hand over (and a device KV cache has no host-memory receiver).
-                if (role != Role.MIXED) transport.register(address, e.kvReceiver());
-                workers.add(new LocalWorker(i, e, transport, address, backend));
+                // Colocated workers never hand over. Every worker of a split design may send and receive (the mixed
+                // pool lends workers to the other phase).
+                if (role != Role.MIXED && backend instanceof CudaBackend cuda) {
+                    hub.register(address, cuda, e.kvStorage(), e.kvReceiver());
+                    DeviceKvTransport t = new DeviceKvTransport(cuda, hub);
+                    deviceTransports.add(t);
+                    workers.add(new LocalWorker(i, e, t, address, backend));
+                } else {
+                    if (role != Role.MIXED) transport.register(address, e.kvReceiver());
+                    workers.add(new LocalWorker(i, e, transport, address, backend));
+                }
+            }
+            // NCCL communicators form now, not inside the first requests' hand-overs.
+            for (int p = 0; p < promptWorkers && !deviceTransports.isEmpty(); p++) {
+                for (int t = promptWorkers; t < promptWorkers + tokenWorkers; t++) {
+                    deviceTransports.get(p).connect(workers.get(t).kvAddress(), workers.get(p).engine().kvStorage());
+                }
             }
             Router router = new Router(workers, model.tokenizer(), model.config().contextLength(), config,
                     config.design().routing(engine.blockSize()), pools);
-            return new EmbeddedCluster(router, workers, transport);
+            return new EmbeddedCluster(router, workers, transport, hub, deviceTransports);
         } catch (RuntimeException e) {
+            deviceTransports.forEach(DeviceKvTransport::close);
             workers.forEach(Worker::close);
             transport.close();
             throw e;
@@ -79,9 +105,14 @@ public final class EmbeddedCluster implements AutoCloseable {
 
     public List<LocalWorker> workers() { return workers; }
 
+    /** The GPU workers' receiving ends (fault injection in tests: {@link DeviceKvHub#stallDeliveries}). */
+    public DeviceKvHub deviceHub() { return deviceHub; }
+
     @Override
     public void close() {
         router.close();
+        // Device channels end (communicators destroyed, buffers freed) while the backends are still open.
+        deviceTransports.forEach(DeviceKvTransport::close);
         workers.forEach(Worker::close);
         transport.close();
     }

@@ -34,7 +34,7 @@ public final class CudaDriver {
             cuMemHostAlloc, cuMemFreeHost, cuEventCreate, cuEventRecord, cuEventSynchronize, cuEventElapsedTime, cuEventDestroy,
             cuStreamCreate, cuStreamDestroy, cuStreamSynchronize, cuMemcpyHtoDAsync, cuMemcpyDtoHAsync, cuMemcpyDtoDAsync,
             cuMemsetD8Async, cuStreamBeginCapture, cuStreamEndCapture, cuGraphInstantiate, cuGraphLaunch, cuGraphExecDestroy,
-            cuGraphDestroy, cuFuncSetAttribute, cuMemGetInfo, cuDeviceGetPCIBusId;
+            cuGraphDestroy, cuFuncSetAttribute, cuMemGetInfo, cuDeviceGetPCIBusId, cuStreamWaitEvent, cuEventQuery;
 
     private CudaDriver(SymbolLookup lib) {
         MethodHandle getProc = procAddressLookup(lib);
@@ -81,6 +81,8 @@ public final class CudaDriver {
         cuFuncSetAttribute = fn(getProc, "cuFuncSetAttribute", ADDRESS, JAVA_INT, JAVA_INT);
         cuMemGetInfo = fn(getProc, "cuMemGetInfo", ADDRESS, ADDRESS);
         cuDeviceGetPCIBusId = fn(getProc, "cuDeviceGetPCIBusId", ADDRESS, JAVA_INT, JAVA_INT);
+        cuStreamWaitEvent = fn(getProc, "cuStreamWaitEvent", ADDRESS, ADDRESS, JAVA_INT);
+        cuEventQuery = fn(getProc, "cuEventQuery", ADDRESS);
         check("cuInit", invoke(cuInit, 0));
     }
 
@@ -216,6 +218,9 @@ public final class CudaDriver {
         }
     }
 
+    /** The context each thread last made current through {@link #usePrimaryContext} (0: none). */
+    private static final ThreadLocal<long[]> CURRENT = ThreadLocal.withInitial(() -> new long[1]);
+
     /** Retains the device's primary context and makes it current on the calling thread. */
     public MemorySegment usePrimaryContext(int device) {
         try (Arena a = Arena.ofConfined()) {
@@ -223,9 +228,16 @@ public final class CudaDriver {
             call("cuDevicePrimaryCtxRetain", cuDevicePrimaryCtxRetain, v, device);
             MemorySegment ctx = v.get(ADDRESS, 0);
             call("cuCtxSetCurrent", cuCtxSetCurrent, ctx);
+            CURRENT.get()[0] = ctx.address();
             return ctx;
         }
     }
+
+    /**
+     * Whether {@code context} is the one the calling thread last made current: a thread that drives backends on
+     * several GPUs (a cluster in one JVM starting and closing its workers) switches whenever it changes GPU.
+     */
+    public boolean isCurrent(MemorySegment context) { return CURRENT.get()[0] == context.address(); }
 
     public void synchronize() { call("cuCtxSynchronize", cuCtxSynchronize); }
 
@@ -384,6 +396,34 @@ public final class CudaDriver {
         }
         check("cuLaunchKernel", r);
     }
+
+    // Events order work between streams (a copy stream feeding a compute stream) without blocking the host.
+
+    /** An event without timing (cheaper to record and wait on). */
+    public MemorySegment createEvent() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment v = a.allocate(ADDRESS);
+            call("cuEventCreate", cuEventCreate, v, 2 /* CU_EVENT_DISABLE_TIMING */);
+            return v.get(ADDRESS, 0);
+        }
+    }
+
+    public void recordEvent(MemorySegment event, MemorySegment stream) { call("cuEventRecord", cuEventRecord, event, stream); }
+
+    /** Work queued on {@code stream} after this call waits until {@code event} has happened. */
+    public void waitEvent(MemorySegment stream, MemorySegment event) { call("cuStreamWaitEvent", cuStreamWaitEvent, stream, event, 0); }
+
+    public void synchronizeEvent(MemorySegment event) { call("cuEventSynchronize", cuEventSynchronize, event); }
+
+    /** Whether the work before the event's last record has finished (CUDA_ERROR_NOT_READY: not yet). */
+    public boolean eventDone(MemorySegment event) {
+        int r = invoke(cuEventQuery, event);
+        if (r == 600 /* CUDA_ERROR_NOT_READY */) return false;
+        check("cuEventQuery", r);
+        return true;
+    }
+
+    public void destroyEvent(MemorySegment event) { call("cuEventDestroy", cuEventDestroy, event); }
 
     /** Milliseconds the device spends on {@code work} (events on the default stream around it). */
     public float time(Runnable work) {

@@ -12,7 +12,6 @@ import dev.tandem.engine.handover.Reservations;
 import dev.tandem.engine.kv.KvCacheManager;
 import dev.tandem.engine.sched.Scheduler;
 import dev.tandem.engine.sched.Sequence;
-import dev.tandem.engine.transport.HostKv;
 import dev.tandem.engine.transport.KvReceiver;
 import dev.tandem.engine.spec.Draft;
 import dev.tandem.engine.spec.SpecDecodeStats;
@@ -59,7 +58,6 @@ public final class Engine implements GenerationService {
     private volatile EngineLoad load;
     private volatile Role role;
     private long promptTokens, generationTokens, steps;
-    private final HostKv hostKv;
     private final Reservations reservations;
     private final ConcurrentLinkedQueue<Reservations.Outcome> arrivals = new ConcurrentLinkedQueue<>();
     /** Sequences whose hand-over is being sent: out of the batch, blocks still held. */
@@ -89,14 +87,7 @@ public final class Engine implements GenerationService {
         this.runner = new ModelRunner(c, model.weights(), backend, kv, config.maxNumBatchedTokens(), Math.max(config.maxNumSeqs(), logitRows));
         if (speculator != null) scheduler.setLookahead(seq -> speculator.lookahead(seq, contextLength(), scheduler.numRunning()));
         this.role = config.role();
-        HostKv host = null;
-        try {
-            host = HostKv.of(runner.kvStorage());
-        } catch (IllegalArgumentException e) {
-            // a device cache: hand-overs need a device transport
-        }
-        this.hostKv = host;
-        this.reservations = host == null ? null : new Reservations(host, o -> {
+        this.reservations = new Reservations(runner.kvStorage(), o -> {
             arrivals.add(o);
             LockSupport.unpark(loop());
         });
@@ -125,15 +116,14 @@ public final class Engine implements GenerationService {
     /** Moves the worker to another pool; requests already accepted finish as they started. */
     public void setRole(Role role) { this.role = role; }
 
-    /** The cache seen block by block, for transports that send from it. */
-    public HostKv hostKv() {
-        if (hostKv == null) throw new IllegalStateException("this engine's KV cache is not in host memory; hand-overs need a device transport");
-        return hostKv;
-    }
+    /** Whether the KV cache is in host memory (the CPU backends): the in-process and TCP transports carry it; a device cache needs a device transport. */
+    public boolean kvInHostMemory() { return kvStorage() instanceof dev.tandem.core.backend.cpu.CpuKvStorage; }
+
+    /** The KV cache's memory: a device transport sends from it and writes reservations into it. */
+    public dev.tandem.core.backend.KvStorage kvStorage() { return runner.kvStorage(); }
 
     /** Where transports deliver hand-overs to this worker. */
     public KvReceiver kvReceiver() {
-        hostKv();
         return reservations;
     }
 
@@ -182,8 +172,13 @@ public final class Engine implements GenerationService {
         }
         Sequence seq = new Sequence(ids.incrementAndGet(), request, listener);
         if (handover != null) {
-            seq.setHandover(handover.transport().open(handover.address(), handover.reservation(), hostKv(),
-                    System.nanoTime() + handover.timeout().toNanos()));
+            try {
+                seq.setHandover(handover.transport().open(handover.address(), handover.reservation(), runner.kvStorage(),
+                        System.nanoTime() + handover.timeout().toNanos()));
+            } catch (RuntimeException e) {
+                pending.decrementAndGet(); // the request never queued (no path to the token worker)
+                throw e;
+            }
         }
         inbox.add(seq);
         LockSupport.unpark(loop);
@@ -358,7 +353,6 @@ public final class Engine implements GenerationService {
                 fail(out.seq(), new KvTransferException("KV hand-over of request " + out.seq().id() + " failed: " + out.failure().getMessage(), out.failure()));
             }
         }
-        if (reservations == null) return any;
         reservations.expire(System.nanoTime());
         Reservations.Outcome o;
         while ((o = arrivals.poll()) != null) {
@@ -430,7 +424,7 @@ public final class Engine implements GenerationService {
         Sequence s;
         while ((s = inbox.poll()) != null) all.add(s);
         all.addAll(handingOver);
-        if (reservations != null) all.addAll(reservations.closeAll());
+        all.addAll(reservations.closeAll());
         for (Sequence seq : all) {
             scheduler.remove(seq);
             if (seq.handover() != null) seq.handover().abort("the prompt worker stopped");
@@ -452,8 +446,7 @@ public final class Engine implements GenerationService {
         for (Sequence seq : scheduler.running()) pendingPrompt += Math.max(0, seq.promptLength() - seq.numComputed());
         for (Sequence seq : inbox) pendingPrompt += seq.promptLength();
         load = new EngineLoad(role, pendingPrompt, scheduler.numRunning(), scheduler.numWaiting() + inbox.size(),
-                reservations == null ? 0 : reservations.size(), kv.freeBlocks(), kv.numBlocks(),
-                reservations == null ? 0 : reservations.bytesReceived());
+                reservations.size(), kv.freeBlocks(), kv.numBlocks(), reservations.bytesReceived());
         return new EngineStats(scheduler.numRunning(), scheduler.numWaiting() + inbox.size(), kv.usage(), kv.numBlocks(), kv.freeBlocks(),
                 promptTokens, generationTokens, scheduler.preemptions(), kv.prefixQueries(), kv.prefixHits(), steps,
                 speculator == null ? SpecDecodeStats.OFF : speculator.stats());

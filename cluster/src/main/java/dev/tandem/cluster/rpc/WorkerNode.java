@@ -1,6 +1,11 @@
 package dev.tandem.cluster.rpc;
 
+import dev.tandem.cluster.device.DeviceKvHub;
+import dev.tandem.cluster.device.DeviceKvServer;
+import dev.tandem.cluster.device.DeviceKvTransport;
+import dev.tandem.core.backend.Backend;
 import dev.tandem.core.tokenizer.Tokenizer;
+import dev.tandem.cuda.backend.CudaBackend;
 import dev.tandem.engine.Engine;
 import dev.tandem.engine.EngineStats;
 import dev.tandem.engine.FinishReason;
@@ -13,8 +18,8 @@ import dev.tandem.engine.TokenListener;
 import dev.tandem.engine.handover.HandoverTarget;
 import dev.tandem.engine.handover.KvTransferException;
 import dev.tandem.engine.handover.Reservation;
-import dev.tandem.engine.transport.KvReceiver;
 import dev.tandem.engine.transport.KvTransferStats;
+import dev.tandem.engine.transport.KvTransport;
 import dev.tandem.engine.transport.TcpKvServer;
 import dev.tandem.engine.transport.TcpKvTransport;
 import io.grpc.Server;
@@ -34,14 +39,16 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A worker process's network face: the control plane (gRPC "tandem.Worker": Info, SetRole, Submit, Recompute)
- * in front of its engine, a TCP KV server that writes arriving hand-overs into its cache, and a TCP KV transport
- * for the hand-overs it sends.
+ * in front of its engine, a KV server that writes arriving hand-overs into its cache, and a KV transport for the
+ * hand-overs it sends: TCP for a cache in host memory, NCCL for a cache on a GPU (the communicator's unique id sent
+ * on a connection to the token worker's KV port, which then carries the layers' headers; the bytes go GPU to GPU).
  */
 public final class WorkerNode implements AutoCloseable {
     private final Engine engine;
     private final Role homeRole;
-    private final TcpKvServer kvServer;
-    private final TcpKvTransport transport;
+    /** The KV port's server: TcpKvServer or DeviceKvServer, or null (a mixed worker with a device cache). */
+    private final AutoCloseable kvServer;
+    private final KvTransport transport;
     private final Server grpc;
     private final String kvAddress;
     private final Map<Long, Reservation> reservations = new ConcurrentHashMap<>();
@@ -51,19 +58,33 @@ public final class WorkerNode implements AutoCloseable {
      * @param advertiseHost address other processes reach this one at
      */
     public WorkerNode(Engine engine, String host, int port, int kvPort, String advertiseHost) throws IOException {
+        this(engine, null, host, port, kvPort, advertiseHost);
+    }
+
+    /** @param backend the engine's backend: with a KV cache on a GPU (a {@link CudaBackend}), hand-overs go over NCCL */
+    public WorkerNode(Engine engine, Backend backend, String host, int port, int kvPort, String advertiseHost) throws IOException {
         this.engine = engine;
         this.homeRole = engine.role();
-        KvReceiver receiver = null;
-        try {
-            receiver = engine.kvReceiver();
-        } catch (IllegalStateException e) {
-            // A device KV cache without a device transport: fine for a mixed worker, which never hands over.
-            if (homeRole != Role.MIXED) throw new IllegalStateException("a " + homeRole.name().toLowerCase(java.util.Locale.ROOT)
-                    + " worker hands KV over: " + e.getMessage() + "; run it as --role mixed or on the CPU", e);
+        if (engine.kvInHostMemory()) {
+            TcpKvServer server = new TcpKvServer(engine.kvReceiver(), host, kvPort);
+            this.kvServer = server;
+            this.kvAddress = advertiseHost + ":" + server.port();
+            this.transport = new TcpKvTransport(2000);
+        } else if (homeRole == Role.MIXED) {
+            // A colocated worker never hands over.
+            this.kvServer = null;
+            this.kvAddress = "none";
+            this.transport = new TcpKvTransport(2000);
+        } else if (backend instanceof CudaBackend cuda) {
+            DeviceKvHub hub = new DeviceKvHub();
+            DeviceKvServer server = new DeviceKvServer(cuda, engine.kvStorage(), engine.kvReceiver(), host, kvPort, hub);
+            this.kvServer = server;
+            this.kvAddress = advertiseHost + ":" + server.port();
+            this.transport = new DeviceKvTransport(cuda, hub);
+        } else {
+            throw new IllegalStateException("a " + homeRole.name().toLowerCase(java.util.Locale.ROOT) + " worker hands KV over, and its cache is"
+                    + " neither in host memory nor on a CUDA GPU this node knows (pass the engine's CudaBackend)");
         }
-        this.kvServer = receiver == null ? null : new TcpKvServer(receiver, host, kvPort);
-        this.kvAddress = kvServer == null ? "none" : advertiseHost + ":" + kvServer.port();
-        this.transport = new TcpKvTransport(2000);
         ServerServiceDefinition service = ServerServiceDefinition.builder(WorkerRpc.SERVICE)
                 .addMethod(WorkerRpc.INFO, ServerCalls.asyncUnaryCall((req, out) -> reply(out, info())))
                 .addMethod(WorkerRpc.SET_ROLE, ServerCalls.asyncUnaryCall((req, out) -> {
@@ -76,13 +97,24 @@ public final class WorkerNode implements AutoCloseable {
         try {
             this.grpc = NettyServerBuilder.forAddress(new InetSocketAddress(host, port)).addService(service).build().start();
         } catch (IOException e) {
-            if (kvServer != null) kvServer.close();
-            transport.close();
+            closeKv();
             throw new IOException("cannot serve the control plane on " + host + ":" + port + ": " + e.getMessage(), e);
         }
     }
 
     public int port() { return grpc.getPort(); }
+
+    /** The transport first: a device channel drains and frees its communicator while the receiving side still runs. */
+    private void closeKv() {
+        transport.close();
+        if (kvServer != null) {
+            try {
+                kvServer.close();
+            } catch (Exception ignored) {
+                // closing anyway
+            }
+        }
+    }
 
     public String kvAddress() { return kvAddress; }
 
@@ -230,7 +262,6 @@ public final class WorkerNode implements AutoCloseable {
     @Override
     public void close() {
         grpc.shutdownNow();
-        if (kvServer != null) kvServer.close();
-        transport.close();
+        closeKv();
     }
 }

@@ -43,6 +43,27 @@ public interface Backend extends AutoCloseable {
     /** out[r] = x[r] / rms(x[r]) * gamma. */
     void rmsNorm(Activation x, Weight gamma, float eps, Activation out);
 
+    /**
+     * out[r] = (x[r] - mean(x[r])) / sqrt(var(x[r]) + eps) * gamma + beta, with the biased variance over the row
+     * (PyTorch's LayerNorm; OPT's norms).
+     */
+    void layerNorm(Activation x, Weight gamma, Weight beta, float eps, Activation out);
+
+    /** x = max(x, 0), element-wise, in place (OPT's activation). */
+    void relu(Activation x);
+
+    /** x[r] = max(x[r] + bias, 0): a product's bias and the ReLU after it in one pass where fused (OPT's fc1). */
+    default void addBiasRelu(Activation x, Weight bias) {
+        addBias(x, bias);
+        relu(x);
+    }
+
+    /**
+     * x[t] += row positions[t] + offset of {@code table}: learned absolute position embeddings (OPT: offset 2). The
+     * positions are the step's own array (what beginStep was given), so a device backend reads them where they are.
+     */
+    void addPositionEmbedding(Activation x, Weight table, int[] positions, int offset);
+
     /** acc += x, element-wise (the residual connection). */
     void add(Activation acc, Activation x);
 
@@ -87,6 +108,12 @@ public interface Backend extends AutoCloseable {
     default void addRmsNorm(Activation acc, Activation x, Weight gamma, float eps, Activation out) {
         add(acc, x);
         rmsNorm(acc, gamma, eps, out);
+    }
+
+    /** acc += x, then out = layerNorm(acc) * gamma + beta: the residual add fused with the LayerNorm after it (OPT). */
+    default void addLayerNorm(Activation acc, Activation x, Weight gamma, Weight beta, float eps, Activation out) {
+        add(acc, x);
+        layerNorm(acc, gamma, beta, eps, out);
     }
 
     /** RoPE on q ({@code heads}) and k ({@code kvHeads}), then k and v into their KV slots; one pass where fused. */

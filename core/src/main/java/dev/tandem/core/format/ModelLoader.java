@@ -10,6 +10,7 @@ import dev.tandem.core.model.Model;
 import dev.tandem.core.model.ModelConfig;
 import dev.tandem.core.model.ModelWeights;
 import dev.tandem.core.tokenizer.ByteLevelBpeTokenizer;
+import dev.tandem.core.tokenizer.GptVocabFiles;
 import dev.tandem.core.tokenizer.SentencePieceTokenizer;
 import dev.tandem.core.tokenizer.Tokenizer;
 
@@ -68,12 +69,15 @@ public final class ModelLoader {
         Arena arena = Arena.ofShared();
         return closingOnFailure(arena::close, () -> {
             HfModelFiles files = HfModelFiles.open(dir, arena);
-            ModelWeights weights = new WeightBinder(files.tensors, files.fileOf, "config.json").bind(config, WeightBinder.HUGGING_FACE);
+            WeightBinder binder = new WeightBinder(files.tensors, files.fileOf, "config.json");
+            ModelWeights weights = config.isOpt() ? binder.bindOpt(config) : binder.bind(config, WeightBinder.HUGGING_FACE);
             Tokenizer tokenizer = tokenizerFile != null ? tokenizerFromFile(tokenizerFile)
                     : Files.exists(dir.resolve("tokenizer.json")) ? ByteLevelBpeTokenizer.fromHuggingFace(dir)
                     : Files.exists(dir.resolve("tokenizer.model")) ? SentencePieceTokenizer.fromModelProto(dir.resolve("tokenizer.model"))
+                    // GPT-2's files, as facebook/opt-* ship them; OPT's tokenizer puts its BOS in front.
+                    : GptVocabFiles.present(dir) ? GptVocabFiles.read(dir, config.bos(), config.eos(), config.isOpt())
                     : null;
-            if (tokenizer == null) throw new ModelFormatException(dir + ": no tokenizer.json or tokenizer.model (or pass --tokenizer)");
+            if (tokenizer == null) throw new ModelFormatException(dir + ": no tokenizer.json, tokenizer.model or vocab.json + merges.txt (or pass --tokenizer)");
             // Hugging Face pads embedding tables past the tokenizer (e.g. to a multiple of 64); the reverse is an error.
             if (tokenizer.vocabSize() > config.vocabSize()) {
                 throw new ModelFormatException(dir + ": the tokenizer has " + tokenizer.vocabSize() + " tokens but config.json's vocab_size is " + config.vocabSize());

@@ -1,5 +1,6 @@
 package dev.tandem.core.format;
 
+import dev.tandem.core.format.hf.OptLayout;
 import dev.tandem.core.model.LayerWeights;
 import dev.tandem.core.model.ModelConfig;
 import dev.tandem.core.model.ModelWeights;
@@ -11,7 +12,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Finds a Llama-family model's tensors by their names in one file format and checks every shape against the
+ * Finds a Llama-family (or OPT) model's tensors by their names in one file format and checks every shape against the
  * configuration, so a mismatch is reported by name before any compute.
  */
 public final class WeightBinder {
@@ -110,6 +111,29 @@ public final class WeightBinder {
         Tensor finalNorm = require(n.finalNorm(), c.dim());
         Tensor output = c.tiedEmbeddings() ? embedding : require(n.output(), c.vocabSize(), c.dim());
         return new ModelWeights(embedding, layers, finalNorm, output);
+    }
+
+    /**
+     * An OPT model's tensors (Hugging Face names, under "model.decoder." or, for a checkpoint saved from a bare
+     * OPTModel, "decoder."); the output head is the token embedding (OPT ties them).
+     */
+    public ModelWeights bindOpt(ModelConfig c) {
+        OptLayout n = !tensors.containsKey(OptLayout.CAUSAL_LM.embedding()) && tensors.containsKey(OptLayout.BARE.embedding())
+                ? OptLayout.BARE : OptLayout.CAUSAL_LM;
+        Tensor embedding = require(n.embedding(), c.vocabSize(), c.dim());
+        Tensor positions = require(n.positions(), OptLayout.positionRows(c), c.dim());
+        List<LayerWeights> layers = new ArrayList<>();
+        for (int l = 0; l < c.layers(); l++) {
+            final int layer = l;
+            java.util.function.Function<OptLayout.Part, Tensor> t = p -> require(n.layer(layer, p), p.shape(c));
+            layers.add(LayerWeights.opt(t.apply(OptLayout.Part.ATTN_NORM), t.apply(OptLayout.Part.ATTN_NORM_BIAS),
+                    t.apply(OptLayout.Part.Q), t.apply(OptLayout.Part.Q_BIAS), t.apply(OptLayout.Part.K), t.apply(OptLayout.Part.K_BIAS),
+                    t.apply(OptLayout.Part.V), t.apply(OptLayout.Part.V_BIAS), t.apply(OptLayout.Part.OUT), t.apply(OptLayout.Part.OUT_BIAS),
+                    t.apply(OptLayout.Part.FFN_NORM), t.apply(OptLayout.Part.FFN_NORM_BIAS), t.apply(OptLayout.Part.FC1),
+                    t.apply(OptLayout.Part.FC1_BIAS), t.apply(OptLayout.Part.FC2), t.apply(OptLayout.Part.FC2_BIAS)));
+        }
+        Tensor finalNorm = require(n.finalNorm(), c.dim()), finalNormBias = require(n.finalNormBias(), c.dim());
+        return new ModelWeights(embedding, layers, finalNorm, embedding, positions, finalNormBias);
     }
 
     public Tensor require(String name, long... shape) {

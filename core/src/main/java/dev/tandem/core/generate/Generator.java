@@ -5,7 +5,7 @@ import dev.tandem.core.backend.KvLayout;
 import dev.tandem.core.backend.KvStorage;
 import dev.tandem.core.kv.BlockPool;
 import dev.tandem.core.kv.BlockTable;
-import dev.tandem.core.model.LlamaModel;
+import dev.tandem.core.model.DecoderModel;
 import dev.tandem.core.model.StepBatch;
 import dev.tandem.core.sampling.Sampler;
 import dev.tandem.core.sampling.SamplingParams;
@@ -18,14 +18,14 @@ import java.util.function.IntPredicate;
  * paged KV-cache layout (blocks of 16 tokens, a block table) the serving engine uses.
  */
 public final class Generator implements AutoCloseable {
-    private final LlamaModel model;
+    private final DecoderModel model;
     private final int context;
     private final BlockPool pool;
     private final KvStorage kv;
     private final float[] logitsRow;
     private final int[] argmaxOut = new int[1];
 
-    public Generator(LlamaModel model, int context) {
+    public Generator(DecoderModel model, int context) {
         this.model = model;
         this.context = context;
         int blocks = (context + KvLayout.DEFAULT_BLOCK_SIZE - 1) / KvLayout.DEFAULT_BLOCK_SIZE;

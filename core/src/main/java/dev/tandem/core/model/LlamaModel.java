@@ -15,7 +15,7 @@ import java.util.List;
  * One call runs a whole step: every prefill chunk and decode token of the batch goes through each layer
  * together, so weights are read once per step.
  */
-public final class LlamaModel {
+public final class LlamaModel implements DecoderModel {
     private final ModelConfig config;
     private final Backend backend;
     private final Rope rope;
@@ -73,34 +73,21 @@ public final class LlamaModel {
         logits = backend.allocate(maxLogitRows, config.vocabSize());
     }
 
+    @Override
     public ModelConfig config() { return config; }
 
+    @Override
     public Backend backend() { return backend; }
 
+    @Override
     public int maxTokens() { return maxTokens; }
 
-    /**
-     * Runs one step: writes the batch's keys and values into {@code kv} and returns the logits of
-     * {@code batch.logitRows()} (a view valid until the next call).
-     */
-    public Activation forward(StepBatch batch, KvStorage kv) {
-        return forward(batch, kv, null);
-    }
-
-    /**
-     * As {@link #forward(StepBatch, KvStorage)}, calling {@code afterKvWrite} with each layer's index as soon as
-     * that layer's keys and values of the batch are in {@code kv}: a Splitwise prompt worker starts sending a
-     * layer's KV blocks from there while the following layers compute.
-     */
+    @Override
     public Activation forward(StepBatch batch, KvStorage kv, java.util.function.IntConsumer afterKvWrite) {
-        int n = batch.size();
-        if (n == 0 || n > maxTokens) throw new IllegalArgumentException("step of " + n + " tokens; this model was set up for 1.." + maxTokens);
-        for (int t : batch.tokens()) {
-            if (t < 0 || t >= config.vocabSize()) throw new IllegalArgumentException("token id " + t + " outside the vocabulary of " + config.vocabSize());
-        }
+        batch.check(maxTokens, config.vocabSize());
         for (int p : batch.positions()) rope.checkPosition(p);
         int logitRows = batch.logitRows().length;
-        int stride = blockTableStride(batch, kv.layout().blockSize());
+        int stride = batch.blockTableStride(kv.layout().blockSize(), config.contextLength());
         // A step that streams its layers' KV out runs its ops directly: a replayed recording would skip the hook.
         int q = afterKvWrite == null ? uniformQueryLength(batch) : 0;
         int padded = q > 0 ? backend.replayRows(batch.seqs().size()) : 0;
@@ -117,18 +104,6 @@ public final class LlamaModel {
         backend.beginStep(batch.tokens(), batch.positions(), batch.slots(), ab, stride);
         run(batch, ab, kv, afterKvWrite);
         return logits.rows(logitRows);
-    }
-
-    /**
-     * The block-table stride of a step: the longest context rounded up to a power of two (at least 256 tokens), in
-     * blocks, capped by the model's context. A replaying backend records one step per stride, so a recording serves
-     * every step whose contexts fit, and short contexts do not pay for the model's full context in metadata.
-     */
-    private int blockTableStride(StepBatch batch, int blockSize) {
-        int longest = 1;
-        for (AttentionBatch.Seq s : batch.seqs()) longest = Math.max(longest, s.ctxLen());
-        int bucket = Math.max(256, Integer.highestOneBit(Math.max(1, longest - 1)) << 1);
-        return Math.ceilDiv(Math.min(bucket, config.contextLength()), blockSize);
     }
 
     /** A recorded step belongs to this model's scratch buffers, this KV cache and its tokens per sequence. */

@@ -3,9 +3,17 @@ package dev.tandem.core.model;
 import dev.tandem.core.backend.Rope;
 
 /**
- * Hyper-parameters of a Llama-family decoder, whatever file they came from.
+ * Hyper-parameters of a decoder, whatever file they came from: the Llama family, or OPT.
  *
- * @param architecture   "llama", "mistral" or "qwen2"
+ * <p>OPT fits the same record rather than one of its own, so that every consumer (KV layout, schedulers, CLI reports)
+ * keeps reading one type: its differences are either fixed by the architecture (LayerNorm with bias, ReLU, biases on
+ * every projection, learned positions at offset 2, tied output) or already fields here. Its RoPE fields are unused
+ * ({@link #opt} fills them with harmless defaults); {@link #hasRope()} says so.
+ *
+ * @param architecture   "llama", "mistral", "qwen2" or "opt"
+ * @param hiddenDim      the FFN width (Llama's intermediate_size, OPT's ffn_dim)
+ * @param contextLength  positions the model takes (OPT: its learned position table has contextLength + 2 rows)
+ * @param normEps        RMSNorm's epsilon, or LayerNorm's for OPT
  * @param ropeStyle      how the file's Q/K weights pair dimensions for RoPE
  * @param ropeTheta      RoPE base frequency
  * @param ropeInvFreq    headDim/2 inverse frequencies, already scaled (Llama 3 scaling)
@@ -32,6 +40,12 @@ public record ModelConfig(
         int bos,
         int eos) {
 
+    /** The architecture name of OPT (Hugging Face model_type "opt"). */
+    public static final String OPT = "opt";
+
+    /** Rows before position 0 in OPT's learned position table (a fairseq padding convention transformers keeps). */
+    public static final int OPT_POSITION_OFFSET = 2;
+
     public ModelConfig {
         if (heads % kvHeads != 0) {
             throw new IllegalArgumentException("num_attention_heads " + heads + " is not a multiple of num_key_value_heads " + kvHeads);
@@ -41,13 +55,25 @@ public record ModelConfig(
         }
     }
 
+    /** OPT: the same shape fields, learned positions, no RoPE (its RoPE fields are placeholders). */
+    public static ModelConfig opt(int dim, int ffnDim, int layers, int heads, int vocabSize, int maxPositions, float eps, int bos, int eos) {
+        int headDim = dim / heads;
+        return new ModelConfig(OPT, dim, ffnDim, layers, heads, heads, headDim, vocabSize, maxPositions, eps, Rope.Style.HALF,
+                10_000, Rope.invFreq(headDim, 10_000), true, true, 0, bos, eos);
+    }
+
+    public boolean isOpt() { return architecture.equals(OPT); }
+
+    /** Whether attention rotates q and k by position (the Llama family); OPT adds learned position embeddings instead. */
+    public boolean hasRope() { return !isOpt(); }
+
     public int qDim() { return heads * headDim; }
 
     public int kvDim() { return kvHeads * headDim; }
 
     /** Weight parameters (excluding biases and norms), for reports. */
     public long matrixParameters() {
-        long perLayer = (long) dim * qDim() + 2L * dim * kvDim() + (long) qDim() * dim + 3L * dim * hiddenDim;
+        long perLayer = (long) dim * qDim() + 2L * dim * kvDim() + (long) qDim() * dim + (isOpt() ? 2L : 3L) * dim * hiddenDim;
         return perLayer * layers + (long) vocabSize * dim * (tiedEmbeddings ? 1 : 2);
     }
 

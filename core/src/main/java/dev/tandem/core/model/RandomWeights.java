@@ -39,15 +39,24 @@ public final class RandomWeights {
 
     /** Fills dst[0, count * cols) with rows [first, first + count) of the named tensor. */
     public static void rows(long seed, String name, long first, int count, int cols, float[] dst) {
-        rows(seed, name, first, count, cols, dst, true);
+        fill(seed, name, first, count, cols, dst, SCALE, true);
+    }
+
+    /**
+     * As {@link #rows}, with standard deviation {@code std} instead of {@value #STD} (norm weights stay 1): the same
+     * values times std / 0.02. Test models use a larger one so that the layers, not the biases and embeddings alone,
+     * decide the next token.
+     */
+    public static void rows(long seed, String name, long first, int count, int cols, float[] dst, float std) {
+        fill(seed, name, first, count, cols, dst, (float) (std / SUM_SD), true);
     }
 
     /** The same values as {@link #rows}, one at a time: the reference for the vector loop. */
     static void rowsScalar(long seed, String name, long first, int count, int cols, float[] dst) {
-        rows(seed, name, first, count, cols, dst, false);
+        fill(seed, name, first, count, cols, dst, SCALE, false);
     }
 
-    private static void rows(long seed, String name, long first, int count, int cols, float[] dst, boolean vector) {
+    private static void fill(long seed, String name, long first, int count, int cols, float[] dst, float scale, boolean vector) {
         if (name.endsWith("norm.weight")) {
             Arrays.fill(dst, 0, count * cols, 1f);
             return;
@@ -55,8 +64,8 @@ public final class RandomWeights {
         long tensorKey = mix(seed ^ mix(fnv1a(name)));
         for (int r = 0; r < count; r++) {
             long rowKey = mix(tensorKey + (first + r) * GAMMA);
-            if (vector) row(rowKey, dst, r * cols, cols, OFFSET, SCALE);
-            else for (int j = 0; j < cols; j++) dst[r * cols + j] = value(rowKey, j, OFFSET, SCALE);
+            if (vector) row(rowKey, dst, r * cols, cols, OFFSET, scale);
+            else for (int j = 0; j < cols; j++) dst[r * cols + j] = value(rowKey, j, OFFSET, scale);
         }
     }
 

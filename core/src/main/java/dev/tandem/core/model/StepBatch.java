@@ -16,6 +16,30 @@ public record StepBatch(int[] tokens, int[] positions, int[] slots, java.util.Li
     public int size() { return tokens.length; }
 
     /**
+     * Checks that the step fits a model set up for {@code maxTokens} tokens per step and that every token id is in the
+     * vocabulary (a bad id would read outside the embedding table).
+     */
+    public void check(int maxTokens, int vocabSize) {
+        int n = size();
+        if (n == 0 || n > maxTokens) throw new IllegalArgumentException("step of " + n + " tokens; this model was set up for 1.." + maxTokens);
+        for (int t : tokens) {
+            if (t < 0 || t >= vocabSize) throw new IllegalArgumentException("token id " + t + " outside the vocabulary of " + vocabSize);
+        }
+    }
+
+    /**
+     * The block-table stride of this step: the longest context rounded up to a power of two (at least 256 tokens), in
+     * blocks, capped by the model's context. A replaying backend records one step per stride, so a recording serves
+     * every step whose contexts fit, and short contexts do not pay for the model's full context in metadata.
+     */
+    public int blockTableStride(int blockSize, int contextLength) {
+        int longest = 1;
+        for (AttentionBatch.Seq s : seqs) longest = Math.max(longest, s.ctxLen());
+        int bucket = Math.max(256, Integer.highestOneBit(Math.max(1, longest - 1)) << 1);
+        return Math.ceilDiv(Math.min(bucket, contextLength), blockSize);
+    }
+
+    /**
      * One sequence's positions [start, start + count) (its tokens taken from {@code sequence}), with logits for the
      * given rows of the step (0 = position start). The table must already hold blocks for start + count positions.
      */

@@ -54,6 +54,7 @@ public final class CudaBackend implements Backend {
     private static final int[] GRAPH_SIZES = {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256};
 
     private final CudaDriver cuda;
+    private final int ordinal;
     private final int device;
     private final MemorySegment context;
     private final MemorySegment stream;
@@ -63,11 +64,12 @@ public final class CudaBackend implements Backend {
     private final int smCount;
     private final boolean graphs;
     private final List<Long> allocations = new ArrayList<>();
+    private final Map<Long, Long> sizes = new java.util.HashMap<>();
+    private long allocatedBytes;
     private final Map<Rope, long[]> ropeTables = new IdentityHashMap<>();
     private final Arena arena = Arena.ofShared();
     /** Kernel parameters: one slot per argument value and the pointer array cuLaunchKernel reads. */
     private final MemorySegment argValues = arena.allocate(8L * 32, 8), argPointers = arena.allocate(ValueLayout.ADDRESS, 32);
-    private final ThreadLocal<Boolean> current = ThreadLocal.withInitial(() -> false);
 
     // Step metadata: packed on the host in pinned memory, copied to the device in one transfer.
     private MemorySegment metaHost;
@@ -78,6 +80,7 @@ public final class CudaBackend implements Backend {
     private long scratchInts, scratchIntsCapacity;
     private MemorySegment hostRow;
     private final StepGraphs recordings;
+    private final MemorySegment kvGather, kvScatter;
 
     public CudaBackend(int device, Precision precision) {
         this(device, precision, true);
@@ -90,9 +93,9 @@ public final class CudaBackend implements Backend {
         if (device < 0 || device >= count) {
             throw new CudaException("cuda:" + device + " does not exist: the driver reports " + count + " device(s)");
         }
+        this.ordinal = device;
         this.device = cuda.device(device);
         this.context = cuda.usePrimaryContext(this.device);
-        current.set(true);
         this.precision = precision;
         this.graphs = graphs;
         this.stream = cuda.createStream();
@@ -103,6 +106,9 @@ public final class CudaBackend implements Backend {
         for (String f : new String[] {"tdm_flash2_prefill_64", "tdm_flash2_prefill_128"}) {
             cuda.setMaxDynamicSharedMemory(kernels.get(f), flash2SharedBytes(128));
         }
+        // Resolved here: transports launch them from their own threads, and the kernel table is the loop thread's.
+        this.kvGather = kernels.get("tdm_kv_gather");
+        this.kvScatter = kernels.get("tdm_kv_scatter");
         for (int i = 0; i < 32; i++) argPointers.setAtIndex(ValueLayout.ADDRESS, i, argValues.asSlice(8L * i, 8));
         hostRow = cuda.hostAlloc(1 << 20);
     }
@@ -118,20 +124,24 @@ public final class CudaBackend implements Backend {
     public int deviceHandle() { return device; }
 
     private void use() {
-        if (!current.get()) {
-            cuda.usePrimaryContext(device);
-            current.set(true);
-        }
+        if (!cuda.isCurrent(context)) cuda.usePrimaryContext(device);
     }
 
     private long malloc(long bytes) {
-        long p = cuda.malloc(Math.max(bytes, 256));
+        long size = Math.max(bytes, 256);
+        long p = cuda.malloc(size);
         allocations.add(p);
+        sizes.put(p, size);
+        allocatedBytes += size;
         return p;
     }
 
     private void release(long p) {
-        if (p != 0 && allocations.remove(p)) cuda.free(p);
+        if (p != 0 && allocations.remove(p)) {
+            cuda.free(p);
+            Long size = sizes.remove(p);
+            if (size != null) allocatedBytes -= size;
+        }
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -267,6 +277,44 @@ public final class CudaBackend implements Backend {
         long base = malloc(total);
         cuda.memset(base, (byte) 0, total);
         return new CudaKv(layout, base, bytes);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // KV hand-over (Splitwise): what a device transport needs from the cache, callable from the transport's threads
+    // ---------------------------------------------------------------------------------------------------------
+
+    /** cuda:N's N. */
+    public int ordinal() { return ordinal; }
+
+    /** The stream every op of this backend is queued on, in order: a transport orders its copies after points of it. */
+    public MemorySegment stream() { return stream; }
+
+    /** Makes this backend's device context current on the calling thread (a transport's own threads). */
+    public void useOnThisThread() { use(); }
+
+    /** Bytes of one block of one layer's keys (as many again for its values) in {@code kv}, a cache of this backend. */
+    public long kvBlockBytes(KvStorage kv) {
+        CudaKv c = (CudaKv) kv;
+        return (long) c.layout().blockSize() * c.layout().kvDim() * c.elementBytes();
+    }
+
+    /**
+     * Queues on {@code on} the copy of {@code n} blocks of layer {@code layer} into {@code out}: their keys, then their
+     * values, block after block ({@code 2 * n * kvBlockBytes} bytes). {@code ids} is a device array of the n block ids.
+     */
+    public void gatherKv(KvStorage kv, int layer, long ids, int n, long out, MemorySegment on) { copyKv(kvGather, kv, layer, ids, n, out, on); }
+
+    /** The inverse of {@link #gatherKv}: {@code in}'s keys and values into blocks {@code ids} of layer {@code layer}. */
+    public void scatterKv(KvStorage kv, int layer, long ids, int n, long in, MemorySegment on) { copyKv(kvScatter, kv, layer, ids, n, in, on); }
+
+    private void copyKv(MemorySegment kernel, KvStorage kv, int layer, long ids, int n, long staging, MemorySegment on) {
+        if (!(kv instanceof CudaKv c) || layer < 0 || layer >= c.layout().layers() || n < 1) {
+            throw new IllegalArgumentException("KV copy of " + n + " blocks of layer " + layer + " from " + kv);
+        }
+        use();
+        long vecs = kvBlockBytes(kv) / 16;
+        int grid = (int) Math.min(4L * smCount, Math.max(1, (2 * n * vecs + 255) / 256));
+        cuda.launch(kernel, grid, 1, 1, 256, 1, 1, 0, on, c.keys(layer), c.values(layer), ids, n, vecs, staging);
     }
 
     /** Bytes of KV cache one token takes in all layers on this backend. */
@@ -473,7 +521,7 @@ public final class CudaBackend implements Backend {
         return x.bf16();
     }
 
-    private static void wrote(CudaActivation out, boolean mirror) {
+    static void wrote(CudaActivation out, boolean mirror) {
         out.buf.mirrorRows = mirror ? out.rows : 0;
         out.buf.f32Stale = false;
     }
@@ -538,6 +586,57 @@ public final class CudaBackend implements Backend {
         launch("tdm_rmsnorm", o.rows(), 1, 1, normThreads(o.cols()), 0, ac.f32(), xi.f32(), w(gamma).ptr(), o.f32(), o.bf16(), o.cols(), eps);
         wrote(ac, false);
         wrote(o, true);
+    }
+
+    @Override
+    public void layerNorm(Activation x, Weight gamma, Weight beta, float eps, Activation out) {
+        use();
+        CudaActivation xi = a(x), o = a(out);
+        launch("tdm_layernorm", o.rows(), 1, 1, normThreads(o.cols()), 0, 0L, xi.f32(), w(gamma).ptr(), w(beta).ptr(), o.f32(), o.bf16(),
+                o.cols(), eps);
+        wrote(o, true);
+    }
+
+    @Override
+    public void addLayerNorm(Activation acc, Activation x, Weight gamma, Weight beta, float eps, Activation out) {
+        use();
+        CudaActivation ac = a(acc), xi = a(x), o = a(out);
+        launch("tdm_layernorm", o.rows(), 1, 1, normThreads(o.cols()), 0, ac.f32(), xi.f32(), w(gamma).ptr(), w(beta).ptr(), o.f32(), o.bf16(),
+                o.cols(), eps);
+        wrote(ac, false);
+        wrote(o, true);
+    }
+
+    @Override
+    public void relu(Activation x) {
+        use();
+        CudaActivation xi = a(x);
+        launch("tdm_add_bias_relu", grid(xi.elements(), 256), 1, 1, 256, 0, xi.f32(), 0L, xi.bf16(), xi.cols(), xi.elements());
+        wrote(xi, true);
+    }
+
+    /** The bias, the ReLU and the bf16 copy the next GEMM reads, in one pass. */
+    @Override
+    public void addBiasRelu(Activation x, Weight bias) {
+        use();
+        CudaActivation xi = a(x);
+        launch("tdm_add_bias_relu", grid(xi.elements(), 256), 1, 1, 256, 0, xi.f32(), w(bias).ptr(), xi.bf16(), xi.cols(), xi.elements());
+        wrote(xi, true);
+    }
+
+    @Override
+    public void addPositionEmbedding(Activation x, Weight table, int[] positions, int offset) {
+        use();
+        CudaActivation xi = a(x);
+        CudaWeight t = w(table);
+        for (int i = 0; i < xi.rows(); i++) {
+            int row = positions[i] + offset;
+            if (row < 0 || row >= t.rows()) throw new IllegalArgumentException("position " + positions[i] + " outside the " + (t.rows() - offset) + " positions of " + t.name());
+        }
+        Step s = stepFor(null, positions, null, null);
+        launch(t.dtype() == DType.BF16 ? "tdm_add_position_bf16" : "tdm_add_position_f32", xi.rows(), 1, 1, 256, 0,
+                xi.f32(), meta(s.positionsAt), t.ptr(), offset, xi.cols());
+        wrote(xi, false);
     }
 
     private static int normThreads(int cols) { return cols >= 2048 ? 1024 : cols >= 512 ? 512 : 256; }
@@ -851,6 +950,21 @@ public final class CudaBackend implements Backend {
     public void synchronize() {
         use();
         cuda.synchronize(stream);
+    }
+
+    // Package-level access for CudaOffload (weight streaming and host transfers of offloaded runs).
+
+    MemorySegment computeStream() { return stream; }
+
+    void makeCurrent() { use(); }
+
+    long allocate(long bytes) { return malloc(bytes); }
+
+    void free(long ptr) { release(ptr); }
+
+    /** Device bytes this backend holds (weights, activations, caches, scratch). */
+    public long allocatedBytes() {
+        return allocatedBytes;
     }
 
     /** Free and total device memory in bytes. */

@@ -5,7 +5,7 @@ import dev.tandem.core.backend.AttentionBatch;
 import dev.tandem.core.backend.Backend;
 import dev.tandem.core.backend.KvLayout;
 import dev.tandem.core.backend.KvStorage;
-import dev.tandem.core.model.LlamaModel;
+import dev.tandem.core.model.DecoderModel;
 import dev.tandem.core.model.ModelConfig;
 import dev.tandem.core.model.ModelWeights;
 import dev.tandem.core.model.StepBatch;
@@ -28,7 +28,7 @@ import java.util.List;
  * {@link Verifier} decides how many to keep; the KV positions of rejected drafts are given back.
  */
 public final class ModelRunner {
-    private final LlamaModel model;
+    private final DecoderModel model;
     private final Backend backend;
     private final KvStorage kv;
     private final KvCacheManager blocks;
@@ -40,7 +40,7 @@ public final class ModelRunner {
     public ModelRunner(ModelConfig config, ModelWeights weights, Backend backend, KvCacheManager blocks, int maxTokens, int maxLogitRows) {
         this.backend = backend;
         this.blocks = blocks;
-        this.model = new LlamaModel(config, weights, backend, maxTokens, maxLogitRows);
+        this.model = DecoderModel.create(config, weights, backend, maxTokens, maxLogitRows);
         this.kv = backend.allocateKv(new KvLayout(config.layers(), blocks.numBlocks(), blocks.blockSize(), config.kvHeads(), config.headDim()));
         this.vocab = config.vocabSize();
     }

@@ -1,5 +1,8 @@
 package dev.tandem.engine.handover;
 
+import dev.tandem.core.backend.KvLayout;
+import dev.tandem.core.backend.KvStorage;
+import dev.tandem.core.backend.cpu.CpuKvStorage;
 import dev.tandem.engine.sched.Sequence;
 import dev.tandem.engine.transport.HostKv;
 import dev.tandem.engine.transport.KvReceiver;
@@ -43,13 +46,16 @@ public final class Reservations implements KvReceiver {
     }
 
     private final Map<Long, Entry> entries = new ConcurrentHashMap<>();
+    private final KvLayout layout;
+    /** The cache block by block when it is in host memory; null for a device cache (device transports only). */
     private final HostKv kv;
     private final Consumer<Outcome> outcomes;
     private final AtomicLong bytesReceived = new AtomicLong();
 
     /** @param outcomes called once per reservation, from any thread; hands the outcome to the engine loop */
-    public Reservations(HostKv kv, Consumer<Outcome> outcomes) {
-        this.kv = kv;
+    public Reservations(KvStorage cache, Consumer<Outcome> outcomes) {
+        this.layout = cache.layout();
+        this.kv = cache instanceof CpuKvStorage ? HostKv.of(cache) : null;
         this.outcomes = outcomes;
     }
 
@@ -60,27 +66,40 @@ public final class Reservations implements KvReceiver {
     public long bytesReceived() { return bytesReceived.get(); }
 
     @Override
-    public long blockBytes() { return kv.blockBytes(); }
+    public long blockBytes() { return host().blockBytes(); }
+
+    private HostKv host() {
+        if (kv == null) throw new IllegalStateException("this worker's KV cache is in device memory: hand-overs to it need a device transport (NCCL)");
+        return kv;
+    }
 
     @Override
     public boolean write(long reservation, int layer, int index, BlockWriter writer) throws IOException {
+        HostKv host = host();
+        return writeBlocks(reservation, layer, index, 1, 2 * host.blockBytes(), blocks -> writer.write(host.keys(layer, blocks[0]), host.values(layer, blocks[0])));
+    }
+
+    @Override
+    public boolean writeBlocks(long reservation, int layer, int firstIndex, int count, long bytes, BlocksWriter writer) throws IOException {
         Entry e = entries.get(reservation);
         if (e == null) return false;
         e.lock.lock();
         try {
             if (!e.open) return false;
-            if (index < 0 || index >= e.seq.numBlocks() || layer < 0 || layer >= kv.layout().layers()) {
-                throw new IOException("KV block " + index + " of layer " + layer + " is outside reservation " + reservation
-                        + " (" + e.seq.numBlocks() + " blocks, " + kv.layout().layers() + " layers)");
+            if (firstIndex < 0 || count < 1 || firstIndex + count > e.seq.numBlocks() || layer < 0 || layer >= layout.layers()) {
+                throw new IOException("KV blocks " + firstIndex + ".." + (firstIndex + count - 1) + " of layer " + layer + " are outside reservation "
+                        + reservation + " (" + e.seq.numBlocks() + " blocks, " + layout.layers() + " layers)");
             }
-            int block = e.seq.block(index);
-            writer.write(kv.keys(layer, block), kv.values(layer, block));
-            bytesReceived.addAndGet(2 * kv.blockBytes());
+            int[] blocks = new int[count];
+            for (int i = 0; i < count; i++) blocks[i] = e.seq.block(firstIndex + i);
+            writer.write(blocks);
+            bytesReceived.addAndGet(bytes);
             return true;
         } finally {
             e.lock.unlock();
         }
     }
+
 
     @Override
     public void commit(long reservation, int[] tokens) {

@@ -7,7 +7,7 @@ import dev.tandem.core.backend.KvLayout;
 import dev.tandem.core.backend.KvStorage;
 import dev.tandem.core.kv.BlockPool;
 import dev.tandem.core.kv.BlockTable;
-import dev.tandem.core.model.LlamaModel;
+import dev.tandem.core.model.DecoderModel;
 import dev.tandem.core.model.Model;
 import dev.tandem.core.model.ModelConfig;
 import dev.tandem.core.model.StepBatch;
@@ -31,7 +31,7 @@ import java.util.Map;
  */
 public final class DraftModelDrafter implements Drafter {
     private final Model draft;
-    private final LlamaModel model;
+    private final DecoderModel model;
     private final Backend backend;
     private final KvStorage kv;
     private final BlockPool pool;
@@ -68,7 +68,7 @@ public final class DraftModelDrafter implements Drafter {
         this.draft = draft;
         this.backend = backend;
         this.budget = Math.max(maxTokens, maxSeqs);
-        this.model = new LlamaModel(c, draft.weights(), backend, budget, maxSeqs);
+        this.model = DecoderModel.create(c, draft.weights(), backend, budget, maxSeqs);
         this.pool = new BlockPool(numBlocks, blockSize);
         this.kv = backend.allocateKv(new KvLayout(c.layers(), numBlocks, blockSize, c.kvHeads(), c.headDim()));
         this.row = new float[c.vocabSize()];

@@ -1,5 +1,7 @@
 package dev.tandem.engine.transport;
 
+import dev.tandem.core.backend.KvStorage;
+
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.util.Map;
@@ -24,13 +26,14 @@ public final class InProcessKvTransport implements KvTransport {
     }
 
     @Override
-    public KvStream open(String address, long reservation, HostKv source, long deadlineNanos) {
+    public KvStream open(String address, long reservation, KvStorage cache, long deadlineNanos) {
+        HostKv source = HostKv.of(cache); // refuses a device cache, saying why
         KvReceiver receiver = receivers.get(address);
         if (receiver == null) throw new IllegalArgumentException("no KV receiver registered as '" + address + "'");
         if (receiver.blockBytes() != source.blockBytes()) {
             throw new IllegalArgumentException("KV block of " + source.blockBytes() + " bytes, receiver '" + address + "' expects " + receiver.blockBytes());
         }
-        return channels.computeIfAbsent(address, a -> new Copying(a, receiver)).stream(reservation, source, deadlineNanos);
+        return channels.computeIfAbsent(address, a -> new Copying(a, receiver)).stream(reservation, cache, deadlineNanos);
     }
 
     @Override
@@ -42,7 +45,7 @@ public final class InProcessKvTransport implements KvTransport {
         channels.clear();
     }
 
-    private final class Copying extends KvChannel {
+    private final class Copying extends HostKvChannel {
         private final KvReceiver receiver;
 
         Copying(String address, KvReceiver receiver) {

@@ -1,7 +1,8 @@
 package dev.tandem.engine.transport;
 
+import dev.tandem.core.backend.KvStorage;
+
 import java.io.IOException;
-import java.lang.foreign.MemorySegment;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -9,9 +10,10 @@ import java.util.function.Consumer;
 
 /**
  * The path to one receiver: a sender thread works through the streams' messages in the order they were queued,
- * so that a sequence's commit always follows its blocks. Subclasses say how a message travels.
+ * so that a sequence's commit always follows its blocks. Subclasses say how a layer's blocks, a commit and an
+ * abort travel (host memory: one copy or write per block; device memory: a gather and one transfer per layer).
  */
-abstract class KvChannel implements AutoCloseable {
+public abstract class KvChannel implements AutoCloseable {
     private final LinkedBlockingQueue<Runnable> queue = new LinkedBlockingQueue<>();
     private final Thread sender;
     private final KvTransferStats stats;
@@ -24,25 +26,65 @@ abstract class KvChannel implements AutoCloseable {
         this.sender = Thread.ofPlatform().daemon().name("tandem-kv-send-" + name).start(this::drain);
     }
 
-    protected abstract void block(long reservation, int layer, int index, MemorySegment keys, MemorySegment values) throws IOException;
+    /**
+     * Sends blocks {@code blocks} (physical ids in {@code source}) of {@code layer}, the first being the sequence's
+     * block {@code firstIndex}; returns the bytes sent. {@code mark} is what {@link #mark} returned when the layer
+     * was queued.
+     */
+    protected abstract long layer(long reservation, KvStorage source, int layer, int[] blocks, int firstIndex, Object mark, long deadline)
+            throws IOException, TimeoutException;
 
-    protected abstract void commit(long reservation, int[] tokens) throws IOException;
+    protected abstract void commit(long reservation, int[] tokens, long deadline) throws IOException, TimeoutException;
 
     protected abstract void abort(long reservation, String reason) throws IOException;
 
-    /** Whether the channel can still carry messages (a broken connection is replaced by a new channel). */
-    boolean usable() { return !closed; }
+    /**
+     * Called on the engine's thread where the forward pass hands a layer over, before it is queued: a device
+     * channel marks its compute stream there (the layer's KV write is only queued on it). Null by default.
+     */
+    protected Object mark() { return null; }
+
+    /** The sender thread is done with {@code mark} (sent, skipped or failed). */
+    protected void release(Object mark) {}
+
+    /** A stream failed with {@code failure}; a device channel aborts transfers that may be stuck. */
+    protected void failed(Throwable failure) {}
+
+    /**
+     * On the sender thread before its first message (a device channel makes its context current there). Not at the
+     * thread's start: that runs inside this constructor, before a subclass's fields are set.
+     */
+    protected void senderStarted() {}
+
+    /** Last thing on the sender thread, once closed and drained (a device channel frees its buffers there). */
+    protected void senderStopped() {}
+
+    /** Whether the channel can still carry messages (a broken path is replaced by a new channel). */
+    public boolean usable() { return !closed; }
 
     /** Runs messages until the channel is closed and nothing is left: after a close they fail fast, and every commit still gets its answer. */
     private void drain() {
+        boolean started = false;
         while (!closed || !queue.isEmpty()) {
             try {
                 Runnable next = queue.poll(100, TimeUnit.MILLISECONDS);
-                if (next != null) next.run();
+                if (next == null) continue;
+                // The queue hands the message over after the constructor finished: the subclass is complete here.
+                if (!started) {
+                    started = true;
+                    try {
+                        senderStarted();
+                    } catch (RuntimeException e) {
+                        // The messages still run (and fail), so that every commit gets its answer.
+                        java.util.logging.Logger.getLogger(KvChannel.class.getName()).warning("KV channel: " + e);
+                    }
+                }
+                next.run();
             } catch (InterruptedException e) {
-                return;
+                break;
             }
         }
+        senderStopped(); // after seeing 'closed' set (volatile), which happens after construction
     }
 
     /** Stops taking messages; those queued still run (and fail if the path is gone), so no hand-over is left hanging. */
@@ -51,17 +93,20 @@ abstract class KvChannel implements AutoCloseable {
         closed = true;
     }
 
-    KvStream stream(long reservation, HostKv source, long deadlineNanos) { return new Stream(reservation, source, deadlineNanos); }
+    /** Waits up to {@code millis} for the sender thread to finish after {@link #close}. */
+    public void join(long millis) throws InterruptedException { sender.join(millis); }
+
+    public KvStream stream(long reservation, KvStorage source, long deadlineNanos) { return new Stream(reservation, source, deadlineNanos); }
 
     private final class Stream implements KvStream {
         private final long reservation;
-        private final HostKv source;
+        private final KvStorage source;
         private final long deadline;
         /** Set once, by the sender thread; later messages of the stream are skipped. */
-        private Throwable failure;
+        private volatile Throwable failure;
         private volatile boolean aborted;
 
-        Stream(long reservation, HostKv source, long deadline) {
+        Stream(long reservation, KvStorage source, long deadline) {
             this.reservation = reservation;
             this.source = source;
             this.deadline = deadline;
@@ -69,18 +114,19 @@ abstract class KvChannel implements AutoCloseable {
 
         @Override
         public void sendLayer(int layer, int[] blocks, int firstIndex) {
+            if (failure != null || aborted) return;
+            Object mark = mark();
             queue.add(() -> {
-                if (failure != null || aborted || !inTime()) return;
                 try {
+                    if (failure != null || aborted || !inTime()) return;
                     busyUntil = deadline;
-                    for (int i = 0; i < blocks.length; i++) {
-                        block(reservation, layer, firstIndex + i, source.keys(layer, blocks[i]), source.values(layer, blocks[i]));
-                        stats.sent(2 * source.blockBytes());
-                    }
-                } catch (IOException | RuntimeException e) {
+                    long bytes = KvChannel.this.layer(reservation, source, layer, blocks, firstIndex, mark, deadline);
+                    stats.sent(bytes, blocks.length);
+                } catch (IOException | TimeoutException | RuntimeException e) {
                     fail(e);
                 } finally {
                     busyUntil = 0;
+                    release(mark);
                 }
             });
         }
@@ -100,9 +146,9 @@ abstract class KvChannel implements AutoCloseable {
                 if (failure == null && inTime()) {
                     try {
                         busyUntil = deadline;
-                        KvChannel.this.commit(reservation, tokens);
+                        KvChannel.this.commit(reservation, tokens, deadline);
                         stats.handedOver(System.nanoTime() - queued);
-                    } catch (IOException | RuntimeException e) {
+                    } catch (IOException | TimeoutException | RuntimeException e) {
                         fail(e);
                     } finally {
                         busyUntil = 0;
@@ -135,6 +181,7 @@ abstract class KvChannel implements AutoCloseable {
             failure = t;
             stats.failed();
             // The reservation stays: the router has the token worker recompute the KV (or it expires there).
+            failed(t);
         }
     }
 }

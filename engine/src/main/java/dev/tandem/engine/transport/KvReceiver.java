@@ -18,11 +18,23 @@ public interface KvReceiver {
      */
     boolean write(long reservation, int layer, int index, BlockWriter writer) throws IOException;
 
+    /**
+     * A device transport's write: gives {@code writer} the physical ids (in the receiver's cache) of blocks
+     * {@code firstIndex} .. {@code firstIndex + count - 1} of the reservation, under the rules of {@link #write};
+     * the writer fills them (on the device) before it returns, {@code bytes} in all.
+     */
+    boolean writeBlocks(long reservation, int layer, int firstIndex, int count, long bytes, BlocksWriter writer) throws IOException;
+
     /** Every block was sent: {@code tokens} (prompt and first token) join the decode batch. */
     void commit(long reservation, int[] tokens);
 
     /** The sender gave up (its request finished or failed); the reservation is dropped. */
     void abort(long reservation, String reason);
+
+    @FunctionalInterface
+    interface BlocksWriter {
+        void write(int[] blocks) throws IOException;
+    }
 
     @FunctionalInterface
     interface BlockWriter {

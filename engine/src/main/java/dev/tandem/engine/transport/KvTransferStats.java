@@ -23,17 +23,18 @@ public final class KvTransferStats {
         return s;
     }
 
-    void sent(long bytes) {
+    /** A transport sent {@code blocks} blocks (of one layer) in {@code bytes}. */
+    public void sent(long bytes, int blocks) {
         bytesSent.addAndGet(bytes);
-        blocksSent.incrementAndGet();
+        blocksSent.addAndGet(blocks);
     }
 
-    void handedOver(long nanos) {
+    public void handedOver(long nanos) {
         handovers.incrementAndGet();
         latencyNanos.addAndGet(nanos);
     }
 
-    void failed() { failures.incrementAndGet(); }
+    public void failed() { failures.incrementAndGet(); }
 
     public long bytesSent() { return bytesSent.get(); }
 

@@ -1,5 +1,7 @@
 package dev.tandem.engine.transport;
 
+import dev.tandem.core.backend.KvStorage;
+
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.net.InetSocketAddress;
@@ -31,9 +33,10 @@ public final class TcpKvTransport implements KvTransport {
     }
 
     @Override
-    public KvStream open(String address, long reservation, HostKv source, long deadlineNanos) {
+    public KvStream open(String address, long reservation, KvStorage cache, long deadlineNanos) {
+        HostKv.of(cache); // refuses a device cache, saying why
         Connection c = connections.compute(address, (a, old) -> old != null && old.usable() ? old : connect(a));
-        return c.stream(reservation, source, deadlineNanos);
+        return c.stream(reservation, cache, deadlineNanos);
     }
 
     private Connection connect(String address) {
@@ -76,7 +79,7 @@ public final class TcpKvTransport implements KvTransport {
         connections.clear();
     }
 
-    private final class Connection extends KvChannel {
+    private final class Connection extends HostKvChannel {
         private final SocketChannel ch;
         private final ByteBuffer header = ByteBuffer.allocate(BLOCK_HEADER);
 
@@ -86,7 +89,7 @@ public final class TcpKvTransport implements KvTransport {
         }
 
         @Override
-        boolean usable() { return super.usable() && ch.isOpen(); }
+        public boolean usable() { return super.usable() && ch.isOpen(); }
 
         @Override
         protected void block(long reservation, int layer, int index, MemorySegment keys, MemorySegment values) throws IOException {

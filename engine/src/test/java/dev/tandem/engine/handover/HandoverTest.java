@@ -285,6 +285,42 @@ class HandoverTest {
         }
     }
 
+    /**
+     * What a device transport sees of a reservation: the physical ids of the blocks it asked for, in the sequence's
+     * order; a range outside the reservation is an error naming it; once the reservation stopped waiting, nothing.
+     * A path that cannot be opened leaves no queue slot taken.
+     */
+    @Test
+    void aDeviceTransportGetsTheReservedBlocksInOrderWhileTheReservationWaits() throws Exception {
+        try (Engine t = new Engine(model, tokenBackend, TOKEN); Engine p = new Engine(model, promptBackend, PROMPT)) {
+            GenerationRequest r = request(3, 8); // 22 prompt tokens: 2 blocks
+            Collected c = new Collected();
+            Reservation res = t.reserve(r, c.tokenListener(), DEADLINE);
+            int free = t.load().totalBlocks() - 2;
+            List<int[]> seen = new ArrayList<>();
+            assertTrue(t.kvReceiver().writeBlocks(res.id(), 3, 0, 2, 4096, b -> seen.add(b.clone())));
+            assertEquals(1, seen.size());
+            assertEquals(2, seen.get(0).length);
+            assertTrue(seen.get(0)[0] != seen.get(0)[1], "two distinct blocks");
+            int[] second = new int[1];
+            assertTrue(t.kvReceiver().writeBlocks(res.id(), 0, 1, 1, 2048, b -> second[0] = b[0]));
+            assertEquals(seen.get(0)[1], second[0], "block 1 of the sequence alone is the same physical block");
+            java.io.IOException out = assertThrows(java.io.IOException.class, () -> t.kvReceiver().writeBlocks(res.id(), 0, 1, 2, 64, b -> {}));
+            assertTrue(out.getMessage().contains("outside reservation " + res.id()), out.getMessage());
+            Thread.sleep(50);
+            assertEquals(free, t.load().freeBlocks());
+            assertEquals(4096 + 2048, t.load().kvBytesReceived(), "bytes the transport reported are counted");
+            res.cancel();
+            assertTrue(!t.kvReceiver().writeBlocks(res.id(), 0, 0, 1, 64, b -> { throw new AssertionError("written after cancel"); }));
+            InProcessKvTransport transport = new InProcessKvTransport();
+            for (int i = 0; i < 3 * TOKEN.maxQueue(); i++) {
+                assertThrows(IllegalArgumentException.class, () -> p.submit(request(0, 4), new Collected().promptListener(),
+                        new HandoverTarget(transport, "nobody", 1, DEADLINE)));
+            }
+            assertEquals(0, p.stats().waiting(), "refused hand-overs took no queue slot");
+        }
+    }
+
     /** Free blocks once the engine has settled (releases happen on its loop). */
     static int waitFree(Engine e) throws InterruptedException {
         long end = System.nanoTime() + 10_000_000_000L;

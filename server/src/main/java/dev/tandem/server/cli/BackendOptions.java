@@ -10,7 +10,7 @@ final class BackendOptions {
     private BackendOptions() {}
 
     static final String[] OPTIONS = {
-            "device", "where to run: cpu (default), cuda or cuda:N (NVIDIA GPU N), or reference (scalar, for checking)",
+            "device", "where to run: cpu (default), cuda or cuda:N (NVIDIA GPU N), or reference (scalar, for checking); with --design, cuda puts worker i on GPU i (modulo the GPUs present)",
             "threads", "CPU threads (default: all cores)",
             "precision", "GPU storage of weights and KV cache: bf16 (default) or f32 (fp32 GEMMs, for checking)"};
 
@@ -19,13 +19,23 @@ final class BackendOptions {
     }
 
     /** One of {@code share} backends that split --threads between them (a worker each in an embedded cluster). */
-    static Backend open(Args args, int share) {
-        String device = args.string("device", "cpu");
+    static Backend open(Args args, int share) { return open(args, share, 0); }
+
+    /**
+     * Backend {@code index} of {@code share} (worker i of an embedded cluster): on the CPU they split --threads; with
+     * --device cuda (no number) worker i gets GPU i modulo the GPUs present, one GPU per worker where there are enough.
+     */
+    static Backend open(Args args, int share, int index) { return open(args, args.string("device", "cpu"), share, index); }
+
+    /** As --device {@code device} (another GPU than --device's, e.g. a token worker's), the other options from {@code args}. */
+    static Backend open(Args args, String device) { return open(args, device, 1, 0); }
+
+    private static Backend open(Args args, String device, int share, int index) {
         int threads = args.integer("threads", Runtime.getRuntime().availableProcessors());
         if (threads <= 0) throw args.usage("--threads must be positive, got " + threads);
         threads = Math.max(1, threads / share);
         if (device.equals("cuda") || device.startsWith("cuda:")) {
-            int ordinal = 0;
+            int ordinal = share > 1 ? index % Math.max(1, dev.tandem.cuda.CudaDriver.get().deviceCount()) : 0;
             if (device.startsWith("cuda:")) {
                 try {
                     ordinal = Integer.parseInt(device.substring(5));

@@ -6,7 +6,7 @@ import dev.tandem.core.backend.KvStorage;
 import dev.tandem.core.format.ModelLoader;
 import dev.tandem.core.kv.BlockPool;
 import dev.tandem.core.kv.BlockTable;
-import dev.tandem.core.model.LlamaModel;
+import dev.tandem.core.model.DecoderModel;
 import dev.tandem.core.model.Model;
 import dev.tandem.core.model.ModelConfig;
 import dev.tandem.core.model.ModelWeights;
@@ -23,7 +23,7 @@ import java.util.SplittableRandom;
 /**
  * `tandem bench generate`: prompt processing (pp: one sequence of p tokens, in chunks of up to 512) and text
  * generation (tg: n tokens one at a time from an empty context), each repeated r times after a warm-up,
- * printed as llama-bench's table (tokens/s, mean ± sd) so figures line up with llama.cpp's.
+ * printed as decoder-bench's table (tokens/s, mean ± sd) so figures line up with decoder.cpp's.
  */
 final class BenchCommand {
     static final Map<String, String> VALUED = Args.options(
@@ -42,6 +42,7 @@ final class BenchCommand {
         if (argv.length > 0 && argv[0].equals("spec")) return new SpecBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length > 0 && argv[0].equals("steps")) return new StepBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length > 0 && argv[0].equals("overhead")) return new OverheadBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
+        if (argv.length > 0 && argv[0].equals("offload")) return new OffloadBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length > 0 && argv[0].equals("handover")) return new HandoverBenchCommand().run(java.util.Arrays.copyOfRange(argv, 1, argv.length));
         if (argv.length == 0 || !argv[0].equals("generate")) {
             throw new Args.UsageException("bench: expected 'bench generate --model PATH [-p 512] [-n 128] [-r 5]', 'bench steps --model PATH --device cuda', "
@@ -57,7 +58,7 @@ final class BenchCommand {
             if (Math.max(p, n) > c.contextLength()) {
                 throw args.usage("-p " + p + " / -n " + n + " exceed the model's context of " + c.contextLength());
             }
-            LlamaModel llama = new LlamaModel(c, model.weights(), backend, Math.min(ubatch, Math.max(1, p)), 1);
+            DecoderModel decoder = DecoderModel.create(c, model.weights(), backend, Math.min(ubatch, Math.max(1, p)), 1);
             int ctx = Math.max(p, n) + 1;
             int blocks = (ctx + KvLayout.DEFAULT_BLOCK_SIZE - 1) / KvLayout.DEFAULT_BLOCK_SIZE;
             KvStorage kv = backend.allocateKv(new KvLayout(c.layers(), blocks, KvLayout.DEFAULT_BLOCK_SIZE, c.kvHeads(), c.headDim()));
@@ -69,11 +70,11 @@ final class BenchCommand {
             System.out.println("| --- | ---: | ---: | --- | ---: | ---: | ---: |");
             SplittableRandom rnd = new SplittableRandom(42);
             if (p > 0) {
-                double[] r = repeat(reps, () -> prompt(llama, kv, pool, randomTokens(rnd, p, c.vocabSize()), ubatch));
+                double[] r = repeat(reps, () -> prompt(decoder, kv, pool, randomTokens(rnd, p, c.vocabSize()), ubatch));
                 row(modelName, size, c, backend, threads, "pp" + p, r);
             }
             if (n > 0) {
-                double[] r = repeat(reps, () -> decode(llama, kv, pool, randomTokens(rnd, n, c.vocabSize())));
+                double[] r = repeat(reps, () -> decode(decoder, kv, pool, randomTokens(rnd, n, c.vocabSize())));
                 row(modelName, size, c, backend, threads, "tg" + n, r);
             }
         }
@@ -95,13 +96,13 @@ final class BenchCommand {
         return t;
     }
 
-    private static double prompt(LlamaModel llama, KvStorage kv, BlockPool pool, int[] tokens, int ubatch) {
+    private static double prompt(DecoderModel decoder, KvStorage kv, BlockPool pool, int[] tokens, int ubatch) {
         BlockTable table = new BlockTable(pool);
         try {
             long t0 = System.nanoTime();
             for (int start = 0; start < tokens.length; start += ubatch) {
                 int len = Math.min(ubatch, tokens.length - start);
-                step(llama, kv, table, tokens, start, len);
+                step(decoder, kv, table, tokens, start, len);
             }
             return tokens.length / ((System.nanoTime() - t0) / 1e9);
         } finally {
@@ -109,21 +110,21 @@ final class BenchCommand {
         }
     }
 
-    private static double decode(LlamaModel llama, KvStorage kv, BlockPool pool, int[] tokens) {
+    private static double decode(DecoderModel decoder, KvStorage kv, BlockPool pool, int[] tokens) {
         BlockTable table = new BlockTable(pool);
         try {
             long t0 = System.nanoTime();
-            for (int i = 0; i < tokens.length; i++) step(llama, kv, table, tokens, i, 1);
+            for (int i = 0; i < tokens.length; i++) step(decoder, kv, table, tokens, i, 1);
             return tokens.length / ((System.nanoTime() - t0) / 1e9);
         } finally {
             table.release();
         }
     }
 
-    private static void step(LlamaModel llama, KvStorage kv, BlockTable table, int[] tokens, int start, int len) {
+    private static void step(DecoderModel decoder, KvStorage kv, BlockTable table, int[] tokens, int start, int len) {
         table.ensureCapacity(start + len);
-        var logits = llama.forward(StepBatch.ofSequence(tokens, start, len, table, len - 1), kv);
-        llama.backend().read(logits, 0, new float[logits.cols()]); // wait for the result, as a caller would
+        var logits = decoder.forward(StepBatch.ofSequence(tokens, start, len, table, len - 1), kv);
+        decoder.backend().read(logits, 0, new float[logits.cols()]); // wait for the result, as a caller would
     }
 
     private static void row(String model, String size, ModelConfig c, Backend backend, String threads, String test, double[] r) {
@@ -153,11 +154,8 @@ final class BenchCommand {
     private static long weightBytes(ModelWeights w) {
         long b = w.embedding().data().byteSize() + w.finalNorm().data().byteSize();
         if (w.output() != w.embedding()) b += w.output().data().byteSize();
-        for (var l : w.layers()) {
-            for (Tensor t : new Tensor[] {l.attnNorm(), l.wq(), l.wk(), l.wv(), l.wo(), l.ffnNorm(), l.gate(), l.up(), l.down()}) {
-                b += t.data().byteSize();
-            }
-        }
+        for (var l : w.layers()) for (Tensor t : l.tensors()) b += t.data().byteSize();
+        if (w.positions() != null) b += w.positions().data().byteSize();
         return b;
     }
 }

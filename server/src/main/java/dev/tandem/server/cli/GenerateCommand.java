@@ -4,7 +4,7 @@ import dev.tandem.core.backend.Backend;
 import dev.tandem.core.format.ModelLoader;
 import dev.tandem.core.generate.GenerationStats;
 import dev.tandem.core.generate.Generator;
-import dev.tandem.core.model.LlamaModel;
+import dev.tandem.core.model.DecoderModel;
 import dev.tandem.core.model.Model;
 import dev.tandem.core.sampling.SamplingParams;
 import dev.tandem.core.tokenizer.StreamDecoder;
@@ -70,14 +70,14 @@ final class GenerateCommand {
              SpeculationOptions spec = SpeculationOptions.open(args, model)) {
             int context = Math.min(model.config().contextLength(), args.integer("ctx-size", model.config().contextLength()));
             if (spec.config() != null) return speculative(args, model, backend, spec.config(), prompt, maxTokens, params, t0);
-            LlamaModel llama = new LlamaModel(model.config(), model.weights(), backend, Math.min(512, context), 1);
+            DecoderModel decoderModel = DecoderModel.create(model.config(), model.weights(), backend, Math.min(512, context), 1);
             double loadSeconds = (System.nanoTime() - t0) / 1e9;
             int[] ids = model.tokenizer().encode(prompt, true);
             if (ids.length == 0) throw new IllegalArgumentException("the prompt encodes to no tokens and the tokenizer has no BOS to start from");
             err.printf("load: %s (%s), %.2f s%n", modelPath, model.format(), loadSeconds);
             StreamDecoder decoder = new StreamDecoder(model.tokenizer()).after(ids[ids.length - 1]);
             PrintStream out = System.out;
-            Generator generator = new Generator(llama, context);
+            Generator generator = new Generator(decoderModel, context);
             GenerationStats stats = generator.generate(ids, maxTokens, params, !args.flag("ignore-eos"), model.tokenizer().eos(), token -> {
                 out.print(decoder.next(token));
                 out.flush();

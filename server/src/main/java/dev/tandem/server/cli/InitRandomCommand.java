@@ -8,7 +8,9 @@ import dev.tandem.core.format.gguf.GgufModelWriter;
 import dev.tandem.core.format.gguf.GgufVocab;
 import dev.tandem.core.format.hf.HfConfig;
 import dev.tandem.core.format.hf.HfModelWriter;
+import dev.tandem.core.format.hf.RandomHfModel;
 import dev.tandem.core.model.ModelConfig;
+import dev.tandem.core.model.OptShapes;
 import dev.tandem.core.model.RandomWeights;
 import dev.tandem.core.tensor.DType;
 import dev.tandem.core.tokenizer.SyntheticTokenizer;
@@ -25,9 +27,14 @@ import java.util.Map;
  */
 final class InitRandomCommand {
     static final Map<String, String> VALUED = Args.options(
-            "config", "llama-110m (dim 768, 12 layers, 12 heads, FFN 2048, vocab 32000, tied), llama3-8b, llama3-70b, or a config.json",
+            "config", "llama-110m (dim 768, 12 layers, 12 heads, FFN 2048, vocab 32000, tied), llama3-8b, llama3-70b, "
+                    + "opt-tiny (dim 64, 2 layers, for tests), opt-125m, opt-1.3b, opt-2.7b, opt-6.7b, opt-13b, opt-30b, opt-66b, opt-175b, "
+                    + "or a config.json (LlamaForCausalLM or OPTForCausalLM)",
+            "shape", "the same as --config",
+            "architecture", "llama or opt: checks that the preset or config.json is of this architecture",
             "dtype", "type of the matrices: f32, f16, bf16 (Hugging Face and GGUF), q8_0, q4_0 (GGUF only)",
             "seed", "random seed (default 1)",
+            "std", "standard deviation of matrices, embeddings and biases in the Hugging Face layout (default 0.02)",
             "out", "FILE.gguf, or a folder for the Hugging Face layout",
             "format", "gguf or hf (default: gguf for a .gguf path, hf otherwise)",
             "threads", "threads generating the Hugging Face weights (default: all cores)");
@@ -35,9 +42,16 @@ final class InitRandomCommand {
 
     int run(String[] argv) throws java.io.IOException {
         Args args = new Args("init-random", argv, VALUED, FLAGS);
-        if (args.flag("help")) return Help.print("init-random --config NAME|FILE --dtype TYPE --seed S --out FILE.gguf|DIR [--format gguf|hf]", VALUED, FLAGS);
-        String configName = args.required("config");
+        if (args.flag("help")) {
+            return Help.print("init-random --config NAME|FILE --dtype TYPE --seed S --out FILE.gguf|DIR [--format gguf|hf] [--architecture llama|opt]", VALUED, FLAGS);
+        }
+        String configName = args.string("config", args.string("shape", null));
+        if (configName == null) throw args.usage("--config (or --shape) is required");
         ModelConfig c = preset(args, configName);
+        String arch = args.string("architecture", c.isOpt() ? ModelConfig.OPT : "llama");
+        if (!arch.equals(c.isOpt() ? ModelConfig.OPT : "llama")) {
+            throw args.usage("--architecture " + arch + " but '" + configName + "' is " + c.architecture());
+        }
         DType type = ConvertCommand.parseType(args, args.required("dtype"));
         long seed = args.longValue("seed", 1);
         Path out = Path.of(args.required("out"));
@@ -45,6 +59,7 @@ final class InitRandomCommand {
         long t0 = System.nanoTime();
         switch (format) {
             case "gguf" -> {
+                if (c.isOpt()) throw args.usage("OPT models are written in the Hugging Face layout only (--format hf, or an --out folder)");
                 GgufModelWriter.write(out, c, type, syntheticVocab(c.vocabSize()),
                         (name, first, count, cols, dst) -> RandomWeights.rows(seed, name, first, count, cols, dst), "random-" + configName);
                 System.err.printf("init-random: wrote %s (%s, %d parameters, %.1f MiB) in %.1f s%n", out, type, c.matrixParameters(),
@@ -57,7 +72,9 @@ final class InitRandomCommand {
                 if (Files.isRegularFile(out)) throw args.usage("--out " + out + " is a file; the Hugging Face layout needs a folder (or name it .gguf)");
                 int threads = args.integer("threads", Runtime.getRuntime().availableProcessors());
                 if (threads < 1) throw args.usage("--threads must be at least 1, got " + threads);
-                HfModelWriter.Written w = writeHf(out, c, type, ropeScaling(configName), seed, threads);
+                float std = args.number("std", RandomWeights.STD);
+                if (!(std > 0)) throw args.usage("--std must be positive, got " + std);
+                HfModelWriter.Written w = RandomHfModel.write(out, c, type, ropeScaling(configName), seed, std, threads);
                 double s = (System.nanoTime() - t0) / 1e9;
                 System.err.printf("init-random: wrote %s (%s, %d parameters, %d safetensors file%s, %.2f GB) in %.2f s: %.2f GB/s with %d threads"
                                 + " (thread time: %.2f s generating, %.2f s writing)%n",
@@ -67,30 +84,6 @@ final class InitRandomCommand {
             default -> throw args.usage("--format must be gguf or hf, got '" + format + "'");
         }
         return 0;
-    }
-
-    /** The Hugging Face folder: config.json, generation_config.json, tokenizer files, safetensors. */
-    static HfModelWriter.Written writeHf(Path dir, ModelConfig c, DType type, JsonNode ropeScaling, long seed, int threads) throws java.io.IOException {
-        if (!c.architecture().equals("llama") || c.qkvBias()) {
-            throw new Args.UsageException("init-random: the Hugging Face layout is written as LlamaForCausalLM without biases; --config is "
-                    + c.architecture() + (c.qkvBias() ? " with attention_bias" : ""));
-        }
-        if (c.vocabSize() < SyntheticTokenizer.MIN_VOCAB) {
-            throw new Args.UsageException("init-random: the synthetic byte-level tokenizer needs vocab_size >= " + SyntheticTokenizer.MIN_VOCAB + ", got " + c.vocabSize());
-        }
-        // BOS / EOS where the configuration says, else after the ordinary vocabulary as Llama 3 has them.
-        boolean valid = c.bos() >= 0 && c.eos() >= 0 && c.bos() < c.vocabSize() && c.eos() < c.vocabSize() && c.bos() != c.eos();
-        int bos = valid ? c.bos() : c.vocabSize() - 2, eos = valid ? c.eos() : c.vocabSize() - 1;
-        ModelConfig hf = new ModelConfig(c.architecture(), c.dim(), c.hiddenDim(), c.layers(), c.heads(), c.kvHeads(), c.headDim(),
-                c.vocabSize(), c.contextLength(), c.normEps(), Rope.Style.HALF, c.ropeTheta(), c.ropeInvFreq(), c.tiedEmbeddings(),
-                false, 0, bos, eos);
-        Files.createDirectories(dir);
-        Files.writeString(dir.resolve("config.json"), HfModelWriter.configJson(hf, type, ropeScaling).toPrettyString());
-        Files.writeString(dir.resolve("generation_config.json"),
-                "{\n  \"bos_token_id\": " + bos + ",\n  \"eos_token_id\": " + eos + "\n}\n");
-        SyntheticTokenizer.write(dir, c.vocabSize(), bos, eos, c.contextLength());
-        return HfModelWriter.write(dir, hf, type, (name, first, count, cols, dst) -> RandomWeights.rows(seed, name, first, count, cols, dst),
-                HfModelWriter.HF_SHARD_BYTES, threads);
     }
 
     /** A config.json's RoPE scaling block (rope_scaling, or transformers 5's rope_parameters), to write back; null for presets. */
@@ -114,9 +107,11 @@ final class InitRandomCommand {
             case "llama3-8b" -> llama(4096, 14336, 32, 32, 8, 128256, 8192, 500000, 1e-5f, false, 128000, 128001);
             case "llama3-70b" -> llama(8192, 28672, 80, 64, 8, 128256, 8192, 500000, 1e-5f, false, 128000, 128001);
             default -> {
+                if (OptShapes.of(name) != null) yield OptShapes.of(name);
                 Path p = Path.of(name);
                 if (!java.nio.file.Files.isRegularFile(p)) {
-                    throw args.usage("--config '" + name + "' is neither a preset (llama-110m, llama3-8b, llama3-70b) nor a config.json file");
+                    throw args.usage("--config '" + name + "' is neither a preset (llama-110m, llama3-8b, llama3-70b, "
+                            + String.join(", ", OptShapes.names()) + ") nor a config.json file");
                 }
                 yield HfConfig.read(p);
             }

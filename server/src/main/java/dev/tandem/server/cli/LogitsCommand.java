@@ -6,7 +6,7 @@ import dev.tandem.core.backend.KvLayout;
 import dev.tandem.core.format.ModelLoader;
 import dev.tandem.core.kv.BlockPool;
 import dev.tandem.core.kv.BlockTable;
-import dev.tandem.core.model.LlamaModel;
+import dev.tandem.core.model.DecoderModel;
 import dev.tandem.core.model.Model;
 import dev.tandem.core.model.ModelConfig;
 import dev.tandem.core.model.StepBatch;
@@ -53,14 +53,14 @@ final class LogitsCommand {
             ModelConfig c = model.config();
             int n = ids.length;
             if (n == 0 || n > c.contextLength()) throw args.usage("need 1.." + c.contextLength() + " tokens, got " + n);
-            LlamaModel llama = new LlamaModel(c, model.weights(), backend, n, n);
+            DecoderModel decoder = DecoderModel.create(c, model.weights(), backend, n, n);
             int blocks = (n + KvLayout.DEFAULT_BLOCK_SIZE - 1) / KvLayout.DEFAULT_BLOCK_SIZE;
             var kv = backend.allocateKv(new KvLayout(c.layers(), blocks, KvLayout.DEFAULT_BLOCK_SIZE, c.kvHeads(), c.headDim()));
             BlockTable table = new BlockTable(new BlockPool(blocks, KvLayout.DEFAULT_BLOCK_SIZE));
             table.ensureCapacity(n);
             int[] rows = new int[n];
             for (int i = 0; i < n; i++) rows[i] = i;
-            Activation logits = llama.forward(StepBatch.ofSequence(ids, 0, n, table, rows), kv);
+            Activation logits = decoder.forward(StepBatch.ofSequence(ids, 0, n, table, rows), kv);
             float[] row = new float[c.vocabSize()];
             ByteBuffer buf = ByteBuffer.allocate(row.length * 4).order(ByteOrder.LITTLE_ENDIAN);
             try (DataOutputStream o = new DataOutputStream(Files.newOutputStream(out))) {

@@ -26,6 +26,7 @@ public final class Main {
                            cluster simulator at scale (tandem bench simulate [--requests 1000000] [--machines 1000])
                            decode and prefill step times on a device    (tandem bench steps --model PATH --device cuda)
                            Splitwise hand-over cost, split vs colocated (tandem bench handover --model PATH [-p 256])
+                           offloaded throughput, FlexGen's benchmark   (tandem bench offload --model PATH|SHAPE --offload POLICY --gpu-mem 16GiB)
               init-random  write a seeded random-weight model     (tandem init-random --config llama3-8b --dtype bf16 --seed 1 --out DIR|FILE.gguf)
               logits       dump every position's logits (f32)     (tandem logits --model PATH --ids 0,5,7 --out FILE)
               perplexity   perplexity on a text file, optionally 4-bit (tandem perplexity --model PATH --text FILE [--compress-weights] [--compress-kv] [--max-tokens N])
@@ -33,6 +34,7 @@ public final class Main {
                            or from a config file                  (tandem simulate --config sim/configs/splitwise-hh.yaml)
               plan-cluster provision pool sizes and GPU types      (tandem plan-cluster --model llama2-70b --trace conv --objective max-throughput --power-budget 1760)
               profile      measure a GPU profile for the simulator   (tandem profile --model PATH --device cuda --out FILE.csv)
+              generate-batch  offloaded batch job, FlexGen's schedule (tandem generate-batch --model PATH --input IN.jsonl --output OUT.jsonl --offload POLICY)
               test         build and run the test suite (handled by the ./tandem launcher)
 
             run `tandem <command> --help` for a command's options.
@@ -64,6 +66,7 @@ public final class Main {
                 case "simulate" -> new SimulateCommand().run(rest);
                 case "plan-cluster" -> new PlanClusterCommand().run(rest);
                 case "profile" -> new ProfileCommand().run(rest);
+                case "generate-batch" -> new GenerateBatchCommand().run(rest);
                 default -> {
                     System.err.println("tandem: unknown command '" + argv[0] + "'\n\n" + HELP);
                     yield 2;

@@ -8,7 +8,7 @@ import dev.tandem.core.backend.KvStorage;
 import dev.tandem.core.format.ModelLoader;
 import dev.tandem.core.kv.BlockPool;
 import dev.tandem.core.kv.BlockTable;
-import dev.tandem.core.model.LlamaModel;
+import dev.tandem.core.model.DecoderModel;
 import dev.tandem.core.model.Model;
 import dev.tandem.core.model.ModelConfig;
 import dev.tandem.core.model.StepBatch;
@@ -72,7 +72,7 @@ final class ProfileCommand {
             for (int p : prompts) for (int b : batches) if ((long) p * b <= maxBatchTokens) kvTokens = Math.max(kvTokens, (long) b * (p + tokens + bs));
             int blocks = (int) Math.ceilDiv(kvTokens, bs) + maxBatch;
             int stepTokens = Math.min(maxBatchTokens, maxPrompt * maxBatch);
-            LlamaModel llama = new LlamaModel(c, model.weights(), backend, Math.max(stepTokens, maxBatch), maxBatch);
+            DecoderModel decoder = DecoderModel.create(c, model.weights(), backend, Math.max(stepTokens, maxBatch), maxBatch);
             KvStorage kv = backend.allocateKv(new KvLayout(c.layers(), blocks, bs, c.kvHeads(), c.headDim()));
             BlockPool pool = new BlockPool(blocks, bs);
             String name = args.string("model-name", modelPath.getFileName().toString());
@@ -87,13 +87,13 @@ final class ProfileCommand {
                 for (int p : prompts) {
                     for (int b : batches) {
                         if ((long) p * b > maxBatchTokens) continue;
-                        measure(llama, kv, pool, p, b, tokens, rnd); // warm-up: graphs recorded, GEMM algorithms chosen
+                        measure(decoder, kv, pool, p, b, tokens, rnd); // warm-up: graphs recorded, GEMM algorithms chosen
                         List<Point> points = new ArrayList<>();
-                        for (int r = 0; r < reps; r++) points.add(measure(llama, kv, pool, p, b, tokens, rnd));
+                        for (int r = 0; r < reps; r++) points.add(measure(decoder, kv, pool, p, b, tokens, rnd));
                         double pw = Double.NaN, tw = Double.NaN;
                         if (nvml != null) {
-                            pw = phasePower(nvml, powerSeconds, () -> measure(llama, kv, pool, p, b, 0, rnd));
-                            tw = phasePower(nvml, powerSeconds, () -> measure(llama, kv, pool, p, b, Math.min(tokens, 32), rnd));
+                            pw = phasePower(nvml, powerSeconds, () -> measure(decoder, kv, pool, p, b, 0, rnd));
+                            tw = phasePower(nvml, powerSeconds, () -> measure(decoder, kv, pool, p, b, Math.min(tokens, 32), rnd));
                         }
                         for (Point pt : points) {
                             double e2e = pt.promptMs + tokens * pt.tokenMs;
@@ -120,8 +120,8 @@ final class ProfileCommand {
      * One batched prefill of {@code batch} random prompts of {@code prompt} tokens (through the first token), then
      * {@code tokens} decode steps of all of them; each waits for the device, as the engine does.
      */
-    private static Point measure(LlamaModel llama, KvStorage kv, BlockPool pool, int prompt, int batch, int tokens, SplittableRandom rnd) {
-        ModelConfig c = llama.config();
+    private static Point measure(DecoderModel decoder, KvStorage kv, BlockPool pool, int prompt, int batch, int tokens, SplittableRandom rnd) {
+        ModelConfig c = decoder.config();
         List<BlockTable> tables = new ArrayList<>();
         try {
             int n = prompt * batch;
@@ -140,13 +140,13 @@ final class ProfileCommand {
             }
             int[] next = new int[batch];
             long t0 = System.nanoTime();
-            Activation logits = llama.forward(new StepBatch(ids, positions, slots, seqs, last), kv);
-            llama.backend().argmax(logits, next);
+            Activation logits = decoder.forward(new StepBatch(ids, positions, slots, seqs, last), kv);
+            decoder.backend().argmax(logits, next);
             double promptMs = (System.nanoTime() - t0) / 1e6;
             long t1 = System.nanoTime();
             for (int step = 0; step < tokens; step++) {
-                logits = llama.forward(StepBatch.decode(next, prompt + step, tables), kv);
-                llama.backend().argmax(logits, next);
+                logits = decoder.forward(StepBatch.decode(next, prompt + step, tables), kv);
+                decoder.backend().argmax(logits, next);
             }
             double tokenMs = tokens == 0 ? 0 : (System.nanoTime() - t1) / 1e6 / tokens;
             return new Point(promptMs, tokenMs);

@@ -95,7 +95,7 @@ final class ServeCommand {
             }
             int workers = promptWorkers + tokenWorkers;
             try (EmbeddedCluster cluster = EmbeddedCluster.start(model, Router.Config.of(design).withMaxQueue(engineConfig.maxQueue()), promptWorkers, tokenWorkers, engineConfig,
-                    i -> BackendOptions.open(args, workers))) {
+                    i -> BackendOptions.open(args, workers, i))) {
                 String shape = design == ClusterDesign.MIXED ? workers + " mixed workers"
                         : promptWorkers + " prompt + " + tokenWorkers + " token workers";
                 return serve(cluster.router(), serverConfig, ready(name, model, model.config().contextLength(), ", " + design.flag() + ": " + shape, t0));

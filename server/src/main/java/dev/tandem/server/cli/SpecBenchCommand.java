@@ -127,13 +127,13 @@ final class SpecBenchCommand {
     private static int passCost(Args args) {
         try (Model model = ModelLoader.load(Path.of(args.required("model")), null); Backend backend = BackendOptions.open(args)) {
             var c = model.config();
-            var llama = new dev.tandem.core.model.LlamaModel(c, model.weights(), backend, 128, 16);
+            var decoder = dev.tandem.core.model.DecoderModel.create(c, model.weights(), backend, 128, 16);
             var kv = backend.allocateKv(new dev.tandem.core.backend.KvLayout(c.layers(), 16, 16, c.kvHeads(), c.headDim()));
             var table = new dev.tandem.core.kv.BlockTable(new dev.tandem.core.kv.BlockPool(16, 16));
             table.ensureCapacity(128);
             int[] tokens = new int[128];
             for (int i = 0; i < tokens.length; i++) tokens[i] = (i * 37) % c.vocabSize();
-            llama.forward(dev.tandem.core.model.StepBatch.ofSequence(tokens, 0, 100, table, 99), kv);
+            decoder.forward(dev.tandem.core.model.StepBatch.ofSequence(tokens, 0, 100, table, 99), kv);
             int sizes = 9, rounds = 250, warm = 50;
             double[][] ms = new double[sizes][rounds - warm];
             float[] row = new float[c.vocabSize()];
@@ -142,7 +142,7 @@ final class SpecBenchCommand {
                     int[] rows = new int[n];
                     for (int i = 0; i < n; i++) rows[i] = i;
                     long t0 = System.nanoTime();
-                    var out = llama.forward(dev.tandem.core.model.StepBatch.ofSequence(tokens, 100, n, table, rows), kv);
+                    var out = decoder.forward(dev.tandem.core.model.StepBatch.ofSequence(tokens, 100, n, table, rows), kv);
                     backend.read(out, n - 1, row);
                     if (round >= warm) ms[n - 1][round - warm] = (System.nanoTime() - t0) / 1e6;
                 }

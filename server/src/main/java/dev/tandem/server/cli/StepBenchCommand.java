@@ -7,7 +7,7 @@ import dev.tandem.core.backend.KvStorage;
 import dev.tandem.core.format.ModelLoader;
 import dev.tandem.core.kv.BlockPool;
 import dev.tandem.core.kv.BlockTable;
-import dev.tandem.core.model.LlamaModel;
+import dev.tandem.core.model.DecoderModel;
 import dev.tandem.core.model.Model;
 import dev.tandem.core.model.ModelConfig;
 import dev.tandem.core.model.StepBatch;
@@ -54,7 +54,7 @@ final class StepBenchCommand {
             }
             int bs = KvLayout.DEFAULT_BLOCK_SIZE;
             int blocks = Math.max(maxBatch * Math.ceilDiv(context + WARM_STEPS + steps + 1, bs), Math.ceilDiv(maxPrefill, bs)) + 1;
-            LlamaModel llama = new LlamaModel(c, model.weights(), backend, Math.max(maxPrefill, maxBatch), maxBatch);
+            DecoderModel decoder = DecoderModel.create(c, model.weights(), backend, Math.max(maxPrefill, maxBatch), maxBatch);
             KvStorage kv = backend.allocateKv(new KvLayout(c.layers(), blocks, bs, c.kvHeads(), c.headDim()));
             BlockPool pool = new BlockPool(blocks, bs);
             long weightBytes = weightBytes(model);
@@ -64,7 +64,7 @@ final class StepBenchCommand {
             System.out.println("|---|---|---|---|");
             SplittableRandom rnd = new SplittableRandom(7);
             for (int b : batches) {
-                double ms = decode(llama, kv, pool, b, context, steps, rnd);
+                double ms = decode(decoder, kv, pool, b, context, steps, rnd);
                 System.out.printf("| decode batch %d, context %d | %.3f | %.1f | weights read at %.0f GB/s |%n", b, context, ms, b * 1000 / ms,
                         weightBytes / (ms / 1000) / 1e9);
                 System.out.flush();
@@ -73,7 +73,7 @@ final class StepBenchCommand {
                 double[] t = new double[reps];
                 for (int i = 0; i < reps + 1; i++) {
                     if (i == 1 && backend instanceof dev.tandem.cuda.backend.CudaBackend cuda) cuda.resetProfile();
-                    double ms = prefill(llama, kv, pool, len, rnd);
+                    double ms = prefill(decoder, kv, pool, len, rnd);
                     if (i > 0) t[i - 1] = ms; // the first run picks GEMM algorithms and warms up
                 }
                 Arrays.sort(t);
@@ -87,33 +87,33 @@ final class StepBenchCommand {
     }
 
     /** Mean ms of {@code steps} decode steps of {@code batch} sequences that each hold {@code context} cached tokens. */
-    private static double decode(LlamaModel llama, KvStorage kv, BlockPool pool, int batch, int context, int steps, SplittableRandom rnd) {
-        ModelConfig c = llama.config();
+    private static double decode(DecoderModel decoder, KvStorage kv, BlockPool pool, int batch, int context, int steps, SplittableRandom rnd) {
+        ModelConfig c = decoder.config();
         List<BlockTable> tables = new ArrayList<>();
         try {
             for (int s = 0; s < batch; s++) {
                 BlockTable t = new BlockTable(pool);
                 tables.add(t);
                 int[] prompt = rnd.ints(context, 0, c.vocabSize()).toArray();
-                for (int start = 0; start < context; start += llama.maxTokens()) {
-                    int n = Math.min(llama.maxTokens(), context - start);
+                for (int start = 0; start < context; start += decoder.maxTokens()) {
+                    int n = Math.min(decoder.maxTokens(), context - start);
                     t.ensureCapacity(start + n);
-                    llama.forward(StepBatch.ofSequence(prompt, start, n, t, n - 1), kv);
+                    decoder.forward(StepBatch.ofSequence(prompt, start, n, t, n - 1), kv);
                 }
             }
             int[] next = rnd.ints(batch, 0, c.vocabSize()).toArray();
             long t0 = 0;
             for (int i = 0; i < WARM_STEPS + steps; i++) {
                 if (i == WARM_STEPS) {
-                    if (llama.backend() instanceof dev.tandem.cuda.backend.CudaBackend cuda) cuda.resetProfile();
+                    if (decoder.backend() instanceof dev.tandem.cuda.backend.CudaBackend cuda) cuda.resetProfile();
                     t0 = System.nanoTime();
                 }
                 int pos = context + i;
                 for (BlockTable t : tables) {
                     if (!t.ensureCapacity(pos + 1)) throw new IllegalStateException("KV cache too small for the benchmark");
                 }
-                Activation logits = llama.forward(StepBatch.decode(next, pos, tables), kv);
-                llama.backend().argmax(logits, next); // waits for the step, as the engine does
+                Activation logits = decoder.forward(StepBatch.decode(next, pos, tables), kv);
+                decoder.backend().argmax(logits, next); // waits for the step, as the engine does
             }
             return (System.nanoTime() - t0) / 1e6 / steps;
         } finally {
@@ -122,14 +122,14 @@ final class StepBenchCommand {
     }
 
     /** ms of one prefill of {@code len} random tokens in a single step, through the first sampled token. */
-    private static double prefill(LlamaModel llama, KvStorage kv, BlockPool pool, int len, SplittableRandom rnd) {
-        int[] prompt = rnd.ints(len, 0, llama.config().vocabSize()).toArray();
+    private static double prefill(DecoderModel decoder, KvStorage kv, BlockPool pool, int len, SplittableRandom rnd) {
+        int[] prompt = rnd.ints(len, 0, decoder.config().vocabSize()).toArray();
         BlockTable t = new BlockTable(pool);
         try {
             t.ensureCapacity(len);
             long t0 = System.nanoTime();
-            Activation logits = llama.forward(StepBatch.ofSequence(prompt, 0, len, t, len - 1), kv);
-            llama.backend().argmax(logits, new int[1]);
+            Activation logits = decoder.forward(StepBatch.ofSequence(prompt, 0, len, t, len - 1), kv);
+            decoder.backend().argmax(logits, new int[1]);
             return (System.nanoTime() - t0) / 1e6;
         } finally {
             t.release();
@@ -141,7 +141,7 @@ final class StepBenchCommand {
         var w = model.weights();
         long total = w.output().data().byteSize();
         for (var l : w.layers()) {
-            for (var t : List.of(l.wq(), l.wk(), l.wv(), l.wo(), l.gate(), l.up(), l.down())) total += t.data().byteSize();
+            for (var t : l.matrices()) total += t.data().byteSize();
         }
         return total;
     }

@@ -67,7 +67,7 @@ final class WorkerCommand {
         try (Model model = ModelLoader.load(modelPath, tokenizer);
              Backend backend = BackendOptions.open(args);
              Engine engine = new Engine(model, backend, config);
-             WorkerNode node = new WorkerNode(engine, host, port, kvPort, advertise);
+             WorkerNode node = new WorkerNode(engine, backend, host, port, kvPort, advertise);
              WorkerRegistration registration = args.has("etcd")
                      ? new WorkerRegistration(new Etcd(args.string("etcd", null)), advertise + ":" + node.port(), ttl) : null) {
             String line = ServeCommand.ready(http.servedModelName(), model, engine.contextLength(),

@@ -59,6 +59,20 @@ public final class CpuBackend implements Backend {
     @Override
     public CpuWeight upload(Tensor tensor) { return new CpuWeight(tensor, arena); }
 
+    /** Bytes of the matmul layout of a matrix like {@code tensor}, for {@link #uploadInto}. */
+    public long packedBytes(Tensor tensor) { return packedBytes(tensor.dtype(), tensor.rows(), tensor.cols()); }
+
+    public long packedBytes(dev.tandem.core.tensor.DType type, int rows, int cols) { return MatmulKernel.of(type).packedBytes(rows, cols); }
+
+    /**
+     * A matmul weight packed now into caller-owned {@code buffer} ({@link #packedBytes} bytes, 64-byte aligned), so that
+     * an offloaded run can reuse a few buffers for all layers; only matmul may use it, and only until the buffer is refilled.
+     */
+    public CpuWeight uploadInto(Tensor tensor, MemorySegment buffer) {
+        if (buffer.byteSize() < packedBytes(tensor)) throw new IllegalArgumentException("buffer of " + buffer.byteSize() + " bytes for " + tensor);
+        return new CpuWeight(tensor, buffer);
+    }
+
     @Override
     public CpuActivation allocate(int rows, int cols) {
         return new CpuActivation(arena.allocate(Math.max(1, (long) rows * cols * Float.BYTES), 64), rows, cols);
@@ -93,7 +107,7 @@ public final class CpuBackend implements Backend {
         CpuActivation a = CpuActivation.of(x);
         float[] b = CpuWeight.of(bias).values();
         if (b.length != a.cols()) throw new IllegalArgumentException("bias of " + b.length + " for " + a.cols() + " columns");
-        rows(a.rows(), a.cols(), r -> CpuOps.addBias(a, r, b));
+        rows(a.rows(), a.cols(), r -> CpuOps.addBias(a, r, b, false));
     }
 
     @Override
@@ -102,6 +116,61 @@ public final class CpuBackend implements Backend {
         float[] g = CpuWeight.of(gamma).values();
         if (g.length != a.cols() || o.cols() != a.cols()) throw new IllegalArgumentException("rmsNorm shapes");
         rows(a.rows(), a.cols(), r -> CpuOps.rmsNorm(a, r, g, eps, o));
+    }
+
+    @Override
+    public void layerNorm(Activation x, Weight gamma, Weight beta, float eps, Activation out) {
+        CpuActivation a = CpuActivation.of(x), o = CpuActivation.of(out);
+        float[] g = CpuWeight.of(gamma).values(), b = CpuWeight.of(beta).values();
+        if (g.length != a.cols() || b.length != a.cols() || o.cols() != a.cols()) throw new IllegalArgumentException("layerNorm shapes");
+        rows(a.rows(), a.cols(), r -> CpuOps.layerNorm(a, r, g, b, eps, o));
+    }
+
+    /** Each row's add and norm in one visit while the row is in cache. */
+    @Override
+    public void addLayerNorm(Activation acc, Activation x, Weight gamma, Weight beta, float eps, Activation out) {
+        CpuActivation a = CpuActivation.of(acc), xi = CpuActivation.of(x), o = CpuActivation.of(out);
+        float[] g = CpuWeight.of(gamma).values(), b = CpuWeight.of(beta).values();
+        if (a.cols() != xi.cols() || xi.rows() < a.rows() || g.length != a.cols() || b.length != a.cols() || o.cols() != a.cols()) {
+            throw new IllegalArgumentException("addLayerNorm shapes");
+        }
+        rows(a.rows(), a.cols(), r -> {
+            CpuOps.add(a, xi, r);
+            CpuOps.layerNorm(a, r, g, b, eps, o);
+        });
+    }
+
+    @Override
+    public void relu(Activation x) {
+        CpuActivation a = CpuActivation.of(x);
+        rows(a.rows(), a.cols(), r -> CpuOps.addBias(a, r, null, true));
+    }
+
+    @Override
+    public void addBiasRelu(Activation x, Weight bias) {
+        CpuActivation a = CpuActivation.of(x);
+        float[] b = CpuWeight.of(bias).values();
+        if (b.length != a.cols()) throw new IllegalArgumentException("bias of " + b.length + " for " + a.cols() + " columns");
+        rows(a.rows(), a.cols(), r -> CpuOps.addBias(a, r, b, true));
+    }
+
+    @Override
+    public void addPositionEmbedding(Activation x, Weight table, int[] positions, int offset) {
+        CpuWeight w = CpuWeight.of(table);
+        CpuActivation a = CpuActivation.of(x);
+        int cols = w.cols();
+        if (a.cols() != cols || positions.length < a.rows()) throw new IllegalArgumentException("addPositionEmbedding shapes");
+        for (int t = 0; t < a.rows(); t++) {
+            int row = positions[t] + offset;
+            if (row < 0 || row >= w.rows()) {
+                throw new IllegalArgumentException("position " + positions[t] + " outside the " + (w.rows() - offset) + " positions of " + w.name());
+            }
+        }
+        rows(a.rows(), cols, t -> {
+            float[] row = new float[cols];
+            Codec.decode(w.dtype(), w.source().data(), (long) (positions[t] + offset) * cols, row, 0, cols);
+            CpuOps.addBias(a, t, row, false); // a row of the table is a bias of its own
+        });
     }
 
     @Override

@@ -40,6 +40,30 @@ final class CpuOps {
         }
     }
 
+    /** Two passes (mean, then the variance about it): no cancellation from sum(x^2) - n * mean^2. */
+    static void layerNorm(CpuActivation x, int r, float[] gamma, float[] beta, float eps, CpuActivation out) {
+        int n = x.cols();
+        MemorySegment xs = x.segment(), os = out.segment();
+        long xo = x.offset(r, 0), oo = out.offset(r, 0);
+        FloatVector sum = FloatVector.zero(F);
+        for (int c = 0; c < n; c += L) {
+            sum = sum.add(FloatVector.fromMemorySegment(F, xs, xo + 4L * c, LE, F.indexInRange(c, n)));
+        }
+        float mean = VectorMath.sum(sum) / n;
+        FloatVector ss = FloatVector.zero(F);
+        for (int c = 0; c < n; c += L) {
+            VectorMask<Float> m = F.indexInRange(c, n);
+            FloatVector d = FloatVector.fromMemorySegment(F, xs, xo + 4L * c, LE, m).sub(mean);
+            ss = ss.add(d.mul(d), m);
+        }
+        float inv = (float) (1.0 / Math.sqrt((double) VectorMath.sum(ss) / n + eps));
+        for (int c = 0; c < n; c += L) {
+            VectorMask<Float> m = F.indexInRange(c, n);
+            FloatVector v = FloatVector.fromMemorySegment(F, xs, xo + 4L * c, LE, m).sub(mean).mul(inv);
+            v.fma(FloatVector.fromArray(F, gamma, c, m), FloatVector.fromArray(F, beta, c, m)).intoMemorySegment(os, oo + 4L * c, LE, m);
+        }
+    }
+
     static void add(CpuActivation acc, CpuActivation x, int r) {
         int n = acc.cols();
         MemorySegment as = acc.segment(), xs = x.segment();
@@ -51,14 +75,17 @@ final class CpuOps {
         }
     }
 
-    static void addBias(CpuActivation x, int r, float[] bias) {
+    /** x += bias (bias null: nothing), then with {@code relu} x = max(x, 0): OPT's fc1 bias and activation in one pass. */
+    static void addBias(CpuActivation x, int r, float[] bias, boolean relu) {
         int n = x.cols();
         MemorySegment xs = x.segment();
         long xo = x.offset(r, 0);
         for (int c = 0; c < n; c += L) {
             VectorMask<Float> m = F.indexInRange(c, n);
             FloatVector a = FloatVector.fromMemorySegment(F, xs, xo + 4L * c, LE, m);
-            a.add(FloatVector.fromArray(F, bias, c, m)).intoMemorySegment(xs, xo + 4L * c, LE, m);
+            if (bias != null) a = a.add(FloatVector.fromArray(F, bias, c, m));
+            if (relu) a = a.max(0f);
+            a.intoMemorySegment(xs, xo + 4L * c, LE, m);
         }
     }
 

@@ -32,6 +32,16 @@ public final class CpuWeight implements Weight {
         this.kernel = MatmulKernel.of(source.dtype());
     }
 
+    /**
+     * Packs {@code source} now into {@code buffer} (at least {@link MatmulKernel#packedBytes} bytes, 64-byte aligned), memory
+     * the caller owns and recycles: an offloaded run refills a few such buffers with one layer after another.
+     */
+    CpuWeight(Tensor source, MemorySegment buffer) {
+        this(source, (Arena) null);
+        kernel.pack(source, buffer);
+        packed = buffer;
+    }
+
     @Override
     public String name() { return source.name(); }
 

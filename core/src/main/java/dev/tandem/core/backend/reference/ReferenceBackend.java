@@ -91,6 +91,37 @@ public class ReferenceBackend implements Backend {
     }
 
     @Override
+    public void layerNorm(Activation x, Weight gamma, Weight beta, float eps, Activation out) {
+        CpuActivation a = CpuActivation.of(x), o = CpuActivation.of(out);
+        float[] g = tw(gamma).decodeAll(), b = tw(beta).decodeAll();
+        int n = a.cols();
+        for (int t = 0; t < a.rows(); t++) {
+            double sum = 0;
+            for (int c = 0; c < n; c++) sum += get(a, t, c);
+            double mean = sum / n, ss = 0;
+            for (int c = 0; c < n; c++) ss += (get(a, t, c) - mean) * (get(a, t, c) - mean);
+            double inv = 1.0 / Math.sqrt(ss / n + eps);
+            for (int c = 0; c < n; c++) set(o, t, c, (float) ((get(a, t, c) - mean) * inv * g[c] + b[c]));
+        }
+    }
+
+    @Override
+    public void relu(Activation x) {
+        CpuActivation a = CpuActivation.of(x);
+        for (int t = 0; t < a.rows(); t++) for (int c = 0; c < a.cols(); c++) set(a, t, c, Math.max(0f, get(a, t, c)));
+    }
+
+    @Override
+    public void addPositionEmbedding(Activation x, Weight table, int[] positions, int offset) {
+        CpuActivation a = CpuActivation.of(x);
+        float[] row = new float[table.cols()];
+        for (int t = 0; t < a.rows(); t++) {
+            tw(table).decodeRow(positions[t] + offset, row);
+            for (int c = 0; c < row.length; c++) set(a, t, c, get(a, t, c) + row[c]);
+        }
+    }
+
+    @Override
     public void add(Activation acc, Activation x) {
         CpuActivation a = CpuActivation.of(acc), b = CpuActivation.of(x);
         for (int t = 0; t < a.rows(); t++) for (int c = 0; c < a.cols(); c++) set(a, t, c, get(a, t, c) + get(b, t, c));

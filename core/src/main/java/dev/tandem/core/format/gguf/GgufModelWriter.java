@@ -63,6 +63,9 @@ public final class GgufModelWriter {
     }
 
     public static void write(Path out, ModelConfig c, DType type, GgufVocab vocab, Source source, String name) throws IOException {
+        if (c.isOpt()) {
+            throw new IllegalArgumentException(out + ": GGUF output is written for the Llama family only; this model is OPT (write the Hugging Face layout)");
+        }
         String arch = c.architecture().equals("qwen2") ? "qwen2" : "llama";
         // llama.cpp's qwen2 uses rotate-half RoPE; its llama uses interleaved pairs.
         Rope.Style target = arch.equals("qwen2") ? Rope.Style.HALF : Rope.Style.INTERLEAVED;

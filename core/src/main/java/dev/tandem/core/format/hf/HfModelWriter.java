@@ -27,7 +27,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * Writes the weights of a Llama model as a Hugging Face folder: model.safetensors, or shards
+ * Writes the weights of a Llama or OPT model as a Hugging Face folder: model.safetensors, or shards
  * model-0000i-of-0000n.safetensors plus model.safetensors.index.json when they pass {@code maxShardBytes}
  * (split as transformers' save_pretrained splits: a tensor goes to the next shard when it would overflow this one).
  *
@@ -56,6 +56,9 @@ public final class HfModelWriter {
 
     private record TensorSpec(String name, int rows, int cols) {
         long values() { return (long) rows * cols; }
+
+        /** Norm weights and biases are stored 1-D, as transformers saves them. */
+        boolean vector() { return rows == 1 && (name.endsWith("norm.weight") || name.endsWith(".bias")); }
     }
 
     private record Placed(TensorSpec spec, FileChannel channel, long offset) {}
@@ -105,10 +108,17 @@ public final class HfModelWriter {
         return new Written(files, total, times[0], times[1]);
     }
 
-    /** The tensors of a Llama model in the order transformers lists them. */
+    /** The tensors of a Llama (or OPT) model in the order transformers lists them. */
     private static List<TensorSpec> tensors(ModelConfig c) {
-        WeightBinder.Names n = WeightBinder.HUGGING_FACE;
         List<TensorSpec> out = new ArrayList<>();
+        if (c.isOpt()) {
+            for (OptLayout.Entry e : OptLayout.CAUSAL_LM.tensors(c)) {
+                long[] s = e.shape();
+                out.add(new TensorSpec(e.name(), s.length == 1 ? 1 : Math.toIntExact(s[0]), Math.toIntExact(s[s.length - 1])));
+            }
+            return out;
+        }
+        WeightBinder.Names n = WeightBinder.HUGGING_FACE;
         out.add(new TensorSpec(n.embedding(), c.vocabSize(), c.dim()));
         for (int l = 0; l < c.layers(); l++) {
             out.add(new TensorSpec(n.layer(l, Part.WQ), c.qDim(), c.dim()));
@@ -153,7 +163,7 @@ public final class HfModelWriter {
             ObjectNode e = header.putObject(t.name());
             e.put("dtype", type.name());
             var shape = e.putArray("shape");
-            if (t.rows() > 1 || !t.name().endsWith("norm.weight")) shape.add(t.rows());
+            if (!t.vector()) shape.add(t.rows());
             shape.add(t.cols());
             long bytes = type.bytesFor(t.values());
             e.putArray("data_offsets").add(off).add(off + bytes);
@@ -238,16 +248,55 @@ public final class HfModelWriter {
         }
     }
 
+    private static String torchDtype(DType type) {
+        return switch (type) {
+            case BF16 -> "bfloat16";
+            case F16 -> "float16";
+            default -> "float32";
+        };
+    }
+
+    /**
+     * A transformers config.json for an OPT model (OPTForCausalLM, pre-LayerNorm, ReLU, tied output), with the fields
+     * of facebook/opt-* configs.
+     */
+    public static ObjectNode optConfigJson(ModelConfig c, DType type) {
+        if (!c.isOpt()) throw new IllegalArgumentException("an OPT config.json for a " + c.architecture() + " configuration");
+        ObjectNode o = new ObjectMapper().createObjectNode();
+        o.putArray("architectures").add("OPTForCausalLM");
+        o.put("model_type", "opt");
+        o.put("activation_dropout", 0.0);
+        o.put("activation_function", "relu");
+        o.put("attention_dropout", 0.0);
+        o.put("bos_token_id", c.bos());
+        o.put("do_layer_norm_before", true);
+        o.put("dropout", 0.0);
+        o.put("enable_bias", true);
+        o.put("eos_token_id", c.eos());
+        o.put("ffn_dim", c.hiddenDim());
+        o.put("hidden_size", c.dim());
+        o.put("init_std", 0.02);
+        o.put("layer_norm_elementwise_affine", true);
+        o.put("layerdrop", 0.0);
+        o.put("max_position_embeddings", c.contextLength());
+        o.put("num_attention_heads", c.heads());
+        o.put("num_hidden_layers", c.layers());
+        o.put("pad_token_id", 1);
+        o.put("tie_word_embeddings", true);
+        o.put("torch_dtype", torchDtype(type)); // transformers 4.x
+        o.put("dtype", torchDtype(type));       // transformers 5.x
+        o.put("use_cache", true);
+        o.put("vocab_size", c.vocabSize());
+        o.put("word_embed_proj_dim", c.dim());
+        return o;
+    }
+
     /** A transformers config.json for this model (LlamaForCausalLM); {@code ropeScaling} may be null. */
     public static ObjectNode configJson(ModelConfig c, DType type, JsonNode ropeScaling) {
         if (!c.architecture().equals("llama")) {
             throw new IllegalArgumentException("Hugging Face output is written as LlamaForCausalLM; this configuration is " + c.architecture());
         }
-        String dtype = switch (type) {
-            case BF16 -> "bfloat16";
-            case F16 -> "float16";
-            default -> "float32";
-        };
+        String dtype = torchDtype(type);
         ObjectNode o = new ObjectMapper().createObjectNode();
         o.putArray("architectures").add("LlamaForCausalLM");
         o.put("model_type", "llama");

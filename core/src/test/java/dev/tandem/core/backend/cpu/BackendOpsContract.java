@@ -136,12 +136,25 @@ public abstract class BackendOpsContract {
                 float[][] x = inputs(f, randomRows(rnd, n, cols, 2f)), y = inputs(f, randomRows(rnd, n, cols, 2f));
                 Tensor gamma = tensor("g", DType.F32, new long[]{cols}, gaussian(rnd, cols, 1f));
                 Tensor bias = tensor("b", DType.BF16, new long[]{cols}, gaussian(rnd, cols, 1f));
+                Tensor beta = tensor("beta", DType.F32, new long[]{cols}, gaussian(rnd, cols, 1f));
+                // LayerNorm must not care about a large common offset (OPT's residual stream has one): x + 50.
+                float[][] shifted = inputs(f, shift(x, 50f));
                 try (Backend b = f.create().get()) {
                     String at = " cols " + cols + " rows " + n;
                     assertRowsClose(rmsNorm(ref, x, gamma), rmsNorm(b, x, gamma), f.tol(), "rmsNorm" + at);
                     assertRowsClose(add(ref, x, y), add(b, x, y), f.tol(), "add" + at);
                     assertRowsClose(addBias(ref, x, bias), addBias(b, x, bias), f.tol(), "addBias" + at);
                     assertRowsClose(swiglu(ref, x, y), swiglu(b, x, y), f.tol(), "swiglu" + at);
+                    if (cols > 1) { // a one-column row has no variance: LayerNorm of it is beta, whatever the rounding
+                        assertRowsClose(layerNorm(ref, x, null, gamma, beta), layerNorm(b, x, null, gamma, beta), f.tol(), "layerNorm" + at);
+                        assertRowsClose(layerNorm(ref, shifted, null, gamma, beta), layerNorm(b, shifted, null, gamma, beta), f.tol(),
+                                "layerNorm of x + 50" + at);
+                        assertRowsClose(layerNorm(ref, x, y, gamma, beta), layerNorm(b, x, y, gamma, beta), f.tol(), "addLayerNorm" + at);
+                        assertRowsClose(addLayerNormResidual(ref, x, y, gamma, beta), addLayerNormResidual(b, x, y, gamma, beta), f.tol(),
+                                "addLayerNorm residual" + at);
+                    }
+                    assertRowsClose(relu(ref, x, null), relu(b, x, null), f.tol(), "relu" + at);
+                    assertRowsClose(relu(ref, x, bias), relu(b, x, bias), f.tol(), "addBiasRelu" + at);
                     int[] pick = {n - 1, 0, n / 2, n - 1};
                     assertRowsClose(gather(ref, x, pick), gather(b, x, pick), f.moves(), "gatherRows" + at);
                 }
@@ -153,6 +166,57 @@ public abstract class BackendOpsContract {
         Activation out = b.allocate(x.length, x[0].length);
         b.rmsNorm(activation(b, x), b.upload(gamma), 1e-5f, out);
         return read(b, out);
+    }
+
+    private static float[][] shift(float[][] x, float by) {
+        float[][] r = new float[x.length][];
+        for (int i = 0; i < x.length; i++) {
+            r[i] = x[i].clone();
+            for (int j = 0; j < r[i].length; j++) r[i][j] += by;
+        }
+        return r;
+    }
+
+    /** layerNorm(x), or with a residual addLayerNorm(acc = x, y): the normalised rows. */
+    private static float[][] layerNorm(Backend b, float[][] x, float[][] residual, Tensor gamma, Tensor beta) {
+        Activation out = b.allocate(x.length, x[0].length), acc = activation(b, x);
+        if (residual == null) b.layerNorm(acc, b.upload(gamma), b.upload(beta), 1e-5f, out);
+        else b.addLayerNorm(acc, activation(b, residual), b.upload(gamma), b.upload(beta), 1e-5f, out);
+        return read(b, out);
+    }
+
+    /** What addLayerNorm leaves in its accumulator: x + y. */
+    private static float[][] addLayerNormResidual(Backend b, float[][] x, float[][] y, Tensor gamma, Tensor beta) {
+        Activation out = b.allocate(x.length, x[0].length), acc = activation(b, x);
+        b.addLayerNorm(acc, activation(b, y), b.upload(gamma), b.upload(beta), 1e-5f, out);
+        return read(b, acc);
+    }
+
+    /** relu(x), or with a bias addBiasRelu(x, bias). */
+    private static float[][] relu(Backend b, float[][] x, Tensor bias) {
+        Activation a = activation(b, x);
+        if (bias == null) b.relu(a);
+        else b.addBiasRelu(a, b.upload(bias));
+        return read(b, a);
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("embedCases")
+    public void positionEmbedding(Factory f, DType type) {
+        Random rnd = new Random(100 + type.ordinal());
+        int cols = type.isQuantized() ? 160 : 100;
+        Tensor table = BackendTestData.matrix(rnd, type, 45, cols);
+        float[][] x = inputs(f, randomRows(rnd, 7, cols, 1f));
+        int[] positions = {0, 1, 42, 5, 5, 17, 3}; // + offset 2: rows 2..44 of the 45
+        try (Backend b = f.create().get()) {
+            assertRowsClose(positions(ref, x, table, positions), positions(b, x, table, positions), f.tol(), "addPositionEmbedding");
+        }
+    }
+
+    private static float[][] positions(Backend b, float[][] x, Tensor table, int[] positions) {
+        Activation a = activation(b, x);
+        b.addPositionEmbedding(a, b.upload(table), positions, 2);
+        return read(b, a);
     }
 
     private static float[][] add(Backend b, float[][] x, float[][] y) {

@@ -1,0 +1,219 @@
+package dev.tandem.offload.exec;
+
+import dev.tandem.core.backend.Activation;
+import dev.tandem.core.backend.Backend;
+import dev.tandem.core.backend.KvStorage;
+import dev.tandem.core.backend.Weight;
+import dev.tandem.core.tensor.Codec;
+import dev.tandem.core.tensor.DType;
+import dev.tandem.core.tensor.Tensor;
+import dev.tandem.cuda.backend.CudaBackend;
+import dev.tandem.cuda.backend.CudaOffload;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The CUDA path: weights resident on the GPU or streamed from pinned host memory into double-buffered slots on a copy
+ * stream, ordered with the compute stream by events, under a cap on the GPU memory the run may use. Streamed weights
+ * and the KV cache take the backend's precision (bf16 by default; f32 for checking against f32 references).
+ */
+public final class CudaOffloadDevice implements OffloadDevice {
+    private final CudaBackend backend;
+    private final CudaOffload offload;
+    private final HostMemory host;
+    private final long gpuCap, baseline;
+    private final dev.tandem.cuda.backend.CudaGq4 gq4;
+    private boolean compress;
+    /** Device staging for compressed KV slots on their way to or from the host (grown on demand). */
+    private long kvPacked, kvPackedBytes;
+
+    /** @param gpuCap device bytes this run may hold (weights, slots, activations, caches, scratch) */
+    public CudaOffloadDevice(CudaBackend backend, long gpuCap, long cpuCap) {
+        this.backend = backend;
+        this.offload = new CudaOffload(backend);
+        this.gpuCap = gpuCap;
+        this.baseline = backend.allocatedBytes();
+        this.gq4 = new dev.tandem.cuda.backend.CudaGq4(backend);
+        this.host = new HostMemory(cpuCap) {
+            @Override
+            protected MemorySegment allocateRaw(long bytes) {
+                // Not zeroed: every byte (cache positions, staged weights, hidden states) is written before it is read.
+                return offload.pinned(bytes);
+            }
+
+            @Override
+            public void close() {}
+        };
+    }
+
+    @Override
+    public Backend backend() { return backend; }
+
+    @Override
+    public HostMemory host() { return host; }
+
+    @Override
+    public boolean hostOnly() { return false; }
+
+    private void checkCap(String what) {
+        long used = deviceBytes();
+        if (used > gpuCap) {
+            throw new OffloadException(String.format("GPU memory cap exceeded after allocating %s: %,d bytes in use, cap %,d; "
+                    + "give more --gpu-mem or choose a policy with less on the GPU", what, used, gpuCap));
+        }
+    }
+
+    @Override
+    public void compressWeights(boolean on) { compress = on; }
+
+    @Override
+    public Weight resident(Tensor matrix) {
+        Weight w;
+        if (compress) {
+            try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+                w = backend.upload(WeightRounding.roundTrip(matrix, a));
+            }
+        } else {
+            w = backend.upload(matrix);
+        }
+        checkCap(matrix.name());
+        return w;
+    }
+
+    @Override
+    public long streamedBytes(MatrixShape matrix) {
+        return compress ? WeightRounding.layout(matrix).packedBytes() : offload.weightType().bytesFor(matrix.elements());
+    }
+
+    @Override
+    public void toStreamed(Tensor matrix, MemorySegment dst) {
+        if (compress) {
+            WeightRounding.compress(matrix, dst);
+            return;
+        }
+        DType t = offload.weightType();
+        if (matrix.dtype() == t) {
+            MemorySegment.copy(matrix.data(), 0, dst, 0, matrix.data().byteSize());
+            return;
+        }
+        int cols = matrix.cols();
+        float[] row = new float[cols];
+        for (long r = 0; r < matrix.rows(); r++) {
+            Codec.decode(matrix.dtype(), matrix.data(), r * cols, row, 0, cols);
+            Codec.encode(t, row, 0, cols, dst, t.bytesFor(r * cols));
+        }
+    }
+
+    /** @param packed device staging of the compressed bytes, 0 when weights are not compressed */
+    private record CudaSlot(Weight weight, long packed) implements Slot {}
+
+    @Override
+    public Slot slot(MatrixShape matrix) {
+        Weight w = offload.weightSlot(matrix.name() + " (slot)", matrix.rows(), matrix.cols());
+        long packed = compress ? offload.deviceBuffer(WeightRounding.layout(matrix).packedBytes()) : 0;
+        checkCap("a weight slot for " + matrix.name());
+        return new CudaSlot(w, packed);
+    }
+
+    @Override
+    public void load(Slot slot, MatrixShape shape, MemorySegment src) {
+        CudaSlot s = (CudaSlot) slot;
+        if (s.packed() != 0) offload.loadBytesAsync(src, 0, s.packed(), WeightRounding.layout(shape).packedBytes());
+        else offload.loadAsync(slot.weight(), src, 0);
+    }
+
+    @Override
+    public void ready(Slot slot, MatrixShape shape) {
+        CudaSlot s = (CudaSlot) slot;
+        if (s.packed() != 0) gq4.dequantize(s.packed(), WeightRounding.layout(shape), offload.weightAddress(s.weight()), offload.weightType());
+    }
+
+    @Override
+    public Object loadsIssued() {
+        MemorySegment e = offload.event();
+        offload.recordOnCopyStream(e);
+        return e;
+    }
+
+    @Override
+    public void hostWait(Object handle) { offload.synchronize((MemorySegment) handle); }
+
+    @Override
+    public void computeAfter(Object loads) { offload.computeWaits((MemorySegment) loads); }
+
+    @Override
+    public Object computeIssued() {
+        MemorySegment e = offload.event();
+        offload.recordOnComputeStream(e);
+        return e;
+    }
+
+    @Override
+    public void loadsAfter(Object compute) { offload.copyWaits((MemorySegment) compute); }
+
+    @Override
+    public void toHost(Activation x, int rows, MemorySegment dst, long offset) { offload.toHostAsync(x, rows, dst, offset); }
+
+    @Override
+    public void fromHost(MemorySegment src, long offset, Activation x, int rows) { offload.fromHostAsync(src, offset, x, rows); }
+
+    @Override
+    public void kvToHost(KvStorage kv, int layer, long firstSlot, int count, HostKvCache cache, int cacheLayer, int sequence, int position) {
+        long at = cache.offset(sequence, position);
+        if (cache.format() != HostKvCache.Format.GQ4) {
+            offload.kvToHostAsync(kv, layer, firstSlot, count, cache.keys(cacheLayer), at, cache.values(cacheLayer), at);
+            return;
+        }
+        // Compressed on the GPU, then only the compressed bytes cross PCIe.
+        dev.tandem.core.quant.Gq4Layout l = HostKvCache.slotLayout(count, cache.kvHeads(), cache.headDim());
+        long bytes = l.packedBytes(), staging = kvStaging(2 * bytes);
+        DType type = offload.kvElementBytes(kv) == 2 ? DType.BF16 : DType.F32;
+        gq4.quantize(offload.kvAddress(kv, layer, firstSlot, false), type, l, staging);
+        gq4.quantize(offload.kvAddress(kv, layer, firstSlot, true), type, l, staging + bytes);
+        offload.toHostAsync(staging, cache.keys(cacheLayer), at, bytes);
+        offload.toHostAsync(staging + bytes, cache.values(cacheLayer), at, bytes);
+    }
+
+    @Override
+    public void kvFromHost(HostKvCache cache, int cacheLayer, int sequence, int position, int count, KvStorage kv, int layer, long firstSlot) {
+        long at = cache.offset(sequence, position);
+        if (cache.format() != HostKvCache.Format.GQ4) {
+            offload.kvFromHostAsync(cache.keys(cacheLayer), at, cache.values(cacheLayer), at, kv, layer, firstSlot, count);
+            return;
+        }
+        dev.tandem.core.quant.Gq4Layout l = HostKvCache.slotLayout(count, cache.kvHeads(), cache.headDim());
+        long bytes = l.packedBytes(), staging = kvStaging(2 * bytes);
+        DType type = offload.kvElementBytes(kv) == 2 ? DType.BF16 : DType.F32;
+        offload.fromHostAsync(cache.keys(cacheLayer), at, staging, bytes);
+        offload.fromHostAsync(cache.values(cacheLayer), at, staging + bytes, bytes);
+        gq4.dequantize(staging, l, offload.kvAddress(kv, layer, firstSlot, false), type);
+        gq4.dequantize(staging + bytes, l, offload.kvAddress(kv, layer, firstSlot, true), type);
+    }
+
+    /** Staging is only reused by work later on the same stream, so one buffer serves every sequence in turn. */
+    private long kvStaging(long bytes) {
+        if (bytes > kvPackedBytes) {
+            offload.synchronize();
+            long size = Math.max(bytes, 2 * kvPackedBytes);
+            kvPacked = offload.deviceBuffer(size);
+            kvPackedBytes = size;
+            checkCap("compressed KV staging");
+        }
+        return kvPacked;
+    }
+
+    @Override
+    public int kvElementBytes() { return backend.precision() == CudaBackend.Precision.F32 ? 4 : 2; }
+
+    @Override
+    public void synchronize() { offload.synchronize(); }
+
+    @Override
+    public long deviceBytes() { return backend.allocatedBytes() - baseline; }
+
+    /** Checks the cap after the run's buffers are allocated (activations and caches come from the backend directly). */
+    public void checkCap() { checkCap("the run's buffers"); }
+
+    @Override
+    public void close() { offload.close(); }
+}
