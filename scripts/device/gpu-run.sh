@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One call on the GPU machine (carry .device, made by scripts/device/pack.sh): the CUDA tests, then the benchmarks.
-#   bash scripts/device/gpu-run.sh [tests] [gq4] [bench25m] [random8b] [hf8b] [logits8b] [opt] [opt13b]   (default: all but the opt ones)
+#   bash scripts/device/gpu-run.sh [tests] [gq4] [bench25m] [random8b] [hf8b] [logits8b] [opt] [opt13b] [calibrate]   (default: all but the opt ones and calibrate)
 # Splitwise on 2 GPUs (kind nvidia-h200-x2): `tests handover8b` with a plain pack.sh, `splitwise8b` with pack.sh --serve.
 # Offloading: `offloadtest offload8b`; FlexGen side by side: `flexgen30b offload30b` with pack.sh --flexgen (x2: 256 GiB host).
 # Output goes to $OUT (files) and stdout.
@@ -15,24 +15,35 @@ CP=$(ls -d .device/cp/{core,cuda,engine,cluster,bench,offload,server} 2>/dev/nul
 JAVA="java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Dtandem.shared=/tmp/shared"
 tandem() { $JAVA -cp "$CP" dev.tandem.server.cli.Main "$@"; }
 steps=${*:-tests bench25m random8b bench8b hf8b logits8b}
+# Every step streams its output and has a time limit (STEP_TIMEOUT s): a hung test must not eat the device session.
+cuda_tests() {
+  timeout ${STEP_TIMEOUT:-300} $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
+    --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test:.device/cp/engine-test:.device/cp/cluster-test:.device/cp/offload-test" \
+    --select-package dev.tandem.cuda --select-package dev.tandem.engine.cuda --select-package dev.tandem.cluster.device \
+    --select-class dev.tandem.offload.calibrate.CalibrationTest "$@" \
+    --details=testfeed --disable-ansi-colors --reports-dir "$OUT/junit" 2>&1 | grep -v "^$\|WARNING"
+}
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader
 for s in $steps; do
   echo "=== $s ($(date +%T))"
   case $s in
     tests)
-      $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
-        --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test:.device/cp/engine-test:.device/cp/cluster-test" --select-package dev.tandem.cuda \
-        --select-package dev.tandem.engine.cuda --select-package dev.tandem.cluster.device \
-        --details=summary --disable-ansi-colors --reports-dir "$OUT/junit" 2>&1 | tail -60 ;;
+      cuda_tests ;;
+    tests1)
+      # The single-GPU tests (no NCCL, no split across GPUs).
+      cuda_tests --exclude-classname '.*NcclTest' --exclude-package dev.tandem.cluster.device ;;
+    tests2)
+      # The two-GPU tests: NCCL and the split design's hand-over between GPUs.
+      cuda_tests --include-classname '.*(NcclTest|KvCopyTest)' --include-classname 'dev.tandem.cluster.device.*' ;;
     gq4)
       $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
         --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test" --select-class dev.tandem.cuda.backend.CudaGq4Test \
         --details=tree --disable-ansi-colors 2>&1 | tail -20
       $JAVA -cp "$CP:.device/cp/core-test:.device/cp/cuda-test" dev.tandem.cuda.backend.CudaGq4Bench 2>&1 | grep -v WARNING ;;
     offloadtest)
-      $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
+      timeout ${STEP_TIMEOUT:-240} $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
         --class-path "$CP:.device/cp/core-test:.device/cp/offload-test" --select-class dev.tandem.offload.exec.OffloadedGeneratorCudaTest --select-class dev.tandem.offload.exec.OptOffloadTest \
-        --details=tree --disable-ansi-colors --reports-dir "$OUT/junit-offload" 2>&1 | tail -40 ;;
+        --details=testfeed --disable-ansi-colors --reports-dir "$OUT/junit-offload" 2>&1 | grep -v "^$\|WARNING" ;;
     offload8b)
       # FlexGen's benchmark shape (prompt 512, generation 32) on a Llama-3-8B shape with synthetic weights, GPU capped at 6 GiB.
       for pol in "64 4 100 0 100 0 100 0" "64 4 20 80 0 100 0 100 cpu-cache-compute" "64 4 20 80 0 100 0 100" "64 4 0 50 0 100 0 100 cpu-cache-compute"; do
@@ -145,6 +156,12 @@ for s in $steps; do
       tandem init-random --config opt-13b --dtype bf16 --seed 1 --out /tmp/opt-13b-random 2>&1 | grep -v WARNING
       tandem bench steps --model /tmp/opt-13b-random --device cuda --decode-batches 1,64 --prefill 512,2048 --context 512 --steps 32 -r 3 2>&1 | grep -v WARNING
       python3 scripts/device/hf_bench.py --model /tmp/opt-13b-random --decode-batches 1,64 --prefill 512,2048 --context 512 --steps 32 ;;
+    calibrate)  # the offloading cost model's constants on this machine, then the policies they give (issue 7)
+      tandem calibrate --device cuda --disk-dir /tmp --disk-bytes 8G --name h200-calibrated --out "$OUT/h200-calibrated.json" 2>&1 | grep -v WARNING
+      for m in opt-30b opt-66b; do
+        tandem plan-offload --model $m --hardware "$OUT/h200-calibrated.json" --gpu-mem 16GiB --prompt-len 512 --gen-len 32 2>&1 | grep -v WARNING
+      done
+      tandem plan-offload --model opt-30b --hardware "$OUT/h200-calibrated.json" --gpu-mem 16GiB --policy "48 3 20 80 0 100 0 100 cpu-cache-compute" 2>&1 | grep -v WARNING ;;
     *) echo "unknown step $s" ;;
   esac
 done

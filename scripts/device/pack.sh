@@ -26,9 +26,9 @@ for m in core cuda engine cluster bench offload server; do
   [ -d $m/target/classes ] && cp -r $m/target/classes .device/cp/$m
 done
 for m in core cuda engine cluster offload; do cp -r $m/target/test-classes .device/cp/$m-test; done
-# Runtime jars of core/cuda/server's CLI paths that the device uses (Jackson; no HTTP stack needed there).
+# Runtime jars of core/cuda/server's CLI paths that the device uses (Jackson, ojAlgo for plan-offload; no HTTP stack).
 mvn -q -o -pl server dependency:build-classpath -Dmdep.outputFile=/tmp/tandem-cp.txt >/dev/null
-tr ':' '\n' < /tmp/tandem-cp.txt | grep -E 'jackson-(core|databind|annotations|dataformat-yaml)-|snakeyaml' | xargs -I{} cp {} .device/lib/
+tr ':' '\n' < /tmp/tandem-cp.txt | grep -E 'jackson-(core|databind|annotations|dataformat-yaml)-|snakeyaml|ojalgo-' | xargs -I{} cp {} .device/lib/
 [ -f .device/junit-platform-console-standalone-1.13.4.jar ] || \
   mvn -q dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.13.4 -DoutputDirectory=.device
 tar -C .device -cJf .device/classes.tar.xz cp && rm -rf .device/cp   # unpacked by gpu-run.sh

@@ -116,6 +116,20 @@ class SimulatorTest {
     }
 
     @Test
+    void poolsChangeOnlyOnTheRoutersTimerNotAfterEachPlacement() {
+        SimConfig c = design(Design.SPLITWISE_AA, 1, 4, new WorkloadSpec("code", 12, 30, 0, 9));
+        assertEquals(0.020, c.router().rebalancePeriodS()); // the real router's default period
+        double period = 0.05;
+        Workload w = dev.tandem.sim.workload.Workloads.build(c.workload());
+        SimResult r = Simulation.run(c.withRouter(c.router().withRebalancePeriod(period)), w);
+        assertTrue(r.pools().size() > 3, "the mixed pool never changed");
+        for (int i = 1; i < r.pools().size() - 1; i++) { // the last record is the end of the run
+            double ticks = (r.pools().time(i) - w.arrivalS()[0]) / period;
+            assertEquals(Math.rint(ticks), ticks, 1e-6, "pool change at " + r.pools().time(i) + " s is off the timer");
+        }
+    }
+
+    @Test
     void routerCellsSplitTheClusterAndStillServeEveryRequest() {
         SimConfig c = design(Design.SPLITWISE_HH, 8, 4, new WorkloadSpec("conv", 40, 30, 0, 2));
         SimResult cells = Simulation.run(c.withRouter(c.router().withCells(4)));

@@ -27,7 +27,7 @@ public final class MixedPoolPolicy implements PoolPolicy {
         this.kvLowWatermark = kvLowWatermark;
     }
 
-    /** One pass over the workers (the simulator calls this after every placement, over a thousand workers). */
+    /** One pass over the workers (the router and the simulator call it on a timer, so its cost is per tick, not per request). */
     @Override
     public List<RoleChange> rebalance(List<? extends WorkerState> workers) {
         long pending = 0;

@@ -4,7 +4,7 @@ import java.util.List;
 
 /**
  * Moves workers between pools as load swings (Splitwise's mixed pool). Called by the router
- * (and the simulator) periodically and after each placement; returns the changes to apply now.
+ * (and the simulator) on a timer, every 20 ms by default; returns the changes to apply now.
  */
 public interface PoolPolicy {
     List<RoleChange> rebalance(List<? extends WorkerState> workers);

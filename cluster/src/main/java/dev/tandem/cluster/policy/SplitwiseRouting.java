@@ -46,9 +46,9 @@ public final class SplitwiseRouting implements RoutingPolicy {
             }
             if (w.takesTokens()) {
                 long free = w.freeKvBlocks();
-                if (free >= blocks) {
+                if (free >= blocks && (t == null || free >= tFree)) { // running sequences only break ties
                     int running = w.runningSequences();
-                    if (t == null || free > tFree || (free == tFree && (running < tRunning || running == tRunning && w.id() < t.id()))) {
+                    if (t == null || free > tFree || running < tRunning || running == tRunning && w.id() < t.id()) {
                         t = w;
                         tFree = free;
                         tRunning = running;

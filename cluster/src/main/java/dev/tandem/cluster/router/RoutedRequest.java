@@ -88,13 +88,12 @@ final class RoutedRequest {
         }
     }
 
-    /** What is left to generate: the prompt plus the tokens already sent, and the rest of the budget. */
+    /**
+     * What is left to generate: the prompt plus the tokens already sent, and the rest of the budget; a sampled request's
+     * seeded stream goes on after those tokens' draws, so a failover does not change what the client gets.
+     */
     private GenerationRequest remainder() {
-        if (count == 0) return request;
-        int[] p = request.promptTokens();
-        int[] prompt = Arrays.copyOf(p, p.length + count);
-        System.arraycopy(delivered, 0, prompt, p.length, count);
-        return new GenerationRequest(prompt, request.maxTokens() - count, request.sampling(), request.ignoreEos(), request.topLogprobs());
+        return count == 0 ? request : request.continuedAfter(delivered, count);
     }
 
     /** Called by the router thread; true once the request no longer waits for a placement (placed, or failed). */

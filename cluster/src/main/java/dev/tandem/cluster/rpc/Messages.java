@@ -1,5 +1,6 @@
 package dev.tandem.cluster.rpc;
 
+import dev.tandem.core.format.TokenizerFiles;
 import dev.tandem.core.sampling.SamplingParams;
 import dev.tandem.engine.EngineLoad;
 import dev.tandem.engine.EngineStats;
@@ -16,6 +17,12 @@ public final class Messages {
     public record Info(String role, String homeRole, String kvAddress, int contextLength, EngineLoad load, EngineStats stats,
                        long kvBytesSent, long kvBlocksSent, long kvTransfers, long kvFailures, double kvSeconds) {}
 
+    /**
+     * What a router without its own copy of the model needs from a worker: the name it serves under, its format and
+     * context length, and the tokenizer's files (with the chat template).
+     */
+    public record ModelInfo(String servedModelName, String format, int contextLength, TokenizerFiles tokenizer) {}
+
     public record SetRole(String role) {}
 
     public record Recompute(long reservation, int[] tokens) {}
@@ -24,12 +31,15 @@ public final class Messages {
     public enum Mode { WHOLE, PREFILL, RESERVE }
 
     public record Submit(Mode mode, int[] prompt, int maxTokens, SamplingParams sampling, boolean ignoreEos, int topLogprobs,
-                         String kvAddress, long reservation, long timeoutMillis) {
+                         boolean speculative, int sampledTokens, String kvAddress, long reservation, long timeoutMillis) {
         public static Submit of(Mode mode, GenerationRequest r, String kvAddress, long reservation, long timeoutMillis) {
-            return new Submit(mode, r.promptTokens(), r.maxTokens(), r.sampling(), r.ignoreEos(), r.topLogprobs(), kvAddress, reservation, timeoutMillis);
+            return new Submit(mode, r.promptTokens(), r.maxTokens(), r.sampling(), r.ignoreEos(), r.topLogprobs(), r.speculative(),
+                    r.sampledTokens(), kvAddress, reservation, timeoutMillis);
         }
 
-        public GenerationRequest request() { return new GenerationRequest(prompt, maxTokens, sampling, ignoreEos, topLogprobs); }
+        public GenerationRequest request() {
+            return new GenerationRequest(prompt, maxTokens, sampling, ignoreEos, topLogprobs, speculative, sampledTokens);
+        }
     }
 
     /** What a worker streams back for a Submit, in order. */

@@ -63,6 +63,21 @@ public final class RemoteWorker implements Worker {
 
     public String target() { return target; }
 
+    /**
+     * Asks the worker at {@code target} for its model's served name, format, context length and tokenizer files: what a
+     * router started without --model needs. Throws the gRPC status when the worker does not answer or cannot send them.
+     */
+    public static Messages.ModelInfo modelInfo(String target, Duration timeout) {
+        // A tokenizer.json reaches ~10 MB (base64 in JSON): above gRPC's 4 MiB default for one message.
+        ManagedChannel ch = NettyChannelBuilder.forTarget(target).usePlaintext().maxInboundMessageSize(256 << 20).build();
+        try {
+            return ClientCalls.blockingUnaryCall(ch, WorkerRpc.MODEL, CallOptions.DEFAULT.withWaitForReady()
+                    .withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS), new Messages.Empty());
+        } finally {
+            ch.shutdownNow();
+        }
+    }
+
     public boolean member() { return member; }
 
     /** Membership (etcd) says the worker is gone, or back. */

@@ -58,11 +58,15 @@ public final class WorkerNode implements AutoCloseable {
      * @param advertiseHost address other processes reach this one at
      */
     public WorkerNode(Engine engine, String host, int port, int kvPort, String advertiseHost) throws IOException {
-        this(engine, null, host, port, kvPort, advertiseHost);
+        this(engine, null, host, port, kvPort, advertiseHost, null);
     }
 
-    /** @param backend the engine's backend: with a KV cache on a GPU (a {@link CudaBackend}), hand-overs go over NCCL */
-    public WorkerNode(Engine engine, Backend backend, String host, int port, int kvPort, String advertiseHost) throws IOException {
+    /**
+     * @param backend the engine's backend: with a KV cache on a GPU (a {@link CudaBackend}), hand-overs go over NCCL
+     * @param model   what the Model call answers (a router started without --model asks for it), or null to refuse it
+     */
+    public WorkerNode(Engine engine, Backend backend, String host, int port, int kvPort, String advertiseHost, Messages.ModelInfo model)
+            throws IOException {
         this.engine = engine;
         this.homeRole = engine.role();
         if (engine.kvInHostMemory()) {
@@ -87,6 +91,11 @@ public final class WorkerNode implements AutoCloseable {
         }
         ServerServiceDefinition service = ServerServiceDefinition.builder(WorkerRpc.SERVICE)
                 .addMethod(WorkerRpc.INFO, ServerCalls.asyncUnaryCall((req, out) -> reply(out, info())))
+                .addMethod(WorkerRpc.MODEL, ServerCalls.asyncUnaryCall((req, out) -> {
+                    if (model != null) reply(out, model);
+                    else out.onError(Status.FAILED_PRECONDITION.withDescription("this worker cannot send its model's tokenizer (a GGUF file or llama2.c checkpoint keeps it inside; "
+                            + "Hugging Face folders and --tokenizer files can be sent): give the router --model").asRuntimeException());
+                }))
                 .addMethod(WorkerRpc.SET_ROLE, ServerCalls.asyncUnaryCall((req, out) -> {
                     engine.setRole(Role.valueOf(req.role()));
                     reply(out, new Messages.Empty());

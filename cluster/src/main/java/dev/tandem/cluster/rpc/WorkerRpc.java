@@ -26,6 +26,7 @@ public final class WorkerRpc {
             .build();
 
     public static final MethodDescriptor<Messages.Empty, Messages.Info> INFO = unary("Info", Messages.Empty.class, Messages.Info.class);
+    public static final MethodDescriptor<Messages.Empty, Messages.ModelInfo> MODEL = unary("Model", Messages.Empty.class, Messages.ModelInfo.class);
     public static final MethodDescriptor<Messages.SetRole, Messages.Empty> SET_ROLE = unary("SetRole", Messages.SetRole.class, Messages.Empty.class);
     public static final MethodDescriptor<Messages.Recompute, Messages.Empty> RECOMPUTE = unary("Recompute", Messages.Recompute.class, Messages.Empty.class);
     public static final MethodDescriptor<Messages.Submit, Messages.Event> SUBMIT = MethodDescriptor.<Messages.Submit, Messages.Event>newBuilder()

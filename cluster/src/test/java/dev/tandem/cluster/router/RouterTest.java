@@ -23,6 +23,7 @@ import org.junit.jupiter.api.Test;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -31,6 +32,7 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -141,13 +143,27 @@ class RouterTest {
 
     @Test
     void aTokenWorkerDyingMidStreamIsRecomputedElsewhereWithNoTokenLostOrRepeated() throws Exception {
-        int max = 160; // long enough that the kill lands mid-stream on any machine
+        killTheTokenWorkerMidStream(request(2, 160)); // long enough that the kill lands mid-stream on any machine
+    }
+
+    @Test
+    void aSeededSampledRequestContinuesItsRandomStreamAfterAFailover() throws Exception {
+        GenerationRequest greedy = request(2, 160);
+        GenerationRequest sampled = new GenerationRequest(greedy.promptTokens(), greedy.maxTokens(),
+                new SamplingParams(1.0f, 0, 1f, 0f, 1f, 64, 0f, 0f, 20261122L), true, -1);
+        int[] got = killTheTokenWorkerMidStream(sampled); // the one engine's seeded tokens, though two workers drew them
+        assertFalse(Arrays.equals(expected[2], Arrays.copyOf(got, MAX)), "the request was sampled, not greedy");
+    }
+
+    /** Runs {@code r} on a split cluster, kills its token worker after a few tokens: the client must get the one engine's tokens. */
+    static int[] killTheTokenWorkerMidStream(GenerationRequest r) throws Exception {
+        int max = r.maxTokens();
         int[] want;
         try (CpuBackend b = new CpuBackend(1); Engine e = new Engine(model, b, ENGINE)) {
-            want = run(e, request(2, max)).get(60, TimeUnit.SECONDS);
+            want = run(e, r).get(60, TimeUnit.SECONDS);
         }
         try (EmbeddedCluster c = cluster(ClusterDesign.SPLIT, 1, 2, Router.Config.of(ClusterDesign.SPLIT))) {
-            Client client = submit(c.router(), request(2, max));
+            Client client = submit(c.router(), r);
             long end = System.nanoTime() + 30_000_000_000L;
             while (client.tokens.size() < 6 && System.nanoTime() < end) Thread.onSpinWait();
             LocalWorker victim = c.workers().stream().filter(w -> w.homeRole() == Role.TOKEN && w.load().running() > 0).findFirst().orElseThrow();
@@ -156,6 +172,7 @@ class RouterTest {
             assertArrayEquals(want, client.done.get(60, TimeUnit.SECONDS));
             assertEquals(max, client.generated);
             assertTrue(c.router().routerStats().failovers() >= 1);
+            return want;
         }
     }
 

@@ -43,6 +43,7 @@ public final class Sequence {
         this.request = request;
         this.listener = listener;
         this.sampler = new Sampler(request.sampling());
+        sampler.skip(request.sampledTokens()); // a recomputed remainder continues the stream where it stopped
         this.arrivalNanos = System.nanoTime();
         this.promptLength = request.promptTokens().length;
         this.tokens = Arrays.copyOf(request.promptTokens(), promptLength + Math.min(request.maxTokens(), 4096) + 1);

@@ -38,7 +38,10 @@ public final class CudaOffloadDevice implements OffloadDevice {
             @Override
             protected MemorySegment allocateRaw(long bytes) {
                 // Not zeroed: every byte (cache positions, staged weights, hidden states) is written before it is read.
-                return offload.pinned(bytes);
+                // Aligned to 4 KiB for direct disk reads: the driver sub-allocates small pinned blocks at finer alignment.
+                MemorySegment m = offload.pinned(bytes + DiskStore.ALIGN);
+                long skew = m.address() % DiskStore.ALIGN;
+                return m.asSlice(skew == 0 ? 0 : DiskStore.ALIGN - skew, bytes);
             }
 
             @Override

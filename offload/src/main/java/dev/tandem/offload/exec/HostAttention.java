@@ -49,6 +49,27 @@ public final class HostAttention {
             return;
         }
         boolean bf16 = cache.bf16();
+        if (bf16 && headDim % (2 * L) == 0) {
+            // A decode batch has fewer rows than a big host has cores: a row's KV heads are split across tasks too.
+            int parts = Math.clamp(Math.ceilDiv(2 * pool.threads(), Math.max(1, rows)), 1, kvHeads);
+            pool.parallelFor(rows * parts, t -> {
+                int r = t / parts, part = t % parts, seq = sequences[r], n = positions[r] + 1;
+                if (n > cache.capacity()) throw new OffloadException("position " + positions[r] + " beyond the cache's " + cache.capacity());
+                int h0 = kvHeads * part / parts * group, h1 = kvHeads * (part + 1) / parts * group;
+                Scratch s = SCRATCH.get();
+                if (s.q.length < qDim) {
+                    s.q = new float[qDim];
+                    s.acc = new float[qDim];
+                }
+                if (s.scores.length < heads * n) s.scores = new float[heads * n];
+                MemorySegment.copy(q, ValueLayout.JAVA_FLOAT_UNALIGNED, (qOffset + (long) r * qStride + (long) h0 * headDim) * 4, s.q,
+                        h0 * headDim, (h1 - h0) * headDim);
+                pairedBf16(s.q, keys, values, cache.offset(seq, 0), cache.slotBytes(), n, h0, h1, group, headDim, scale, s.scores, s.acc);
+                MemorySegment.copy(s.acc, h0 * headDim, out, ValueLayout.JAVA_FLOAT_UNALIGNED, ((long) r * qDim + (long) h0 * headDim) * 4,
+                        (h1 - h0) * headDim);
+            });
+            return;
+        }
         pool.parallelFor(rows, r -> {
             int seq = sequences[r], n = positions[r] + 1;
             if (n > cache.capacity()) throw new OffloadException("position " + positions[r] + " beyond the cache's " + cache.capacity());
@@ -61,11 +82,6 @@ public final class HostAttention {
             float[] qr = s.q, sc = s.scores, acc = s.acc;
             MemorySegment.copy(q, ValueLayout.JAVA_FLOAT_UNALIGNED, (qOffset + (long) r * qStride) * 4, qr, 0, qDim);
             long base = cache.offset(seq, 0), slotBytes = cache.slotBytes();
-            if (bf16 && headDim % (2 * L) == 0) {
-                pairedBf16(qr, keys, values, base, slotBytes, n, heads, group, headDim, scale, sc, acc);
-                MemorySegment.copy(acc, 0, out, ValueLayout.JAVA_FLOAT_UNALIGNED, (long) r * qDim * 4, qDim);
-                return;
-            }
             for (int p = 0; p < n; p++) {
                 long at = base + p * slotBytes;
                 for (int h = 0; h < heads; h++) {
@@ -92,13 +108,13 @@ public final class HostAttention {
      * once per row (a dot product does not care about order); the values' weighted sum is accumulated split the same
      * way and interleaved back at the end. Scores of a head are exponentiated with the vector exp.
      */
-    private static void pairedBf16(float[] qr, MemorySegment keys, MemorySegment values, long base, long slotBytes, int n, int heads,
+    private static void pairedBf16(float[] qr, MemorySegment keys, MemorySegment values, long base, long slotBytes, int n, int h0, int h1,
                                    int group, int hd, float scale, float[] sc, float[] acc) {
-        int qDim = heads * hd;
+        int qDim = h1 * hd;
         float[] qs = PAIRED.get();
         if (qs.length < 2 * qDim) PAIRED.set(qs = new float[2 * qDim]);
         // Per 2L-element chunk of a head: L even elements, then L odd ones.
-        for (int c = 0; c < qDim; c += 2 * L) {
+        for (int c = h0 * hd; c < qDim; c += 2 * L) {
             for (int i = 0; i < L; i++) {
                 qs[c + i] = qr[c + 2 * i];
                 qs[c + L + i] = qr[c + 2 * i + 1];
@@ -107,7 +123,7 @@ public final class HostAttention {
         IntVector himask = IntVector.broadcast(I, 0xffff0000);
         for (int p = 0; p < n; p++) {
             long at = base + p * slotBytes;
-            for (int h = 0; h < heads; h++) {
+            for (int h = h0; h < h1; h++) {
                 long ko = at + (long) (h / group) * hd * 2;
                 FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
                 for (int i = 0; i < hd; i += 2 * L) {
@@ -118,11 +134,11 @@ public final class HostAttention {
                 sc[h * n + p] = a0.add(a1).reduceLanes(VectorOperators.ADD) * scale;
             }
         }
-        for (int h = 0; h < heads; h++) vectorSoftmax(sc, h * n, n);
-        java.util.Arrays.fill(qs, 0, qDim, 0f); // now the split accumulator
+        for (int h = h0; h < h1; h++) vectorSoftmax(sc, h * n, n);
+        java.util.Arrays.fill(qs, h0 * hd, qDim, 0f); // now the split accumulator
         for (int p = 0; p < n; p++) {
             long at = base + p * slotBytes;
-            for (int h = 0; h < heads; h++) {
+            for (int h = h0; h < h1; h++) {
                 long vo = at + (long) (h / group) * hd * 2;
                 FloatVector wv = FloatVector.broadcast(F, sc[h * n + p]);
                 for (int i = 0; i < hd; i += 2 * L) {
@@ -133,7 +149,7 @@ public final class HostAttention {
                 }
             }
         }
-        for (int c = 0; c < qDim; c += 2 * L) {
+        for (int c = h0 * hd; c < qDim; c += 2 * L) {
             for (int i = 0; i < L; i++) {
                 acc[c + 2 * i] = qs[c + i];
                 acc[c + 2 * i + 1] = qs[c + L + i];

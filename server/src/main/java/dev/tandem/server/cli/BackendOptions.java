@@ -18,6 +18,17 @@ final class BackendOptions {
         return open(args, 1);
     }
 
+    /** N of "cuda:N" (0 for "cuda"), or -1 when {@code device} is not a CUDA device. */
+    static int cudaOrdinal(Args args, String device) {
+        if (device.equals("cuda")) return 0;
+        if (!device.startsWith("cuda:")) return -1;
+        try {
+            return Integer.parseInt(device.substring(5));
+        } catch (NumberFormatException e) {
+            throw args.usage("--device '" + device + "': expected cuda:N with N a GPU number");
+        }
+    }
+
     /** One of {@code share} backends that split --threads between them (a worker each in an embedded cluster). */
     static Backend open(Args args, int share) { return open(args, share, 0); }
 
@@ -35,14 +46,8 @@ final class BackendOptions {
         if (threads <= 0) throw args.usage("--threads must be positive, got " + threads);
         threads = Math.max(1, threads / share);
         if (device.equals("cuda") || device.startsWith("cuda:")) {
-            int ordinal = share > 1 ? index % Math.max(1, dev.tandem.cuda.CudaDriver.get().deviceCount()) : 0;
-            if (device.startsWith("cuda:")) {
-                try {
-                    ordinal = Integer.parseInt(device.substring(5));
-                } catch (NumberFormatException e) {
-                    throw args.usage("--device '" + device + "': expected cuda:N with N a GPU number");
-                }
-            }
+            int ordinal = device.startsWith("cuda:") ? cudaOrdinal(args, device)
+                    : share > 1 ? index % Math.max(1, dev.tandem.cuda.CudaDriver.get().deviceCount()) : 0;
             String precision = args.string("precision", "bf16");
             CudaBackend.Precision p = switch (precision) {
                 case "bf16" -> CudaBackend.Precision.BF16;

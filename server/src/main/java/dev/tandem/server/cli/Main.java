@@ -35,6 +35,9 @@ public final class Main {
               plan-cluster provision pool sizes and GPU types      (tandem plan-cluster --model llama2-70b --trace conv --objective max-throughput --power-budget 1760)
               profile      measure a GPU profile for the simulator   (tandem profile --model PATH --device cuda --out FILE.csv)
               generate-batch  offloaded batch job, FlexGen's schedule (tandem generate-batch --model PATH --input IN.jsonl --output OUT.jsonl --offload POLICY)
+              plan-offload FlexGen policy search: placement over GPU / CPU / disk, batching, predicted tokens/s
+                           (tandem plan-offload --model PATH|opt-30b --gpu-mem 16GiB --cpu-mem 200GiB --disk-mem 1.5TB [--compress] [--hardware NAME|FILE])
+              calibrate    measure the offloading cost model's constants on this machine (tandem calibrate [--device cuda[:N]] [--disk-dir DIR] --out FILE)
               test         build and run the test suite (handled by the ./tandem launcher)
 
             run `tandem <command> --help` for a command's options.
@@ -67,6 +70,8 @@ public final class Main {
                 case "plan-cluster" -> new PlanClusterCommand().run(rest);
                 case "profile" -> new ProfileCommand().run(rest);
                 case "generate-batch" -> new GenerateBatchCommand().run(rest);
+                case "plan-offload" -> new PlanOffloadCommand().run(rest);
+                case "calibrate" -> new CalibrateCommand().run(rest);
                 default -> {
                     System.err.println("tandem: unknown command '" + argv[0] + "'\n\n" + HELP);
                     yield 2;

@@ -3,6 +3,7 @@ package dev.tandem.server.cli;
 import dev.tandem.core.backend.Backend;
 import dev.tandem.core.backend.cpu.CpuBackend;
 import dev.tandem.cuda.backend.CudaBackend;
+import dev.tandem.offload.calibrate.Calibration;
 import dev.tandem.offload.exec.CpuOffloadDevice;
 import dev.tandem.offload.exec.CudaOffloadDevice;
 import dev.tandem.offload.exec.DiskStore;
@@ -46,17 +47,8 @@ final class OffloadOptions {
         throw args.usage("offloading runs on --device cpu or cuda, not " + backend.name());
     }
 
-    /** MemTotal of /proc/meminfo (a jlink'd runtime may lack jdk.management); 64 GiB where there is none. */
-    static long physicalMemory() {
-        try {
-            for (String line : java.nio.file.Files.readAllLines(Path.of("/proc/meminfo"))) {
-                if (line.startsWith("MemTotal:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
-            }
-        } catch (java.io.IOException | NumberFormatException e) {
-            // fall through
-        }
-        return 64L << 30;
-    }
+    /** MemTotal of /proc/meminfo; 64 GiB where there is none. */
+    static long physicalMemory() { return Calibration.physicalMemory(64L << 30); }
 
     /** The disk tier when the policy puts weights there, else null. */
     static DiskStore disk(Args args, OffloadPolicy policy) {

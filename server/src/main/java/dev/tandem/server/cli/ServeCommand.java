@@ -119,7 +119,12 @@ final class ServeCommand {
 
     /** The HTTP server's settings from the shared options, on {@code defaultPort} unless --port says otherwise. */
     static ServerConfig serverConfig(Args args, Path modelPath, int defaultPort) {
-        String name = args.string("served-model-name", modelPath.toAbsolutePath().normalize().getFileName().toString());
+        return serverConfig(args, modelPath.toAbsolutePath().normalize().getFileName().toString(), defaultPort);
+    }
+
+    /** @param defaultName the served model name unless --served-model-name gives one */
+    static ServerConfig serverConfig(Args args, String defaultName, int defaultPort) {
+        String name = args.string("served-model-name", defaultName);
         try {
             int timeout = args.integer("shutdown-timeout", 30);
             if (timeout < 0) throw new IllegalArgumentException("--shutdown-timeout must be >= 0, got " + timeout);
@@ -132,7 +137,11 @@ final class ServeCommand {
     }
 
     static String ready(String name, Model model, int context, String shape, long t0) {
-        return String.format("%s (%s, context %d%s) ready in %.1f s", name, model.format(), context, shape, (System.nanoTime() - t0) / 1e9);
+        return ready(name, model.format(), context, shape, t0);
+    }
+
+    static String ready(String name, String format, int context, String shape, long t0) {
+        return String.format("%s (%s, context %d%s) ready in %.1f s", name, format, context, shape, (System.nanoTime() - t0) / 1e9);
     }
 
     /**

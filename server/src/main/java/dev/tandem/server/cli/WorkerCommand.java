@@ -2,9 +2,11 @@ package dev.tandem.server.cli;
 
 import dev.tandem.cluster.membership.Etcd;
 import dev.tandem.cluster.membership.WorkerRegistration;
+import dev.tandem.cluster.rpc.Messages;
 import dev.tandem.cluster.rpc.WorkerNode;
 import dev.tandem.core.backend.Backend;
 import dev.tandem.core.format.ModelLoader;
+import dev.tandem.core.format.TokenizerFiles;
 import dev.tandem.core.model.Model;
 import dev.tandem.engine.Engine;
 import dev.tandem.engine.EngineConfig;
@@ -67,13 +69,22 @@ final class WorkerCommand {
         try (Model model = ModelLoader.load(modelPath, tokenizer);
              Backend backend = BackendOptions.open(args);
              Engine engine = new Engine(model, backend, config);
-             WorkerNode node = new WorkerNode(engine, backend, host, port, kvPort, advertise);
+             WorkerNode node = new WorkerNode(engine, backend, host, port, kvPort, advertise, modelInfo(modelPath, tokenizer, http, model, engine));
              WorkerRegistration registration = args.has("etcd")
                      ? new WorkerRegistration(new Etcd(args.string("etcd", null)), advertise + ":" + node.port(), ttl) : null) {
             String line = ServeCommand.ready(http.servedModelName(), model, engine.contextLength(),
                     ", " + role.name().toLowerCase(Locale.ROOT) + " worker, control plane " + advertise + ":" + node.port() + ", KV " + node.kvAddress()
                             + (registration == null ? "" : ", registered in " + args.string("etcd", null)), t0);
             return ServeCommand.serve("worker", node.service(), http, line);
+        }
+    }
+
+    /** What a router started without --model asks this worker for; null when its tokenizer cannot be sent (GGUF, llama2.c). */
+    private static Messages.ModelInfo modelInfo(Path modelPath, Path tokenizer, ServerConfig http, Model model, Engine engine) {
+        try {
+            return new Messages.ModelInfo(http.servedModelName(), model.format(), engine.contextLength(), TokenizerFiles.of(modelPath, tokenizer));
+        } catch (IOException | RuntimeException e) {
+            return null;
         }
     }
 }

@@ -32,7 +32,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Worker processes found through a real etcd (leases of 2 s), and the faults of a process cluster: a token worker
+ * Worker processes found through a real etcd (leases of 2 s), by a router started without --model (a worker sends it
+ * the tokenizer), and the faults of a process cluster: a token worker
  * killed mid-stream (the stream goes on, nothing lost or repeated), its disappearance from the membership within
  * the lease TTL, and etcd itself stopping (the router serves on with what it knew and says so on /health).
  */
@@ -84,7 +85,11 @@ class EtcdClusterTest {
         Processes.awaitReady(token1, "ready in");
         Processes.awaitReady(token2, "ready in");
         int r = Processes.freePorts(1, e, p, t1, t2);
-        router = procs.tandem("router", "router", "--model", m, "--port", "" + r, "--etcd", etcdUrl);
+        // No --model: the router asks a worker registered in etcd for its tokenizer, chat template and context.
+        router = procs.tandem("router", "router", "--port", "" + r, "--etcd", etcdUrl);
+        String ready = router.output();
+        assertTrue(ready.contains("tandem router: gutenberg-stories-llama-25m (Hugging Face safetensors"), ready); // the worker's served name
+        assertTrue(ready.contains(", tokenizer from worker 127.0.0.1:") && ready.contains(", context 512, router (split) over workers from " + etcdUrl), ready);
         url = "http://127.0.0.1:" + r;
         long end = System.nanoTime() + 10_000_000_000L;
         while (System.nanoTime() < end && Processes.metric(Processes.get(url + "/metrics"), "tandem:token_pool_workers") < 2) Thread.sleep(100);

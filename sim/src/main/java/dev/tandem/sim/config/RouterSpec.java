@@ -9,22 +9,34 @@ import dev.tandem.cluster.policy.RoutingPolicy;
  * Which of the real router's policies run: the design (JSQ over mixed workers, fixed Splitwise pools,
  * or Splitwise pools with a mixed pool) and the mixed pool's thresholds.
  *
- * @param cells router cells: the machines are dealt out evenly (pool by pool) to this many independent
- *              routers, and arrivals to the routers in turn. 1 is one router over the whole cluster. A policy
- *              looks at every worker it owns per request, so data-center-scale clusters are run as cells of
- *              about a hundred machines, as large deployments shard their routers.
+ * @param cells             router cells: the machines are dealt out evenly (pool by pool) to this many independent
+ *                          routers, and arrivals to the routers in turn. 1 (the default) is one router over the whole
+ *                          cluster, as the real router runs; more model sharded routers.
+ * @param rebalancePeriodS  simulated seconds between two calls of the pool policy, as the real router calls it on a
+ *                          timer ({@link #DEFAULT_REBALANCE_PERIOD_S}, its default), not after each placement
  */
-public record RouterSpec(ClusterDesign design, long promptThreshold, double kvLowWatermark, int cells) {
+public record RouterSpec(ClusterDesign design, long promptThreshold, double kvLowWatermark, int cells, double rebalancePeriodS) {
+    /** The real router's default period (Router.Config.of: 20 ms). */
+    public static final double DEFAULT_REBALANCE_PERIOD_S = 0.020;
+
     public RouterSpec {
         if (cells < 1) throw new IllegalArgumentException("router: cells must be >= 1, got " + cells);
+        if (!(rebalancePeriodS > 0 && rebalancePeriodS < 3600)) {
+            throw new IllegalArgumentException("router: rebalance_period_s must be in (0, 3600) seconds, got " + rebalancePeriodS);
+        }
     }
 
     public static RouterSpec of(ClusterDesign design) {
-        return new RouterSpec(design, ClusterDesign.DEFAULT_PROMPT_THRESHOLD, ClusterDesign.DEFAULT_KV_LOW_WATERMARK, 1);
+        return new RouterSpec(design, ClusterDesign.DEFAULT_PROMPT_THRESHOLD, ClusterDesign.DEFAULT_KV_LOW_WATERMARK, 1,
+                DEFAULT_REBALANCE_PERIOD_S);
     }
 
     public RouterSpec withCells(int c) {
-        return new RouterSpec(design, promptThreshold, kvLowWatermark, c);
+        return new RouterSpec(design, promptThreshold, kvLowWatermark, c, rebalancePeriodS);
+    }
+
+    public RouterSpec withRebalancePeriod(double seconds) {
+        return new RouterSpec(design, promptThreshold, kvLowWatermark, cells, seconds);
     }
 
     public RoutingPolicy routing(int blockSize) {

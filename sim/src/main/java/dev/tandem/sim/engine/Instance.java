@@ -30,13 +30,14 @@ final class Instance implements WorkerState {
     final IntDeque queue = new IntDeque();       // waiting to prefill (new prompts; preempted ones in front)
     final IntDeque ready = new IntDeque();       // KV arrived, joins the decode batch at the next iteration
     long pendingPromptTokens;
-    long reservedTokens;                          // KV reserved for incoming hand-overs (in ready or in transfer)
-    int reservedCount;
-    long heldTokens;                              // KV of prefills in progress or waiting for their hand-over
+    // What KV use is made of. Changed only through the methods below, which forget the cached free KV.
+    private long reservedTokens;                  // KV reserved for incoming hand-overs (in ready or in transfer)
+    private int reservedCount;
+    private long heldTokens;                      // KV of prefills in progress or waiting for their hand-over
     int[] runList = new int[64];
     int running;
     long iteration;
-    long contextBase;                             // sum over running of (context - joinIteration)
+    private long contextBase;                     // sum over running of (context - joinIteration)
     final LongHeap finishing = new LongHeap();   // (finishIteration << 32) | request
 
     boolean busy;
@@ -73,34 +74,88 @@ final class Instance implements WorkerState {
         return contextBase + running * currentIteration() + heldTokens + reservedTokens;
     }
 
-    /** Decode iterations completed so far, counting those of a multi-iteration step that already ended. */
+    /**
+     * Decode iterations completed so far, counting those of a multi-iteration step that already ended (iteration j of
+     * the step has ended once {@code stepStart + j * stepSeconds <= now}). Routing reads this for every worker on each
+     * placement, and time only moves forward: the count is kept with the time its next iteration ends, so a read is
+     * one comparison until then.
+     */
     long currentIteration() {
         if (!busy || stepIterations == 1) return iteration;
         double now = clock[0];
-        if (now != cachedAt) { // routing asks every worker several times per request: divide once per instant
-            cachedAt = now;
-            cachedIteration = iteration + Math.min((long) ((now - stepStart) / stepSeconds), stepIterations);
-        }
-        return cachedIteration;
+        if (now >= nextIterationEndsAt) countEndedIterations(now);
+        return iteration + endedInStep;
     }
 
-    /** Forgets the cached iteration count: called whenever the step changes. */
+    private void countEndedIterations(double now) {
+        long j = Math.max(0, Math.min((long) ((now - stepStart) / stepSeconds), stepIterations)); // a guess, made exact below
+        while (j < stepIterations && stepStart + (j + 1) * stepSeconds <= now) j++;
+        while (j > 0 && stepStart + j * stepSeconds > now) j--;
+        endedInStep = j;
+        nextIterationEndsAt = j == stepIterations ? Double.POSITIVE_INFINITY : stepStart + (j + 1) * stepSeconds;
+    }
+
+    /** Forgets the counted iterations: called whenever the step changes. */
     void stepChanged() {
-        cachedAt = Double.NaN;
+        nextIterationEndsAt = Double.NEGATIVE_INFINITY;
+        freeValidUntil = Double.NEGATIVE_INFINITY;
     }
 
-    private double cachedAt = Double.NaN;
-    private long cachedIteration;
+    /** KV reserved for a hand-over on its way here. */
+    void reserve(long tokens) {
+        reservedTokens += tokens;
+        reservedCount++;
+        freeValidUntil = Double.NEGATIVE_INFINITY;
+    }
+
+    /** A reservation ends: its sequence joins the batch, or it finished or failed elsewhere. */
+    void unreserve(long tokens) {
+        reservedTokens -= tokens;
+        reservedCount--;
+        freeValidUntil = Double.NEGATIVE_INFINITY;
+    }
+
+    /** KV held by a prefill in progress (then until its hand-over has left); negative to release it. */
+    void hold(long tokens) {
+        heldTokens += tokens;
+        freeValidUntil = Double.NEGATIVE_INFINITY;
+    }
+
+    /** The decode batch ran {@code iterations} more iterations. */
+    void advance(int iterations) {
+        iteration += iterations;
+        freeValidUntil = Double.NEGATIVE_INFINITY;
+    }
+
+    private double nextIterationEndsAt = Double.NEGATIVE_INFINITY;
+    private long endedInStep;
 
     @Override public int id() { return localId; }
     @Override public Role homeRole() { return homeRole; }
     @Override public Role currentRole() { return role; }
     @Override public long pendingPromptTokens() { return pendingPromptTokens; }
     @Override public int runningSequences() { return running + reservedCount; }
+    /**
+     * Routing reads this for every worker on each placement, and between two placements only a few instances change:
+     * the figure is kept until the instance changes (the methods above) or its step's next iteration ends.
+     */
     @Override public long freeKvBlocks() {
-        long free = Math.max(0, kvCapacity - usedTokens());
-        return blockShift >= 0 ? free >>> blockShift : free / blockSize; // routing reads this for every worker
+        if (clock[0] < freeValidUntil) {
+            assert freeBlocks == freeBlocksNow() : "instance " + id + " kept " + freeBlocks + " free KV blocks, has " + freeBlocksNow(); // tests run with -ea
+            return freeBlocks;
+        }
+        freeBlocks = freeBlocksNow();
+        freeValidUntil = !busy || stepIterations == 1 ? Double.POSITIVE_INFINITY : nextIterationEndsAt;
+        return freeBlocks;
     }
+
+    private long freeBlocksNow() {
+        long free = Math.max(0, kvCapacity - usedTokens());
+        return blockShift >= 0 ? free >>> blockShift : free / blockSize;
+    }
+
+    private double freeValidUntil = Double.NEGATIVE_INFINITY;
+    private long freeBlocks;
     @Override public long totalKvBlocks() { return kvCapacity / blockSize; }
 
     /** Adds request r to the decode batch from the current iteration on. */
@@ -111,6 +166,7 @@ final class Instance implements WorkerState {
         long fin = iteration + rq.remaining[r];
         rq.finishIteration[r] = fin;
         contextBase += rq.context[r] - iteration;
+        freeValidUntil = Double.NEGATIVE_INFINITY;
         if (running == runList.length) runList = java.util.Arrays.copyOf(runList, running * 2);
         rq.runSlot[r] = running;
         runList[running++] = r;
@@ -120,6 +176,7 @@ final class Instance implements WorkerState {
     /** Takes request r out of the decode batch; its KV is freed. */
     void leave(Requests rq, int r) {
         contextBase -= rq.context[r] - rq.joinIteration[r];
+        freeValidUntil = Double.NEGATIVE_INFINITY;
         int slot = rq.runSlot[r];
         int last = runList[--running];
         runList[slot] = last;

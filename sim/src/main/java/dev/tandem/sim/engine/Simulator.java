@@ -18,8 +18,8 @@ import java.util.Optional;
 
 /**
  * The discrete-event cluster simulation. Events: a request arrives (the real router's {@link RoutingPolicy}
- * places it, then its {@link PoolPolicy} may move instances between pools), an instance ends an iteration, a
- * KV hand-over completes. Single-threaded and seeded only through the workload: the same inputs give the same
+ * places it), an instance ends an iteration, a KV hand-over completes, and the router's timer fires (its
+ * {@link PoolPolicy} may move instances between pools). Single-threaded and seeded only through the workload: the same inputs give the same
  * results bit for bit.
  */
 public final class Simulator {
@@ -42,7 +42,7 @@ public final class Simulator {
     private final int[] roleCounts = new int[Role.values().length];
     private final PhaseTimes reference;
 
-    static final double REBALANCE_PERIOD_S = 0.1;
+    private final double rebalancePeriodS;
 
     /** Slowdowns are against the request run alone on a DGX-A100 at TP 8 (Splitwise's SLO reference). */
     public static final String REFERENCE_HARDWARE = "a100-80gb";
@@ -76,6 +76,7 @@ public final class Simulator {
         this.largestCapacity = largest;
         this.cells = deal(config, instances);
         this.fixedPools = cells[0].pools == PoolPolicy.FIXED;
+        this.rebalancePeriodS = config.router().rebalancePeriodS();
         this.rq = new Requests(workload);
         this.kvBytesPerToken = config.model().kvBytesPerToken();
         this.layers = config.model().layers();
@@ -149,7 +150,6 @@ public final class Simulator {
             rq.state[r] = Requests.WAITING;
             cell.waiting.addLast(r);
         }
-        rebalance(cell);
     }
 
     /** Asks the router's policy for a placement; false when no instance can take the request now. */
@@ -164,8 +164,7 @@ public final class Simulator {
         p.queue.addLast(r);
         p.pendingPromptTokens += rq.prompt[r];
         if (p != t) {
-            t.reservedTokens += rq.prompt[r];
-            t.reservedCount++;
+            t.reserve(rq.prompt[r]);
         }
         startStep(p);
         return true;
@@ -176,14 +175,19 @@ public final class Simulator {
     }
 
     /**
-     * The pool policy runs after every placement and every {@link #REBALANCE_PERIOD_S} while the cell has work or a
-     * lent machine (so a lent machine goes home when arrivals pause), as the router calls it.
+     * The pool policy runs every {@code rebalancePeriodS} of simulated time while the cell has work or a lent machine
+     * (so a lent machine goes home when arrivals pause), as the real router calls it on its timer. Not after each
+     * placement: the policy reads every worker of the cell, and a thousand-machine cell places ~1,500 requests per
+     * simulated second against the timer's 50 calls.
      */
     private void periodicRebalance(Cell cell, int index) {
         rebalance(cell);
         boolean active = lastArrival < rq.size() - 1;
-        for (Instance in : cell.members) active |= in.busy || in.role != in.homeRole || !in.queue.isEmpty();
-        if (active) events.push(now + REBALANCE_PERIOD_S, EventQueue.REBALANCE, index);
+        for (int i = 0; i < cell.members.length && !active; i++) {
+            Instance in = cell.members[i];
+            active = in.busy || in.role != in.homeRole || !in.queue.isEmpty();
+        }
+        if (active) events.push(now + rebalancePeriodS, EventQueue.REBALANCE, index);
     }
 
     private void rebalance(Cell cell) {
@@ -210,8 +214,7 @@ public final class Simulator {
         }
         while (!in.ready.isEmpty()) { // hand-overs that arrived: their memory was reserved
             int r = in.ready.pollFirst();
-            in.reservedTokens -= rq.context[r];
-            in.reservedCount--;
+            in.unreserve(rq.context[r]);
             in.join(rq, r, joinOrder++);
         }
         // Every running sequence gains one token of KV this iteration: make room by preemption if needed.
@@ -237,7 +240,7 @@ public final class Simulator {
             if (prefills == in.stepBatch.length) in.stepBatch = Arrays.copyOf(in.stepBatch, prefills * 2);
             in.stepBatch[prefills++] = r;
             promptTokens += len;
-            in.heldTokens += len;
+            in.hold(len);
         }
         if (decodes == 0 && prefills == 0) return;
         // Decode-only iterations with nothing waiting repeat identically until a sequence finishes or memory runs
@@ -282,7 +285,7 @@ public final class Simulator {
         else in.busyMixed += dt;
         in.pendingPromptTokens -= in.stepPromptTokens;
         if (in.stepDecodes > 0) {
-            in.iteration += in.stepIterations;
+            in.advance(in.stepIterations);
             while (!in.finishing.isEmpty() && (in.finishing.peek() >>> 32) <= in.iteration) {
                 long e = in.finishing.pop();
                 int r = (int) e;
@@ -298,11 +301,11 @@ public final class Simulator {
                 rq.remaining[r] = rq.output[r] - 1;
             }
             if (rq.remaining[r] == 0) {
-                in.heldTokens -= rq.context[r];
+                in.hold(-rq.context[r]);
                 release(r);
                 complete(r);
             } else if (rq.tokenInstance[r] == in.id) {
-                in.heldTokens -= rq.context[r];
+                in.hold(-rq.context[r]);
                 in.join(rq, r, joinOrder++);
             } else {
                 transfer(in, r, dt);
@@ -325,7 +328,7 @@ public final class Simulator {
 
     private void kvDone(int r) {
         Instance p = instances[rq.promptInstance[r]], t = instances[rq.tokenInstance[r]];
-        p.heldTokens -= rq.context[r];
+        p.hold(-rq.context[r]);
         t.ready.addLast(r);
         startStep(t);
         startStep(p);
@@ -337,8 +340,7 @@ public final class Simulator {
     private void release(int r) {
         if (rq.tokenInstance[r] == rq.promptInstance[r]) return;
         Instance t = instances[rq.tokenInstance[r]];
-        t.reservedTokens -= rq.context[r];
-        t.reservedCount--;
+        t.unreserve(rq.context[r]);
     }
 
     private int unplaced() {

@@ -1,0 +1,56 @@
+package dev.tandem.offload.calibrate;
+
+import dev.tandem.core.backend.cpu.CpuBackend;
+import dev.tandem.cuda.CudaDriver;
+import dev.tandem.offload.policy.HardwareProfile;
+import dev.tandem.offload.policy.ModelShape;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The probes on this machine, with small sizes: they run, produce plausible figures and leave nothing behind. */
+class CalibrationTest {
+
+    @Test
+    void cpuOnlyCalibrationMeasuresDiskAndCpuAndKeepsTheBaseGpuFigures(@TempDir Path dir) throws Exception {
+        ModelShape small = ModelShape.resolve(System.getProperty("tandem.shared", "../../shared") + "/models/gutenberg-stories-llama-25m");
+        List<String> log = new ArrayList<>();
+        HardwareProfile base = HardwareProfile.h200();
+        HardwareProfile p;
+        try (CpuBackend cpu = new CpuBackend(2)) {
+            p = new Calibration(new Calibration.Settings(small, dir, 16 << 20, 2, 4, 64, 0.5), log::add)
+                    .run("test", base, cpu, null, 0);
+        }
+        try (var files = Files.list(dir)) {
+            assertEquals(0, files.count(), "the disk probe's file is deleted");
+        }
+        // (CPU attention: a loose floor. At this tiny shape a call is 0.2 MFLOP, and on the shared 2-core machine under a
+        // load of 12 a call's thread hand-offs alone take tens of ms; the figure only means something on a quiet host.)
+        // a disk slower than 10 MB/s or faster than 100 GB/s would mean a broken measurement, not a slow machine
+        assertTrue(p.diskToCpu() > 1e7 && p.diskToCpu() < 1e11, "disk read " + p.diskToCpu());
+        assertTrue(p.cpuToDiskDecode() > 1e7 && p.cpuToDiskDecode() < 1e11, "disk write " + p.cpuToDiskDecode());
+        assertTrue(p.cpuAttention() > 1e5 && p.cpuAttention() < 1e13, "CPU attention " + p.cpuAttention());
+        assertEquals(base.cpuToGpu(), p.cpuToGpu());
+        assertEquals(base.gpuMatmulPrefill(), p.gpuMatmulPrefill());
+        assertTrue(log.stream().anyMatch(l -> l.startsWith("GPU figures skipped")), String.join("\n", log));
+        assertTrue(p.source().contains("measured: disk, cpu_attention"), p.source());
+    }
+
+    @Test
+    void pinnedCopiesBothWaysOnTheGpu() {
+        Assumptions.assumeTrue(CudaDriver.unavailableReason() == null, "no CUDA device");
+        TransferProbe.Rates r = TransferProbe.measure(0, 256L << 20, 3);
+        // PCIe 3 x16 moves about 12 GB/s, PCIe 5 about 55; pageable memory would be well under 10
+        assertTrue(r.hostToDevice() > 5e9 && r.hostToDevice() < 200e9, "H2D " + r.hostToDevice());
+        assertTrue(r.deviceToHost() > 5e9 && r.deviceToHost() < 200e9, "D2H " + r.deviceToHost());
+        assertTrue(r.deviceMemory() > r.hostToDevice(), "device memory " + r.deviceMemory());
+    }
+}
