@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One call on the GPU machine (carry .device, made by scripts/device/pack.sh): the CUDA tests, then the benchmarks.
-#   bash scripts/device/gpu-run.sh [tests] [bench25m] [random8b] [hf8b] [logits8b] [opt] [opt13b] [calibrate]   (default: all but the opt ones and calibrate)
+#   bash scripts/device/gpu-run.sh [tests] [gq4] [bench25m] [random8b] [hf8b] [logits8b] [opt] [opt13b] [calibrate]   (default: all but the opt ones and calibrate)
 # Splitwise on 2 GPUs (kind nvidia-h200-x2): `tests handover8b` with a plain pack.sh, `splitwise8b` with pack.sh --serve.
 # Offloading: `offloadtest offload8b`; FlexGen side by side: `flexgen30b offload30b` with pack.sh --flexgen (x2: 256 GiB host).
 # Output goes to $OUT (files) and stdout.
@@ -35,6 +35,11 @@ for s in $steps; do
     tests2)
       # The two-GPU tests: NCCL and the split design's hand-over between GPUs.
       cuda_tests --include-classname '.*(NcclTest|KvCopyTest)' --include-classname 'dev.tandem.cluster.device.*' ;;
+    gq4)
+      $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
+        --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test" --select-class dev.tandem.cuda.backend.CudaGq4Test \
+        --details=tree --disable-ansi-colors 2>&1 | tail -20
+      $JAVA -cp "$CP:.device/cp/core-test:.device/cp/cuda-test" dev.tandem.cuda.backend.CudaGq4Bench 2>&1 | grep -v WARNING ;;
     offloadtest)
       timeout ${STEP_TIMEOUT:-240} $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
         --class-path "$CP:.device/cp/core-test:.device/cp/offload-test" --select-class dev.tandem.offload.exec.OffloadedGeneratorCudaTest --select-class dev.tandem.offload.exec.OptOffloadTest \

@@ -58,7 +58,7 @@ final class Gq4Dequantizer {
         if (dst.byteSize() - dstOff < (long) count * n * esize) throw new IllegalArgumentException(l + ": destination too small for " + count + " rows");
         boolean bf16 = type == DType.BF16;
         long rec = l.recordBytes();
-        if (l.groupDim() == l.shape().length - 1) {
+        if (l.groupedAlongRows()) {
             for (int r = 0; r < count; r++) {
                 alongRow(data, base + (first + r) * rec, l, n, dst, dstOff + (long) r * n * esize, bf16);
             }

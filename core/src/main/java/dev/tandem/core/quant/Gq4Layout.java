@@ -60,6 +60,9 @@ public record Gq4Layout(long[] shape, int groupDim) {
 
     public long elements() { return product(0, shape.length); }
 
+    /** Whether the groups run along the last dimension (the KV cache), so that a row is a record's first len elements. */
+    public boolean groupedAlongRows() { return groupDim == shape.length - 1; }
+
     /** Length of the last (contiguous) dimension: the length of a row. */
     public int rowLength() { return (int) shape[shape.length - 1]; }
 

@@ -269,7 +269,7 @@ public final class CudaBackend implements Backend {
     public KvStorage allocateKv(KvLayout layout) {
         if (layout.format() != KvLayout.Format.F32) {
             throw new IllegalArgumentException("the CUDA backend's KV cache is " + precision + "; a " + layout.format()
-                    + " cache lives on the host (the offload executor dequantizes its blocks with CudaQuant)");
+                    + " cache lives on the host (the offload executor decompresses its blocks with CudaGq4)");
         }
         use();
         int bytes = precision == Precision.F32 ? 4 : 2;

@@ -8,6 +8,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -39,8 +40,12 @@ final class CpuAttention {
         float[] q = new float[0];
         float[] scores = new float[0];
         float[] part = new float[0];
-        /** A GQ4 cache's chunk of keys and values decompressed to f32, and the slots of that copy. */
-        float[] keys = new float[0], values = new float[0];
+        /**
+         * A GQ4 cache's chunk of keys and values decompressed to f32, and the slots of that copy: native memory, as
+         * the f32 kernels read native segments faster than heap ones. Small (2 x 64 slots), one per thread for the
+         * thread's life, hence an automatic arena.
+         */
+        MemorySegment keys = MemorySegment.NULL, values = MemorySegment.NULL;
         long[] slots = new long[0];
     }
 
@@ -132,8 +137,8 @@ final class CpuAttention {
         if (kv.compressed()) {
             // The chunk's keys and values decompressed to f32 once for all heads; then the f32 path runs on the copy.
             decompress(kv, layer, slots, p0, len, s);
-            keys = MemorySegment.ofArray(s.keys);
-            values = MemorySegment.ofArray(s.values);
+            keys = s.keys;
+            values = s.values;
             slots = s.slots;
             p0 = 0;
         }
@@ -147,12 +152,13 @@ final class CpuAttention {
     private static void decompress(CpuKvStorage kv, int layer, long[] slots, int p0, int len, Scratch s) {
         Gq4Layout slot = kv.layout().slotLayout();
         int kvDim = kv.layout().kvDim(), heads = kv.layout().kvHeads();
-        if (s.keys.length < len * kvDim) {
-            s.keys = new float[CHUNK * kvDim];
-            s.values = new float[CHUNK * kvDim];
+        long bytes = (long) CHUNK * kvDim * Float.BYTES;
+        if (s.keys.byteSize() < bytes) {
+            s.keys = Arena.ofAuto().allocate(bytes, 64);
+            s.values = Arena.ofAuto().allocate(bytes, 64);
             s.slots = new long[CHUNK];
         }
-        MemorySegment k = MemorySegment.ofArray(s.keys), v = MemorySegment.ofArray(s.values);
+        MemorySegment k = s.keys, v = s.values;
         for (int j = 0; j < len; j++) {
             long dst = (long) j * kvDim * Float.BYTES;
             GroupQuant4.dequantizeRows(kv.keys(layer), slots[p0 + j], slot, 0, heads, k, dst, DType.F32);
