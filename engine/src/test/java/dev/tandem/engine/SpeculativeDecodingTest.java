@@ -95,6 +95,50 @@ class SpeculativeDecodingTest {
         }
     }
 
+    /**
+     * Logprobs with speculation: every committed token, whether an accepted draft, a correction or the bonus token,
+     * reports the target's log-probability and top alternatives at its own position, as plain decoding does.
+     */
+    @Test
+    void logprobsWithSpeculationAreTheTargetsAtEveryPosition() {
+        List<List<TokenEvent>> plain = logprobRuns(null), spec = logprobRuns(SpeculativeConfig.draftModel(draft, 4));
+        for (int i = 0; i < plain.size(); i++) {
+            List<TokenEvent> a = plain.get(i), b = spec.get(i);
+            assertEquals(a.size(), b.size(), "prompt " + i);
+            for (int t = 0; t < a.size(); t++) {
+                String at = "prompt " + i + ", token " + t;
+                assertEquals(a.get(t).token(), b.get(t).token(), at);
+                assertEquals(a.get(t).logprob(), b.get(t).logprob(), 1e-4, at);
+                assertArrayEquals(a.get(t).topIds(), b.get(t).topIds(), at);
+                for (int j = 0; j < a.get(t).topLogprobs().length; j++) {
+                    assertEquals(a.get(t).topLogprobs()[j], b.get(t).topLogprobs()[j], 1e-4, at + ", alternative " + j);
+                }
+                assertTrue(b.get(t).logprob() <= 0 && b.get(t).topIds().length == 3, at);
+            }
+        }
+    }
+
+    private static List<List<TokenEvent>> logprobRuns(SpeculativeConfig spec) {
+        List<List<TokenEvent>> out = new ArrayList<>();
+        try (Engine e = new Engine(model, backend, SMALL, spec)) {
+            for (GoldenPrompt g : golden) {
+                List<TokenEvent> events = java.util.Collections.synchronizedList(new ArrayList<>());
+                CompletableFuture<Void> done = new CompletableFuture<>();
+                e.submit(new GenerationRequest(g.ids(), 32, SamplingParams.GREEDY, true, 3), new TokenListener() {
+                    public void onToken(TokenEvent t) { events.add(t); }
+
+                    public void onFinish(FinishReason reason, int p, int n, int c) { done.complete(null); }
+
+                    public void onError(Throwable t) { done.completeExceptionally(t); }
+                });
+                done.join();
+                out.add(events);
+            }
+            if (spec != null) assertTrue(e.stats().speculative().acceptedTokens() > 0, "speculation took place");
+        }
+        return out;
+    }
+
     @Test
     void kvBlocksOfTargetAndDraftAreAllFreeAfterManyRejections() {
         try (Engine e = new Engine(model, backend, SMALL.withPrefixCaching(false), SpeculativeConfig.draftModel(draft, 8))) {
