@@ -72,10 +72,18 @@ final class CpuMatmul {
         int pairs = (groups + 1) / 2;
         pool.parallelFor(pairs, i -> {
             int g0 = 2 * i, g1 = Math.min(groups, g0 + 2);
-            for (int tile = 0; tile < tiles; tile++) {
+            for (int tile = 0; tile < tiles; ) {
                 int t0 = tile * TILE;
-                k.gemm(p, rows, cols, xp, tile * cols * TILE, sums, tile * blocks * TILE, os,
-                        outOff + (long) t0 * rows * Float.BYTES, Math.min(TILE, n - t0), g0, g1);
+                if (tile + 1 < tiles) {
+                    // Two tiles per pass: the kernel can load (and widen) each weight once for 2 * TILE tokens.
+                    k.gemmPair(p, rows, cols, xp, tile * cols * TILE, sums, tile * blocks * TILE, (tile + 1) * blocks * TILE, os,
+                            outOff + (long) t0 * rows * Float.BYTES, Math.min(TILE, n - t0 - TILE), g0, g1);
+                    tile += 2;
+                } else {
+                    k.gemm(p, rows, cols, xp, tile * cols * TILE, sums, tile * blocks * TILE, os,
+                            outOff + (long) t0 * rows * Float.BYTES, Math.min(TILE, n - t0), g0, g1);
+                    tile++;
+                }
             }
         });
     }

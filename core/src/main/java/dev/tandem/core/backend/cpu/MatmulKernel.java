@@ -81,6 +81,19 @@ abstract class MatmulKernel {
                        MemorySegment out, long outOff, int ntok, int g0, int g1);
 
     /**
+     * Two consecutive tiles through the same row groups: the first full ({@link #TILE} tokens at xp[xpOff], block sums at
+     * xs[xsOff]), the second of {@code ntok2} tokens at xp[xpOff + cols * TILE] (sums at xs[xsOff2]), its outputs
+     * TILE tokens further on. A kernel whose weight loads cost as much as its FMAs overrides it to load each weight
+     * once for both tiles; every output element keeps the instruction sequence of {@link #gemm}, so results do not
+     * depend on which tokens share a call.
+     */
+    void gemmPair(MemorySegment w, int rows, int cols, float[] xp, int xpOff, float[] xs, int xsOff, int xsOff2,
+                  MemorySegment out, long outOff, int ntok2, int g0, int g1) {
+        gemm(w, rows, cols, xp, xpOff, xs, xsOff, out, outOff, TILE, g0, g1);
+        gemm(w, rows, cols, xp, xpOff + cols * TILE, xs, xsOff2, out, outOff + (long) TILE * rows * Float.BYTES, ntok2, g0, g1);
+    }
+
+    /**
      * Writes accumulators to out. acc holds them token-major, tileGroups per token
      * (acc[(t * tileGroups + i) * LANES + lane]); the first {@code groups} of each token's groups, from group g,
      * and the first ntok tokens are real, and rows at and beyond {@code rows} are padding. (Plain copies:
