@@ -52,6 +52,16 @@ public final class EmbeddedCluster implements AutoCloseable {
     /** With a pool policy other than the design's default (e.g. another mixed-pool threshold). */
     public static EmbeddedCluster start(Model model, Router.Config config, int promptWorkers, int tokenWorkers, EngineConfig engine,
                                         IntFunction<Backend> backends, PoolPolicy pools) {
+        return start(model, config, promptWorkers, tokenWorkers, engine, backends, pools, null);
+    }
+
+    /**
+     * With speculative decoding on the workers that decode: token workers (and mixed ones) draft and verify in their
+     * decode batches; prompt workers only prefill, so they do not speculate. A draft model catches up on a handed-over
+     * sequence's tokens in its own cache before it first drafts, so nothing of it crosses the KV transport.
+     */
+    public static EmbeddedCluster start(Model model, Router.Config config, int promptWorkers, int tokenWorkers, EngineConfig engine,
+                                        IntFunction<Backend> backends, PoolPolicy pools, dev.tandem.engine.spec.SpeculativeConfig speculative) {
         if (promptWorkers < 1 || tokenWorkers < 1) {
             throw new IllegalArgumentException("a cluster needs at least one prompt and one token worker, got " + promptWorkers + " and " + tokenWorkers);
         }
@@ -66,7 +76,7 @@ public final class EmbeddedCluster implements AutoCloseable {
                 Engine e;
                 try {
                     e = new Engine(model, backend, new EngineConfig(engine.maxNumSeqs(), engine.maxNumBatchedTokens(), engine.kvCacheBytes(),
-                            engine.blockSize(), engine.maxQueue(), role, engine.prefixCaching()));
+                            engine.blockSize(), engine.maxQueue(), role, engine.prefixCaching()), role == Role.PROMPT ? null : speculative);
                 } catch (RuntimeException ex) {
                     backend.close();
                     throw ex;

@@ -16,6 +16,7 @@ import dev.tandem.engine.GenerationService;
 import dev.tandem.engine.Role;
 import dev.tandem.engine.TokenEvent;
 import dev.tandem.engine.TokenListener;
+import dev.tandem.engine.spec.SpeculativeConfig;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -117,6 +118,28 @@ class RouterTest {
             assertTrue(s.kvBytesSent() > 0);
             assertEquals(1, s.promptWorkers());
             assertEquals(1, s.tokenWorkers());
+        }
+    }
+
+    /**
+     * Speculative decoding on the split design's token workers (issue 8): n-gram drafts and a draft model that catches
+     * up on handed-over sequences in its own cache; greedy output stays the colocated, non-speculative one.
+     */
+    @Test
+    void tokenWorkersSpeculateAndKeepTheColocatedTokens() throws Exception {
+        Path draftPath = MODEL.resolveSibling("gutenberg-stories-llama-3m");
+        try (Model draft = ModelLoader.load(draftPath, null)) {
+            for (SpeculativeConfig spec : new SpeculativeConfig[] {SpeculativeConfig.ngram(4), SpeculativeConfig.draftModel(draft, 3)}) {
+                try (EmbeddedCluster c = EmbeddedCluster.start(model, Router.Config.of(ClusterDesign.SPLIT), 1, 1, ENGINE, i -> new CpuBackend(1),
+                        ClusterDesign.SPLIT.pools(), spec)) {
+                    assertAllColocated(c.router(), 8);
+                    assertEquals(8, c.router().routerStats().kvTransfers(), "every request was handed over");
+                    var prompt = c.workers().get(0).engine().stats().speculative();
+                    var token = c.workers().get(1).engine().stats().speculative();
+                    assertTrue(token.acceptedTokens() > 0 && token.drafts() > 0, spec.describe() + ": the token worker speculated: " + token);
+                    assertEquals(0, prompt.drafts(), "the prompt worker only prefills");
+                }
+            }
         }
     }
 

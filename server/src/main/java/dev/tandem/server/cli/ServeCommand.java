@@ -75,9 +75,6 @@ final class ServeCommand {
                 throw args.usage(e.getMessage());
             }
             if (promptWorkers < 1 || tokenWorkers < 1) throw args.usage("--prompt-workers and --token-workers must be >= 1");
-            if (args.has("draft-model") || args.has("draft")) {
-                throw args.usage("speculative decoding runs in a single engine; it is not available with --design yet");
-            }
         } else if (args.has("prompt-workers") || args.has("token-workers")) {
             throw args.usage("--prompt-workers and --token-workers need --design");
         }
@@ -94,10 +91,13 @@ final class ServeCommand {
                 }
             }
             int workers = promptWorkers + tokenWorkers;
-            try (EmbeddedCluster cluster = EmbeddedCluster.start(model, Router.Config.of(design).withMaxQueue(engineConfig.maxQueue()), promptWorkers, tokenWorkers, engineConfig,
-                    i -> BackendOptions.open(args, workers, i))) {
-                String shape = design == ClusterDesign.MIXED ? workers + " mixed workers"
-                        : promptWorkers + " prompt + " + tokenWorkers + " token workers";
+            Router.Config routerConfig = Router.Config.of(design).withMaxQueue(engineConfig.maxQueue());
+            try (SpeculationOptions spec = SpeculationOptions.open(args, model);
+                 EmbeddedCluster cluster = EmbeddedCluster.start(model, routerConfig, promptWorkers, tokenWorkers, engineConfig,
+                    i -> BackendOptions.open(args, workers, i), design.pools(), spec.config())) {
+                String shape = (design == ClusterDesign.MIXED ? workers + " mixed workers"
+                        : promptWorkers + " prompt + " + tokenWorkers + " token workers")
+                        + (spec.config() == null ? "" : ", speculative on the decoding workers (" + spec.config().describe() + ")");
                 return serve(cluster.router(), serverConfig, ready(name, model, model.config().contextLength(), ", " + design.flag() + ": " + shape, t0));
             }
         }
