@@ -66,14 +66,19 @@ final class WorkerCommand {
         Path tokenizer = args.has("tokenizer") ? Path.of(args.string("tokenizer", null)) : null;
 
         long t0 = System.nanoTime();
+        if (role == Role.PROMPT && (args.has("draft") || args.has("draft-model"))) {
+            throw args.usage("a prompt worker only prefills: --draft / --draft-model apply to token and mixed workers");
+        }
         try (Model model = ModelLoader.load(modelPath, tokenizer);
              Backend backend = BackendOptions.open(args);
-             Engine engine = new Engine(model, backend, config);
+             SpeculationOptions spec = SpeculationOptions.open(args, model);
+             Engine engine = new Engine(model, backend, config, spec.config());
              WorkerNode node = new WorkerNode(engine, backend, host, port, kvPort, advertise, modelInfo(modelPath, tokenizer, http, model, engine));
              WorkerRegistration registration = args.has("etcd")
                      ? new WorkerRegistration(new Etcd(args.string("etcd", null)), advertise + ":" + node.port(), ttl) : null) {
             String line = ServeCommand.ready(http.servedModelName(), model, engine.contextLength(),
-                    ", " + role.name().toLowerCase(Locale.ROOT) + " worker, control plane " + advertise + ":" + node.port() + ", KV " + node.kvAddress()
+                    ", " + role.name().toLowerCase(Locale.ROOT) + " worker" + (spec.config() == null ? "" : " speculating (" + spec.config().describe() + ")")
+                            + ", control plane " + advertise + ":" + node.port() + ", KV " + node.kvAddress()
                             + (registration == null ? "" : ", registered in " + args.string("etcd", null)), t0);
             return ServeCommand.serve("worker", node.service(), http, line);
         }
