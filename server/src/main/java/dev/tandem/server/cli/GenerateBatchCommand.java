@@ -56,9 +56,11 @@ final class GenerateBatchCommand {
         try (Model model = ModelLoader.load(Path.of(args.required("model")), null)) {
             List<Line> lines = read(input, model, defaultMax);
             Backend backend = BackendOptions.open(args);
-            OffloadPolicy policy = OffloadOptions.policy(args, backend, args.required("model"),
-                    lines.stream().mapToInt(l -> l.ids().length).max().orElse(1), lines.stream().mapToInt(Line::maxTokens).max().orElse(1),
-                    lines.size());
+            int promptLen = lines.stream().mapToInt(l -> l.ids().length).max().orElse(1);
+            int genLen = lines.stream().mapToInt(Line::maxTokens).max().orElse(1);
+            OffloadPolicy policy = OffloadOptions.autoOnCpu(args, backend)
+                    ? OffloadOptions.hostOnlyPolicy(args, model.config(), promptLen, genLen, lines.size())
+                    : OffloadOptions.policy(args, backend, args.required("model"), promptLen, genLen, lines.size());
             try (backend;
                  OffloadDevice device = OffloadOptions.device(args, backend);
                  DiskStore disk = OffloadOptions.disk(args, policy);

@@ -52,7 +52,9 @@ final class OffloadBenchCommand {
         boolean loaded = Files.isDirectory(path) || (Files.isRegularFile(path) && !name.endsWith(".json"));
         Model model = loaded ? ModelLoader.load(path, null) : null;
         Backend backend = BackendOptions.open(args);
-        OffloadPolicy policy = OffloadOptions.policy(args, backend, name, promptLen, genLen, 0);
+        OffloadPolicy policy = OffloadOptions.autoOnCpu(args, backend)
+                ? OffloadOptions.hostOnlyPolicy(args, model != null ? model.config() : InitRandomCommand.preset(args, name), promptLen, genLen, 64)
+                : OffloadOptions.policy(args, backend, name, promptLen, genLen, 0);
         try (backend;
              OffloadDevice device = OffloadOptions.device(args, backend);
              DiskStore disk = OffloadOptions.disk(args, policy)) {

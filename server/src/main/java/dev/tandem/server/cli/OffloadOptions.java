@@ -34,7 +34,7 @@ final class OffloadOptions {
     static OffloadPolicy policy(Args args, Backend backend, String model, int promptLen, int genLen, int sequences) {
         if (!args.string("offload", "").equals("auto")) return policy(args);
         if (!(backend instanceof CudaBackend cuda)) {
-            throw args.usage("--offload auto plans for a GPU with CPU memory and disk behind it; on --device cpu give a policy");
+            throw args.usage("--offload auto plans with a GPU here; on --device cpu the caller uses hostOnlyPolicy, not " + backend.name());
         }
         long gpu = args.bytes("gpu-mem", cuda.memoryInfo()[1]);
         long cpu = args.has("cpu-mem") ? args.bytes("cpu-mem", 0) : physicalMemory() / 10 * 8;
@@ -51,6 +51,30 @@ final class OffloadOptions {
         System.err.printf("offload auto: %s (%s); predicted %.2f tokens/s, bottleneck %s%n", r.policy().format(), r.summary(),
                 r.best().tokensPerSecond(), r.best().bottleneck());
         return r.policy();
+    }
+
+    /** Whether --offload asks for a plan, and on the CPU backend (planned by {@link #hostOnlyPolicy} from the model's sizes). */
+    static boolean autoOnCpu(Args args, Backend backend) {
+        return args.string("offload", "").equals("auto") && backend instanceof CpuBackend;
+    }
+
+    /**
+     * `--offload auto` on the CPU backend ({@link dev.tandem.offload.policy.HostOnlyPlanner}): the job's sequences in
+     * one block, KV cache in RAM, as many weights as the rest of --cpu-mem holds.
+     */
+    static OffloadPolicy hostOnlyPolicy(Args args, dev.tandem.core.model.ModelConfig c, int promptLen, int genLen, int sequences) {
+        long cpu = args.has("cpu-mem") ? args.bytes("cpu-mem", 0) : physicalMemory() / 10 * 8;
+        long weights = (long) (c.matrixParameters() - (long) c.vocabSize() * c.dim() * (c.tiedEmbeddings() ? 1 : 2)) * 2;
+        long kvPerSeq = 2L * c.layers() * c.kvDim() * 4 * (promptLen + genLen);
+        try {
+            OffloadPolicy p = dev.tandem.offload.policy.HostOnlyPlanner.plan(weights, kvPerSeq, weights / Math.max(1, c.layers()),
+                    Math.max(1, sequences), cpu);
+            System.err.printf("offload auto (CPU): %s: %d sequences per block, %.0f%% of the weights in RAM, the rest on disk%n", p.format(),
+                    p.blockSize(), p.weightCpuPercent());
+            return p;
+        } catch (IllegalArgumentException e) {
+            throw args.usage("--offload auto: " + e.getMessage());
+        }
     }
 
     static OffloadPolicy policy(Args args) {
