@@ -265,9 +265,11 @@ public final class Router implements GenerationService {
     public EngineStats stats() {
         int running = 0, waiting = 0, total = 0, free = 0;
         long prompt = 0, gen = 0, pre = 0, q = 0, h = 0, steps = 0;
+        dev.tandem.engine.spec.SpecDecodeStats spec = dev.tandem.engine.spec.SpecDecodeStats.OFF;
         for (Worker w : workers) {
             if (!w.healthy()) continue;
             EngineStats s = w.stats();
+            spec = spec.plus(s.speculative());
             running += s.running();
             waiting += s.waiting();
             total += s.kvBlocksTotal();
@@ -280,7 +282,7 @@ public final class Router implements GenerationService {
             steps += s.steps();
         }
         return new EngineStats(running, waiting + pending.size(), total == 0 ? 0 : 1.0 - free / (double) total, total, free,
-                prompt, gen, pre, q, h, steps);
+                prompt, gen, pre, q, h, steps, spec);
     }
 
     /** Fails every request still waiting or running (a worker-side hang must never hang its client). */

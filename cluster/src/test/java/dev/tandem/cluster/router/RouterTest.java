@@ -138,6 +138,9 @@ class RouterTest {
                     var token = c.workers().get(1).engine().stats().speculative();
                     assertTrue(token.acceptedTokens() > 0 && token.drafts() > 0, spec.describe() + ": the token worker speculated: " + token);
                     assertEquals(0, prompt.drafts(), "the prompt worker only prefills");
+                    // The router's /metrics figures: the workers' speculation counters summed.
+                    assertEquals(token.acceptedTokens(), c.router().stats().speculative().acceptedTokens());
+                    assertEquals(token.drafts(), c.router().stats().speculative().drafts());
                 }
             }
         }

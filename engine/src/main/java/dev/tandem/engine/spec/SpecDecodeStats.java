@@ -35,6 +35,26 @@ public record SpecDecodeStats(String drafter, long drafts, long draftTokens, lon
         return tested == 0 ? 0 : acceptedTokens / (double) tested;
     }
 
+    /**
+     * Two workers' counters summed, as one engine would report them (a cluster's router adds up its token workers');
+     * OFF is the identity.
+     */
+    public SpecDecodeStats plus(SpecDecodeStats o) {
+        if (!o.enabled()) return this;
+        if (!enabled()) return o;
+        int n = Math.max(acceptedPerPosition.length, o.acceptedPerPosition.length);
+        long[] acc = new long[n], drafted = new long[n];
+        for (int i = 0; i < n; i++) {
+            acc[i] = at(acceptedPerPosition, i) + at(o.acceptedPerPosition, i);
+            drafted[i] = at(draftedPerPosition, i) + at(o.draftedPerPosition, i);
+        }
+        return new SpecDecodeStats(drafter.equals(o.drafter) ? drafter : drafter + "+" + o.drafter, drafts + o.drafts, draftTokens + o.draftTokens,
+                acceptedTokens + o.acceptedTokens, acc, drafted, fullyAccepted + o.fullyAccepted, draftNanos + o.draftNanos,
+                verifyNanos + o.verifyNanos, verifySteps + o.verifySteps);
+    }
+
+    private static long at(long[] a, int i) { return i < a.length ? a[i] : 0; }
+
     /** Acceptance rate of the i-th draft position among drafts that reached it. */
     public double acceptanceAt(int i) { return draftedPerPosition[i] == 0 ? 0 : acceptedPerPosition[i] / (double) draftedPerPosition[i]; }
 }
