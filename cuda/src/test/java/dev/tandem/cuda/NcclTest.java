@@ -2,6 +2,7 @@ package dev.tandem.cuda;
 
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -50,9 +51,26 @@ class NcclTest {
         return f;
     }
 
+    /** rank 0 sends n bytes at src to rank 1's dst, both calls made at once on threads of their own; waits for both. */
+    static void exchange(Rank r0, long src, Rank r1, long dst, long n) throws Exception {
+        CompletableFuture<Void> recv = CompletableFuture.runAsync(() -> {
+            cuda.usePrimaryContext(cuda.device(1));
+            nccl.recv(dst, n, 0, r1.comm(), r1.stream());
+            cuda.synchronize(r1.stream());
+        });
+        CompletableFuture<Void> send = CompletableFuture.runAsync(() -> {
+            cuda.usePrimaryContext(cuda.device(0));
+            nccl.send(src, n, 1, r0.comm(), r0.stream());
+            cuda.synchronize(r0.stream());
+        });
+        send.get(60, TimeUnit.SECONDS);
+        recv.get(60, TimeUnit.SECONDS);
+    }
+
     static void assumeTwoGpus() { assumeTrue(cuda.deviceCount() >= 2, "needs two GPUs, this machine has " + cuda.deviceCount()); }
 
     @Test
+    @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void twoRanksOnTwoGpusMoveBytesExactly() throws Exception {
         assumeTwoGpus();
         byte[] id = nccl.uniqueId();
@@ -69,12 +87,9 @@ class NcclTest {
             cuda.usePrimaryContext(cuda.device(1));
             long dst = cuda.malloc(n);
             cuda.memset(dst, (byte) 0, n);
-            nccl.recv(dst, n, 0, r1.comm(), r1.stream());
-            cuda.usePrimaryContext(cuda.device(0));
-            nccl.send(src, n, 1, r0.comm(), r0.stream());
-            cuda.synchronize(r0.stream());
-            cuda.usePrimaryContext(cuda.device(1));
-            cuda.synchronize(r1.stream());
+            // The two ranks call in at the same time, each on its own thread: NCCL connects a pair of peers lazily, on
+            // their first transfer, and that handshake blocks each caller until the other one arrives.
+            exchange(r0, src, r1, dst, n);
             cuda.copyToHost(back, dst, n);
             assertEquals(-1L, host.mismatch(back), "first differing byte");
             assertEquals(Nccl.SUCCESS, nccl.asyncError(r0.comm()));
@@ -94,13 +109,18 @@ class NcclTest {
     }
 
     @Test
+    @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aReceiveNobodySendsToStaysPendingUntilTheCommunicatorIsAborted() throws Exception {
         assumeTwoGpus();
         byte[] id = nccl.uniqueId();
         CompletableFuture<Rank> f0 = join(0, id, 0), f1 = join(1, id, 1);
         Rank r0 = f0.get(60, TimeUnit.SECONDS), r1 = f1.get(60, TimeUnit.SECONDS);
+        cuda.usePrimaryContext(cuda.device(0));
+        long src = cuda.malloc(1 << 20);
         cuda.usePrimaryContext(cuda.device(1));
         long dst = cuda.malloc(1 << 20);
+        exchange(r0, src, r1, dst, 1 << 20); // connects the pair, so the receive below only waits for data
+        cuda.usePrimaryContext(cuda.device(1));
         nccl.recv(dst, 1 << 20, 0, r1.comm(), r1.stream());
         MemorySegment done = cuda.createEvent();
         cuda.recordEvent(done, r1.stream());
@@ -117,6 +137,8 @@ class NcclTest {
         assertTrue(cuda.eventDone(done), "the stuck receive ended with the abort");
         cuda.destroyEvent(done);
         cuda.free(dst);
+        cuda.usePrimaryContext(cuda.device(0));
+        cuda.free(src);
     }
 
     @Test
