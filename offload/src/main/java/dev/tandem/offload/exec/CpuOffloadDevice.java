@@ -40,8 +40,8 @@ public final class CpuOffloadDevice implements OffloadDevice {
     public void compressWeights(boolean on) { compress = on; }
 
     @Override
-    public Weight resident(Tensor matrix) {
-        if (compress) matrix = WeightRounding.roundTrip(matrix, slots);
+    public Weight resident(Tensor matrix, boolean layerMatrix) {
+        if (compress && layerMatrix) matrix = WeightRounding.roundTrip(matrix, slots);
         // Packed now (the matrix may live in an arena about to close), counted against the RAM cap.
         long bytes = backend.packedBytes(matrix);
         host.reserve(bytes);

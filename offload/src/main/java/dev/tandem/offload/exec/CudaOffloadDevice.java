@@ -70,9 +70,9 @@ public final class CudaOffloadDevice implements OffloadDevice {
     public void compressWeights(boolean on) { compress = on; }
 
     @Override
-    public Weight resident(Tensor matrix) {
+    public Weight resident(Tensor matrix, boolean layerMatrix) {
         Weight w;
-        if (compress) {
+        if (compress && layerMatrix) {
             try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
                 w = backend.upload(WeightRounding.roundTrip(matrix, a));
             }

@@ -28,8 +28,11 @@ public interface OffloadDevice extends AutoCloseable {
      */
     void compressWeights(boolean on);
 
-    /** A matrix kept in device memory for the whole run. */
-    Weight resident(Tensor matrix);
+    /**
+     * A matrix kept in device memory for the whole run; {@code layerMatrix} false for the embeddings and the output head,
+     * which compression leaves as stored (as {@code WeightCompression} does).
+     */
+    Weight resident(Tensor matrix, boolean layerMatrix);
 
     /** Bytes the host and disk tiers keep of a matrix: what {@link #toStreamed} writes and {@link #load} reads. */
     long streamedBytes(MatrixShape matrix);

@@ -57,7 +57,7 @@ final class OffloadedWeights implements AutoCloseable {
             Tensor t = g.get(i);
             boolean same = false;
             for (int j = 0; j < i; j++) if (g.get(j) == t) { globals[i] = globals[j]; same = true; }
-            if (!same) globals[i] = t.shape().length == 1 ? device.backend().upload(t) : device.resident(t);
+            if (!same) globals[i] = t.shape().length == 1 ? device.backend().upload(t) : device.resident(t, false);
         }
         vectors = new Weight[layers][];
         tiers = new Tier[layers][];
@@ -83,10 +83,10 @@ final class OffloadedWeights implements AutoCloseable {
                 long bytes = device.streamedBytes(MatrixShape.of(t));
                 bytesByTier[tiers[l][i].ordinal()] += bytes;
                 switch (tiers[l][i]) {
-                    case DEVICE -> resident[l][i] = device.resident(t);
+                    case DEVICE -> resident[l][i] = device.resident(t, true);
                     case HOST -> {
                         if (device.hostOnly()) {
-                            resident[l][i] = device.resident(t);
+                            resident[l][i] = device.resident(t, true);
                         } else {
                             hostCopies[l][i] = device.host().allocate(bytes);
                             device.toStreamed(t, hostCopies[l][i]);

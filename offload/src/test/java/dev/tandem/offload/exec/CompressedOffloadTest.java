@@ -51,6 +51,26 @@ class CompressedOffloadTest {
         }
     }
 
+    /**
+     * Compressed weights (resident or streamed from disk) and a compressed cache give the in-memory engine's tokens with
+     * the same compression: matrices through WeightCompression's round trip, embeddings and output head as stored.
+     */
+    @Test
+    void compressedWeightsAndCacheMatchTheInMemoryEngineWithTheSameCompression() {
+        int tokens = 16;
+        try (Model model = ModelLoader.load(SHARED.resolve("models/gutenberg-stories-llama-25m"), null);
+             Model rounded = WeightCompression.roundTrip(ModelLoader.load(SHARED.resolve("models/gutenberg-stories-llama-25m"), null));
+             CpuBackend cpu = new CpuBackend(2)) {
+            List<int[]> want = new ArrayList<>();
+            for (int[] p : PROMPTS) want.add(greedy(cpu, rounded, p, tokens));
+            for (String policy : new String[] {"3 1 100 0 100 0 100 0 compress-weight compress-cache",
+                    "2 2 0 50 0 100 0 100 compress-weight compress-cache"}) {
+                List<int[]> got = run(cpu, model, policy, tokens);
+                for (int i = 0; i < PROMPTS.size(); i++) assertArrayEquals(want.get(i), got.get(i), "prompt " + i + " policy " + policy);
+            }
+        }
+    }
+
     /** What the executor streams compressed and decompresses is, bit for bit, WeightCompression's round trip. */
     @Test
     void decompressedWeightsAreTheRoundTripsBits() {
