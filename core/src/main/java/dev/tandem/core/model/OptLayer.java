@@ -74,16 +74,16 @@ public final class OptLayer {
         return new Weights(backend.upload(l.attnNorm()), backend.upload(l.attnNormBias()),
                 split ? backend.upload(l.wq()) : null, split ? backend.upload(l.wk()) : null, split ? backend.upload(l.wv()) : null,
                 split ? backend.upload(l.bq()) : null, split ? backend.upload(l.bk()) : null, split ? backend.upload(l.bv()) : null,
-                qkv, split ? null : backend.upload(concat(l.bq().name() + "|k|v", l.bq(), l.bk(), l.bv())),
+                qkv, split ? null : backend.upload(concatVectors(Arena.ofAuto(), l.bq().name() + "|k|v", l.bq(), l.bk(), l.bv())),
                 backend.upload(l.wo()), backend.upload(l.bo()), backend.upload(l.ffnNorm()), backend.upload(l.ffnNormBias()),
                 backend.upload(l.up()), backend.upload(l.bUp()), backend.upload(l.down()), backend.upload(l.bDown()));
     }
 
     /**
-     * q|k|v's biases as one f32 vector, for the stacked product. Its memory is left to the garbage collector (a few KiB
-     * per layer that the backend copies at upload), so no arena has to outlive the upload.
+     * 1-D tensors (q|k|v's biases) as one f32 vector in {@code arena}, for the stacked product. The layer passes an
+     * automatic arena (a few KiB per layer that the backend copies at upload); the offload executor its layer's arena.
      */
-    private static Tensor concat(String name, Tensor... parts) {
+    public static Tensor concatVectors(Arena arena, String name, Tensor... parts) {
         int n = 0;
         for (Tensor t : parts) n += Math.toIntExact(t.elements());
         float[] values = new float[n];
@@ -93,7 +93,7 @@ public final class OptLayer {
             Codec.decode(t.dtype(), t.data(), 0, values, at, count);
             at += count;
         }
-        MemorySegment data = Arena.ofAuto().allocateFrom(ValueLayout.JAVA_FLOAT.withOrder(ByteOrder.LITTLE_ENDIAN), values);
+        MemorySegment data = arena.allocateFrom(ValueLayout.JAVA_FLOAT.withOrder(ByteOrder.LITTLE_ENDIAN), values);
         return new Tensor(name, DType.F32, new long[] {n}, data);
     }
 

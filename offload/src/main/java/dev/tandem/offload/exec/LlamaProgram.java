@@ -20,6 +20,29 @@ public final class LlamaProgram implements LayerProgram {
     /** Where each layer's tensors come from: a loaded model's, or synthetic ones made in the placement's arena. */
     public interface LayerSource {
         LayerWeights layer(int layer, java.lang.foreign.Arena arena);
+
+        /**
+         * This source, making each layer once per arena: a program asks for a layer's matrices and vectors separately,
+         * in the same arena, and a synthetic layer is costly to make.
+         */
+        default LayerSource onePerArena() {
+            LayerSource source = this;
+            return new LayerSource() {
+                private int lastLayer = -1;
+                private java.lang.foreign.Arena lastArena;
+                private LayerWeights last;
+
+                @Override
+                public LayerWeights layer(int layer, java.lang.foreign.Arena arena) {
+                    if (layer != lastLayer || arena != lastArena) {
+                        last = source.layer(layer, arena);
+                        lastLayer = layer;
+                        lastArena = arena;
+                    }
+                    return last;
+                }
+            };
+        }
     }
 
     private final ModelConfig config;
@@ -37,7 +60,7 @@ public final class LlamaProgram implements LayerProgram {
     public LlamaProgram(ModelConfig config, ModelWeights globals, LayerSource layers, boolean stacked) {
         this.config = config;
         this.weights = globals;
-        this.layers = layers;
+        this.layers = layers.onePerArena();
         this.stacked = stacked;
         this.rope = config.rope(config.contextLength());
     }
@@ -52,7 +75,7 @@ public final class LlamaProgram implements LayerProgram {
 
     @Override
     public List<Tensor> matrices(int layer, java.lang.foreign.Arena arena) {
-        LayerWeights l = layer(layer, arena);
+        LayerWeights l = layers.layer(layer, arena);
         if (stacked) {
             return List.of(Stacking.rows(arena, l.wq().name() + "|k|v", l.wq(), l.wk(), l.wv()), l.wo(),
                     Stacking.rows(arena, l.gate().name() + "|up", l.gate(), l.up()), l.down());
@@ -75,24 +98,10 @@ public final class LlamaProgram implements LayerProgram {
 
     @Override
     public List<Tensor> vectors(int layer, java.lang.foreign.Arena arena) {
-        LayerWeights l = layer(layer, arena);
+        LayerWeights l = layers.layer(layer, arena);
         List<Tensor> v = new ArrayList<>(List.of(l.attnNorm(), l.ffnNorm()));
         if (l.bq() != null) v.addAll(List.of(l.bq(), l.bk(), l.bv()));
         return v;
-    }
-
-    private int lastLayer = -1;
-    private java.lang.foreign.Arena lastArena;
-    private LayerWeights last;
-
-    /** The layer's tensors, made once per arena (matrices and vectors are asked for in the same arena). */
-    private LayerWeights layer(int layer, java.lang.foreign.Arena arena) {
-        if (layer != lastLayer || arena != lastArena) {
-            last = layers.layer(layer, arena);
-            lastLayer = layer;
-            lastArena = arena;
-        }
-        return last;
     }
 
     @Override

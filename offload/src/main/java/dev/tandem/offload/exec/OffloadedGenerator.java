@@ -111,7 +111,7 @@ public final class OffloadedGenerator implements AutoCloseable {
         for (int i = 0; i < requests.size(); i += block) {
             List<Request> part = requests.subList(i, Math.min(requests.size(), i + block));
             if (buffers == null || !buffers.fits(requests)) buffers = new Buffers(requests);
-            BlockRun run = new BlockRun(part, buffers);
+            Buffers.BlockRun run = buffers.new BlockRun(part);
             out.addAll(run.run());
             prefill += run.prefillSeconds;
             decode += run.decodeSeconds;
@@ -222,318 +222,292 @@ public final class OffloadedGenerator implements AutoCloseable {
                 sg.hiddenHost = segmentHiddenHost.get(i);
             }
         }
+
+        /** The state of one block: its sequences and segments, over the run's buffers (this Buffers' fields). */
+        private final class BlockRun {
+            final List<Request> requests;
+            final int batches;
+            final int[][] sequences; // prompt then generated tokens
+            final int[] length;      // tokens so far
+            final boolean[] finished;
+            final Sampler[] samplers;
+            final int kvDim = config.kvDim(), qDim = config.qDim();
+            /** One K or V row on its way into a bf16 host cache (the engine-loop thread's only). */
+            final float[] kvRow = new float[kvDim];
+            double prefillSeconds, decodeSeconds;
+            long generated;
+
+            BlockRun(List<Request> requests) {
+                this.requests = requests;
+                int n = requests.size(), gbs = policy.gpuBatchSize();
+                batches = Math.ceilDiv(n, gbs);
+                sequences = new int[n][];
+                length = new int[n];
+                finished = new boolean[n];
+                samplers = new Sampler[n];
+                for (int i = 0; i < n; i++) {
+                    Request r = requests.get(i);
+                    sequences[i] = Arrays.copyOf(r.prompt(), r.prompt().length + r.maxNewTokens());
+                    length[i] = r.prompt().length;
+                    samplers[i] = new Sampler(r.sampling());
+                }
+            }
+
+            List<int[]> run() {
+                long t0 = System.nanoTime();
+                List<Segment> prefill = prefillSegments();
+                step(prefill, true);
+                prefillSeconds = (System.nanoTime() - t0) / 1e9;
+                long t1 = System.nanoTime();
+                int maxNew = requests.stream().mapToInt(Request::maxNewTokens).max().orElse(0);
+                for (int t = 1; t < maxNew; t++) {
+                    List<Segment> segs = decodeSegments();
+                    if (segs.isEmpty()) break;
+                    step(segs, false);
+                }
+                decodeSeconds = (System.nanoTime() - t1) / 1e9;
+                List<int[]> out = new ArrayList<>();
+                for (int i = 0; i < requests.size(); i++) {
+                    int p = requests.get(i).prompt().length;
+                    out.add(Arrays.copyOfRange(sequences[i], p, length[i]));
+                    generated += length[i] - p;
+                }
+                return out;
+            }
+
+            int global(int batch, int seq) { return batch * policy.gpuBatchSize() + seq; }
+
+            int batchSize(int j) { return Math.min(policy.gpuBatchSize(), requests.size() - j * policy.gpuBatchSize()); }
+
+            /** Whole sequences per segment, at most maxChunkRows prompt tokens each (a longer prompt is a segment alone). */
+            List<Segment> prefillSegments() {
+                List<Segment> segs = new ArrayList<>();
+                for (int j = 0; j < batches; j++) {
+                    List<Integer> cur = new ArrayList<>();
+                    int rows = 0;
+                    for (int s = 0; s < batchSize(j); s++) {
+                        int len = length[global(j, s)];
+                        if (!cur.isEmpty() && rows + len > maxChunkRows) {
+                            segs.add(segment(j, cur, true));
+                            cur.clear();
+                            rows = 0;
+                        }
+                        cur.add(s);
+                        rows += len;
+                    }
+                    if (!cur.isEmpty()) segs.add(segment(j, cur, true));
+                }
+                return segs;
+            }
+
+            /** One segment per batch: every unfinished sequence's newest token. */
+            List<Segment> decodeSegments() {
+                List<Segment> segs = new ArrayList<>();
+                for (int j = 0; j < batches; j++) {
+                    List<Integer> cur = new ArrayList<>();
+                    for (int s = 0; s < batchSize(j); s++) if (!finished[global(j, s)]) cur.add(s);
+                    if (!cur.isEmpty()) segs.add(segment(j, cur, false));
+                }
+                return segs;
+            }
+
+            Segment segment(int j, List<Integer> seqList, boolean prefill) {
+                Segment sg = new Segment(j, seqList.stream().mapToInt(Integer::intValue).toArray());
+                int rows = 0;
+                for (int s : sg.seqs) rows += prefill ? length[global(j, s)] : 1;
+                sg.rows = rows;
+                sg.tokens = new int[rows];
+                sg.positions = new int[rows];
+                sg.slots = new int[rows];
+                sg.logitRows = new int[sg.seqs.length];
+                List<AttentionBatch.Seq> abSeqs = new ArrayList<>();
+                int bs = KvLayout.DEFAULT_BLOCK_SIZE, perSeq = capacity / bs, r = 0;
+                for (int i = 0; i < sg.seqs.length; i++) {
+                    int s = sg.seqs[i], g = global(j, s), len = length[g];
+                    int start = prefill ? 0 : len - 1, count = prefill ? len : 1;
+                    int[] table = new int[perSeq];
+                    for (int bI = 0; bI < perSeq; bI++) table[bI] = s * perSeq + bI;
+                    abSeqs.add(new AttentionBatch.Seq(r, count, start + count, table));
+                    for (int c = 0; c < count; c++, r++) {
+                        sg.tokens[r] = sequences[g][start + c];
+                        sg.positions[r] = start + c;
+                        sg.slots[r] = s * capacity + start + c;
+                    }
+                    sg.logitRows[i] = r - 1;
+                }
+                sg.ab = new AttentionBatch(abSeqs, config.heads(), config.kvHeads(), config.headDim(), scale);
+                return sg;
+            }
+
+            /** One forward step of every segment, layer by layer (the zig-zag order), then one sampled token per sequence. */
+            void step(List<Segment> segs, boolean prefill) {
+                for (int i = 0; i < segs.size(); i++) {
+                    Segment sg = segs.get(i);
+                    if (prefill) hidden(sg, i, segs.size() == 1);
+                    else sg.hidden = decodeHidden[sg.batch];
+                }
+                long w0 = System.nanoTime();
+                if (layerCounter == 0) weights.prefetch(0);
+                weightWaitNanos += System.nanoTime() - w0;
+                for (int l = 0; l < config.layers(); l++) {
+                    long n = layerCounter++;
+                    long w1 = System.nanoTime();
+                    Weight[] m = weights.acquire(n);
+                    weights.prefetch(n + 1);
+                    weightWaitNanos += System.nanoTime() - w1;
+                    Weight[] vec = weights.vectors(l);
+                    for (Segment sg : segs) {
+                        Activation xs = sg.hidden != null ? sg.hidden.rows(sg.rows) : x.rows(sg.rows);
+                        if (l == 0) {
+                            b.beginStep(sg.tokens, sg.positions, sg.slots, sg.ab, capacity / KvLayout.DEFAULT_BLOCK_SIZE);
+                            program.embed(b, weights.globals(), sg.tokens, sg.positions, xs);
+                        } else if (sg.hiddenHost != null) {
+                            device.fromHost(sg.hiddenHost, 0, xs, sg.rows);
+                        }
+                        layer(sg, l, m, vec, xs, prefill);
+                        if (l + 1 == config.layers()) sample(sg, xs, prefill);
+                        else if (sg.hiddenHost != null) device.toHost(xs, sg.rows, sg.hiddenHost, 0);
+                    }
+                    weights.release(n);
+                }
+                long s0 = System.nanoTime();
+                device.synchronize();
+                deviceWaitNanos += System.nanoTime() - s0;
+            }
+
+            void layer(Segment sg, int l, Weight[] m, Weight[] vec, Activation xs, boolean prefill) {
+                int n = sg.rows;
+                Activation xbN = xb.rows(n), qkvN = qkv == null ? null : qkv.rows(n), qN = q.rows(n), kN = k.rows(n), vN = v.rows(n);
+                Activation attN = att.rows(n);
+                b.beginStep(sg.tokens, sg.positions, sg.slots, sg.ab, capacity / KvLayout.DEFAULT_BLOCK_SIZE);
+                program.beforeAttention(b, m, vec, xs, xbN, qkvN, qN, kN, vN);
+                if (l < gpuCacheLayers) {
+                    writeKv(qN, kN, vN, deviceCache[sg.batch], l, sg.positions, sg.slots);
+                    b.attention(qN, deviceCache[sg.batch], l, sg.ab, attN);
+                } else if (!device.hostOnly() && (prefill || !policy.cpuCacheCompute())) {
+                    deviceAttention(sg, l - gpuCacheLayers, qN, kN, vN, attN, prefill);
+                } else {
+                    hostAttention(sg, l - gpuCacheLayers, qN, kN, vN, qkvN, attN);
+                }
+                program.afterAttention(b, m, vec, attN, xs, xbN, proj.rows(n), ffn.rows(n), ffn2.rows(n));
+            }
+
+            void writeKv(Activation qN, Activation kN, Activation vN, KvStorage kv, int layer, int[] positions, int[] slots) {
+                if (program.rope() != null) {
+                    b.ropeWriteKv(qN, kN, vN, config.heads(), config.kvHeads(), positions, program.rope(), kv, layer, slots);
+                } else {
+                    b.writeKv(kv, layer, kN, vN, slots);
+                }
+            }
+
+            /** The host cache's layer on the device for this step: earlier positions copied in, new ones copied back out. */
+            void deviceAttention(Segment sg, int hl, Activation qN, Activation kN, Activation vN, Activation attN, boolean prefill) {
+                HostKvCache cache = hostCache[sg.batch];
+                if (!prefill) {
+                    for (int s : sg.seqs) {
+                        int before = length[global(sg.batch, s)] - 1;
+                        if (before > 0) device.kvFromHost(cache, hl, s, 0, before, tempKv, 0, (long) s * capacity);
+                    }
+                }
+                writeKv(qN, kN, vN, tempKv, 0, sg.positions, sg.slots);
+                b.attention(qN, tempKv, 0, sg.ab, attN);
+                for (int i = 0; i < sg.seqs.length; i++) {
+                    int s = sg.seqs[i], g = global(sg.batch, s), start = prefill ? 0 : length[g] - 1, count = prefill ? length[g] : 1;
+                    device.kvToHost(tempKv, 0, (long) s * capacity + start, count, cache, hl, s, start);
+                }
+            }
+
+            /** Attention on the CPU over the host cache: q, k, v come to the host, the result goes back. */
+            void hostAttention(Segment sg, int hl, Activation qN, Activation kN, Activation vN, Activation qkvN, Activation attN) {
+                HostKvCache cache = hostCache[sg.batch];
+                int n = sg.rows, h = config.heads(), kvH = config.kvHeads(), hd = config.headDim();
+                int[] seqOfRow = new int[n];
+                for (int i = 0, r = 0; i < sg.seqs.length; i++) {
+                    int rowsOfSeq = (i + 1 < sg.seqs.length ? sg.ab.seqs().get(i + 1).qStart() : n) - r;
+                    for (int c = 0; c < rowsOfSeq; c++) seqOfRow[r++] = sg.seqs[i];
+                }
+                if (device.hostOnly()) {
+                    if (program.rope() != null) {
+                        b.rope(qN, h, sg.positions, program.rope());
+                        b.rope(kN, kvH, sg.positions, program.rope());
+                    }
+                    MemorySegment qs = CpuActivation.of(qN).segment(), ks = CpuActivation.of(kN).segment(), vs = CpuActivation.of(vN).segment();
+                    for (int r = 0; r < n; r++) {
+                        store(ks, (long) r * kvDim * 4, cache.keys(hl), cache.offset(seqOfRow[r], sg.positions[r]), cache);
+                        store(vs, (long) r * kvDim * 4, cache.values(hl), cache.offset(seqOfRow[r], sg.positions[r]), cache);
+                    }
+                    HostAttention.run(pool, qs, 0, qDim, cache, hl, seqOfRow, sg.positions, h, kvH, hd, scale, CpuActivation.of(attN).segment());
+                    return;
+                }
+                if (program.rope() != null) {
+                    int[] none = new int[n];
+                    Arrays.fill(none, -1);
+                    b.ropeWriteKv(qN, kN, vN, h, kvH, sg.positions, program.rope(), tempKvOrAny(sg), 0, none);
+                }
+                int cols = program.qkvCols();
+                device.toHost(qkvN, n, qkvHost, 0);
+                long s0 = System.nanoTime();
+                device.synchronize();
+                long a0 = System.nanoTime();
+                deviceWaitNanos += a0 - s0;
+                for (int r = 0; r < n; r++) {
+                    long row = (long) r * cols * 4;
+                    store(qkvHost, row + 4L * qDim, cache.keys(hl), cache.offset(seqOfRow[r], sg.positions[r]), cache);
+                    store(qkvHost, row + 4L * (qDim + kvDim), cache.values(hl), cache.offset(seqOfRow[r], sg.positions[r]), cache);
+                }
+                HostAttention.run(pool, qkvHost, 0, cols, cache, hl, seqOfRow, sg.positions, h, kvH, hd, scale, attHost);
+                hostAttentionNanos += System.nanoTime() - a0;
+                device.fromHost(attHost, 0, attN, n);
+            }
+
+            KvStorage tempKvOrAny(Segment sg) { return tempKv != null ? tempKv : deviceCache[sg.batch]; }
+
+            /** One row of kvDim f32 values into the cache, in its format (bf16: round to nearest even; GQ4: compressed). */
+            void store(MemorySegment src, long srcOff, MemorySegment dst, long dstOff, HostKvCache cache) {
+                switch (cache.format()) {
+                    case F32 -> {
+                        MemorySegment.copy(src, srcOff, dst, dstOff, 4L * kvDim);
+                        return;
+                    }
+                    case GQ4 -> {
+                        dev.tandem.core.quant.GroupQuant4.quantize(src.asSlice(srcOff, 4L * kvDim), DType.F32,
+                                HostKvCache.slotLayout(1, config.kvHeads(), config.headDim()), dst, dstOff);
+                        return;
+                    }
+                    default -> { }
+                }
+                MemorySegment.copy(src, ValueLayout.JAVA_FLOAT_UNALIGNED, srcOff, kvRow, 0, kvDim);
+                Codec.encode(DType.BF16, kvRow, 0, kvDim, dst, dstOff);
+            }
+
+            void sample(Segment sg, Activation xs, boolean prefill) {
+                int rows = sg.seqs.length;
+                Activation last = gathered.rows(rows), nm = norm.rows(rows), lg = logits.rows(rows);
+                b.gatherRows(xs, sg.logitRows, last);
+                program.logits(b, weights.globals(), last, nm, lg);
+                boolean greedy = true;
+                for (int s : sg.seqs) greedy &= requests.get(global(sg.batch, s)).sampling().argmaxOnly();
+                int[] next = new int[rows];
+                if (greedy) {
+                    b.argmax(lg, next);
+                } else {
+                    float[] row = new float[config.vocabSize()];
+                    for (int i = 0; i < rows; i++) {
+                        int g = global(sg.batch, sg.seqs[i]);
+                        b.read(lg, i, row);
+                        next[i] = samplers[g].sample(row, sequences[g], length[g]);
+                    }
+                }
+                for (int i = 0; i < rows; i++) {
+                    int g = global(sg.batch, sg.seqs[i]);
+                    sequences[g][length[g]++] = next[i];
+                    if (next[i] == eos || length[g] - requests.get(g).prompt().length >= requests.get(g).maxNewTokens()) finished[g] = true;
+                }
+            }
+        }
     }
 
     private Buffers buffers;
-
-    /** The state of one block: its sequences and segments, over the run's buffers. */
-    private final class BlockRun {
-        final List<Request> requests;
-        final int batches, capacity, gpuCacheLayers;
-        final int[][] sequences; // prompt then generated tokens
-        final int[] length;      // tokens so far
-        final boolean[] finished;
-        final HostKvCache[] hostCache;
-        final KvStorage[] deviceCache;
-        final KvStorage tempKv;
-        final Sampler[] samplers;
-        final int kvDim = config.kvDim(), qDim = config.qDim();
-        final Activation x, xb, qkv, q, k, v, att, proj, ffn, ffn2, gathered, norm, logits;
-        final MemorySegment qkvHost, attHost;
-        final Buffers buf;
-        double prefillSeconds, decodeSeconds;
-        long generated;
-
-        BlockRun(List<Request> requests, Buffers buf) {
-            this.requests = requests;
-            this.buf = buf;
-            int n = requests.size(), gbs = policy.gpuBatchSize();
-            batches = Math.ceilDiv(n, gbs);
-            capacity = buf.capacity;
-            gpuCacheLayers = buf.gpuCacheLayers;
-            sequences = new int[n][];
-            length = new int[n];
-            finished = new boolean[n];
-            samplers = new Sampler[n];
-            for (int i = 0; i < n; i++) {
-                Request r = requests.get(i);
-                sequences[i] = Arrays.copyOf(r.prompt(), r.prompt().length + r.maxNewTokens());
-                length[i] = r.prompt().length;
-                samplers[i] = new Sampler(r.sampling());
-            }
-            hostCache = buf.hostCache;
-            deviceCache = buf.deviceCache;
-            tempKv = buf.tempKv;
-            x = buf.x;
-            xb = buf.xb;
-            qkv = buf.qkv;
-            q = buf.q;
-            k = buf.k;
-            v = buf.v;
-            att = buf.att;
-            proj = buf.proj;
-            ffn = buf.ffn;
-            ffn2 = buf.ffn2;
-            gathered = buf.gathered;
-            norm = buf.norm;
-            logits = buf.logits;
-            qkvHost = buf.qkvHost;
-            attHost = buf.attHost;
-        }
-
-        List<int[]> run() {
-            long t0 = System.nanoTime();
-            List<Segment> prefill = prefillSegments();
-            step(prefill, true);
-            prefillSeconds = (System.nanoTime() - t0) / 1e9;
-            long t1 = System.nanoTime();
-            int maxNew = requests.stream().mapToInt(Request::maxNewTokens).max().orElse(0);
-            for (int t = 1; t < maxNew; t++) {
-                List<Segment> segs = decodeSegments();
-                if (segs.isEmpty()) break;
-                step(segs, false);
-            }
-            decodeSeconds = (System.nanoTime() - t1) / 1e9;
-            List<int[]> out = new ArrayList<>();
-            for (int i = 0; i < requests.size(); i++) {
-                int p = requests.get(i).prompt().length;
-                out.add(Arrays.copyOfRange(sequences[i], p, length[i]));
-                generated += length[i] - p;
-            }
-            return out;
-        }
-
-        int global(int batch, int seq) { return batch * policy.gpuBatchSize() + seq; }
-
-        int batchSize(int j) { return Math.min(policy.gpuBatchSize(), requests.size() - j * policy.gpuBatchSize()); }
-
-        /** Whole sequences per segment, at most maxChunkRows prompt tokens each (a longer prompt is a segment alone). */
-        List<Segment> prefillSegments() {
-            List<Segment> segs = new ArrayList<>();
-            for (int j = 0; j < batches; j++) {
-                List<Integer> cur = new ArrayList<>();
-                int rows = 0;
-                for (int s = 0; s < batchSize(j); s++) {
-                    int len = length[global(j, s)];
-                    if (!cur.isEmpty() && rows + len > maxChunkRows) {
-                        segs.add(segment(j, cur, true));
-                        cur.clear();
-                        rows = 0;
-                    }
-                    cur.add(s);
-                    rows += len;
-                }
-                if (!cur.isEmpty()) segs.add(segment(j, cur, true));
-            }
-            return segs;
-        }
-
-        /** One segment per batch: every unfinished sequence's newest token. */
-        List<Segment> decodeSegments() {
-            List<Segment> segs = new ArrayList<>();
-            for (int j = 0; j < batches; j++) {
-                List<Integer> cur = new ArrayList<>();
-                for (int s = 0; s < batchSize(j); s++) if (!finished[global(j, s)]) cur.add(s);
-                if (!cur.isEmpty()) segs.add(segment(j, cur, false));
-            }
-            return segs;
-        }
-
-        Segment segment(int j, List<Integer> seqList, boolean prefill) {
-            Segment sg = new Segment(j, seqList.stream().mapToInt(Integer::intValue).toArray());
-            int rows = 0;
-            for (int s : sg.seqs) rows += prefill ? length[global(j, s)] : 1;
-            sg.rows = rows;
-            sg.tokens = new int[rows];
-            sg.positions = new int[rows];
-            sg.slots = new int[rows];
-            sg.logitRows = new int[sg.seqs.length];
-            List<AttentionBatch.Seq> abSeqs = new ArrayList<>();
-            int bs = KvLayout.DEFAULT_BLOCK_SIZE, perSeq = capacity / bs, r = 0;
-            for (int i = 0; i < sg.seqs.length; i++) {
-                int s = sg.seqs[i], g = global(j, s), len = length[g];
-                int start = prefill ? 0 : len - 1, count = prefill ? len : 1;
-                int[] table = new int[perSeq];
-                for (int bI = 0; bI < perSeq; bI++) table[bI] = s * perSeq + bI;
-                abSeqs.add(new AttentionBatch.Seq(r, count, start + count, table));
-                for (int c = 0; c < count; c++, r++) {
-                    sg.tokens[r] = sequences[g][start + c];
-                    sg.positions[r] = start + c;
-                    sg.slots[r] = s * capacity + start + c;
-                }
-                sg.logitRows[i] = r - 1;
-            }
-            sg.ab = new AttentionBatch(abSeqs, config.heads(), config.kvHeads(), config.headDim(), scale);
-            return sg;
-        }
-
-        /** One forward step of every segment, layer by layer (the zig-zag order), then one sampled token per sequence. */
-        void step(List<Segment> segs, boolean prefill) {
-            for (int i = 0; i < segs.size(); i++) {
-                Segment sg = segs.get(i);
-                if (prefill) buf.hidden(sg, i, segs.size() == 1);
-                else sg.hidden = buf.decodeHidden[sg.batch];
-            }
-            long w0 = System.nanoTime();
-            if (layerCounter == 0) weights.prefetch(0);
-            weightWaitNanos += System.nanoTime() - w0;
-            for (int l = 0; l < config.layers(); l++) {
-                long n = layerCounter++;
-                long w1 = System.nanoTime();
-                Weight[] m = weights.acquire(n);
-                weights.prefetch(n + 1);
-                weightWaitNanos += System.nanoTime() - w1;
-                Weight[] vec = weights.vectors(l);
-                for (Segment sg : segs) {
-                    Activation xs = sg.hidden != null ? sg.hidden.rows(sg.rows) : x.rows(sg.rows);
-                    if (l == 0) {
-                        b.beginStep(sg.tokens, sg.positions, sg.slots, sg.ab, capacity / KvLayout.DEFAULT_BLOCK_SIZE);
-                        program.embed(b, weights.globals(), sg.tokens, sg.positions, xs);
-                    } else if (sg.hiddenHost != null) {
-                        device.fromHost(sg.hiddenHost, 0, xs, sg.rows);
-                    }
-                    layer(sg, l, m, vec, xs, prefill);
-                    if (l + 1 == config.layers()) sample(sg, xs, prefill);
-                    else if (sg.hiddenHost != null) device.toHost(xs, sg.rows, sg.hiddenHost, 0);
-                }
-                weights.release(n);
-            }
-            long s0 = System.nanoTime();
-            device.synchronize();
-            deviceWaitNanos += System.nanoTime() - s0;
-        }
-
-        void layer(Segment sg, int l, Weight[] m, Weight[] vec, Activation xs, boolean prefill) {
-            int n = sg.rows;
-            Activation xbN = xb.rows(n), qkvN = qkv == null ? null : qkv.rows(n), qN = q.rows(n), kN = k.rows(n), vN = v.rows(n);
-            Activation attN = att.rows(n);
-            b.beginStep(sg.tokens, sg.positions, sg.slots, sg.ab, capacity / KvLayout.DEFAULT_BLOCK_SIZE);
-            program.beforeAttention(b, m, vec, xs, xbN, qkvN, qN, kN, vN);
-            if (l < gpuCacheLayers) {
-                writeKv(qN, kN, vN, deviceCache[sg.batch], l, sg.positions, sg.slots);
-                b.attention(qN, deviceCache[sg.batch], l, sg.ab, attN);
-            } else if (!device.hostOnly() && (prefill || !policy.cpuCacheCompute())) {
-                deviceAttention(sg, l - gpuCacheLayers, qN, kN, vN, attN, prefill);
-            } else {
-                hostAttention(sg, l - gpuCacheLayers, qN, kN, vN, qkvN, attN);
-            }
-            program.afterAttention(b, m, vec, attN, xs, xbN, proj.rows(n), ffn.rows(n), ffn2.rows(n));
-        }
-
-        void writeKv(Activation qN, Activation kN, Activation vN, KvStorage kv, int layer, int[] positions, int[] slots) {
-            if (program.rope() != null) {
-                b.ropeWriteKv(qN, kN, vN, config.heads(), config.kvHeads(), positions, program.rope(), kv, layer, slots);
-            } else {
-                b.writeKv(kv, layer, kN, vN, slots);
-            }
-        }
-
-        /** The host cache's layer on the device for this step: earlier positions copied in, new ones copied back out. */
-        void deviceAttention(Segment sg, int hl, Activation qN, Activation kN, Activation vN, Activation attN, boolean prefill) {
-            HostKvCache cache = hostCache[sg.batch];
-            if (!prefill) {
-                for (int s : sg.seqs) {
-                    int before = length[global(sg.batch, s)] - 1;
-                    if (before > 0) device.kvFromHost(cache, hl, s, 0, before, tempKv, 0, (long) s * capacity);
-                }
-            }
-            writeKv(qN, kN, vN, tempKv, 0, sg.positions, sg.slots);
-            b.attention(qN, tempKv, 0, sg.ab, attN);
-            for (int i = 0; i < sg.seqs.length; i++) {
-                int s = sg.seqs[i], g = global(sg.batch, s), start = prefill ? 0 : length[g] - 1, count = prefill ? length[g] : 1;
-                device.kvToHost(tempKv, 0, (long) s * capacity + start, count, cache, hl, s, start);
-            }
-        }
-
-        /** Attention on the CPU over the host cache: q, k, v come to the host, the result goes back. */
-        void hostAttention(Segment sg, int hl, Activation qN, Activation kN, Activation vN, Activation qkvN, Activation attN) {
-            HostKvCache cache = hostCache[sg.batch];
-            int n = sg.rows, h = config.heads(), kvH = config.kvHeads(), hd = config.headDim();
-            int[] seqOfRow = new int[n];
-            for (int i = 0, r = 0; i < sg.seqs.length; i++) {
-                int rowsOfSeq = (i + 1 < sg.seqs.length ? sg.ab.seqs().get(i + 1).qStart() : n) - r;
-                for (int c = 0; c < rowsOfSeq; c++) seqOfRow[r++] = sg.seqs[i];
-            }
-            if (device.hostOnly()) {
-                if (program.rope() != null) {
-                    b.rope(qN, h, sg.positions, program.rope());
-                    b.rope(kN, kvH, sg.positions, program.rope());
-                }
-                MemorySegment qs = CpuActivation.of(qN).segment(), ks = CpuActivation.of(kN).segment(), vs = CpuActivation.of(vN).segment();
-                for (int r = 0; r < n; r++) {
-                    store(ks, (long) r * kvDim * 4, cache.keys(hl), cache.offset(seqOfRow[r], sg.positions[r]), cache);
-                    store(vs, (long) r * kvDim * 4, cache.values(hl), cache.offset(seqOfRow[r], sg.positions[r]), cache);
-                }
-                HostAttention.run(pool, qs, 0, qDim, cache, hl, seqOfRow, sg.positions, h, kvH, hd, scale, CpuActivation.of(attN).segment());
-                return;
-            }
-            if (program.rope() != null) {
-                int[] none = new int[n];
-                Arrays.fill(none, -1);
-                b.ropeWriteKv(qN, kN, vN, h, kvH, sg.positions, program.rope(), tempKvOrAny(sg), 0, none);
-            }
-            int cols = program.qkvCols();
-            device.toHost(qkvN, n, qkvHost, 0);
-            long s0 = System.nanoTime();
-            device.synchronize();
-            long a0 = System.nanoTime();
-            deviceWaitNanos += a0 - s0;
-            for (int r = 0; r < n; r++) {
-                long row = (long) r * cols * 4;
-                store(qkvHost, row + 4L * qDim, cache.keys(hl), cache.offset(seqOfRow[r], sg.positions[r]), cache);
-                store(qkvHost, row + 4L * (qDim + kvDim), cache.values(hl), cache.offset(seqOfRow[r], sg.positions[r]), cache);
-            }
-            HostAttention.run(pool, qkvHost, 0, cols, cache, hl, seqOfRow, sg.positions, h, kvH, hd, scale, attHost);
-            hostAttentionNanos += System.nanoTime() - a0;
-            device.fromHost(attHost, 0, attN, n);
-        }
-
-        KvStorage tempKvOrAny(Segment sg) { return tempKv != null ? tempKv : deviceCache[sg.batch]; }
-
-        /** One row of kvDim f32 values into the cache, in its format (bf16: round to nearest even; GQ4: compressed). */
-        void store(MemorySegment src, long srcOff, MemorySegment dst, long dstOff, HostKvCache cache) {
-            switch (cache.format()) {
-                case F32 -> {
-                    MemorySegment.copy(src, srcOff, dst, dstOff, 4L * kvDim);
-                    return;
-                }
-                case GQ4 -> {
-                    dev.tandem.core.quant.GroupQuant4.quantize(src.asSlice(srcOff, 4L * kvDim), DType.F32,
-                            HostKvCache.slotLayout(1, config.kvHeads(), config.headDim()), dst, dstOff);
-                    return;
-                }
-                default -> { }
-            }
-            float[] row = new float[kvDim];
-            MemorySegment.copy(src, ValueLayout.JAVA_FLOAT_UNALIGNED, srcOff, row, 0, kvDim);
-            Codec.encode(DType.BF16, row, 0, kvDim, dst, dstOff);
-        }
-
-        void sample(Segment sg, Activation xs, boolean prefill) {
-            int rows = sg.seqs.length;
-            Activation last = gathered.rows(rows), nm = norm.rows(rows), lg = logits.rows(rows);
-            b.gatherRows(xs, sg.logitRows, last);
-            program.logits(b, weights.globals(), last, nm, lg);
-            boolean greedy = true;
-            for (int s : sg.seqs) greedy &= requests.get(global(sg.batch, s)).sampling().argmaxOnly();
-            int[] next = new int[rows];
-            if (greedy) {
-                b.argmax(lg, next);
-            } else {
-                float[] row = new float[config.vocabSize()];
-                for (int i = 0; i < rows; i++) {
-                    int g = global(sg.batch, sg.seqs[i]);
-                    b.read(lg, i, row);
-                    next[i] = samplers[g].sample(row, sequences[g], length[g]);
-                }
-            }
-            for (int i = 0; i < rows; i++) {
-                int g = global(sg.batch, sg.seqs[i]);
-                sequences[g][length[g]++] = next[i];
-                if (next[i] == eos || length[g] - requests.get(g).prompt().length >= requests.get(g).maxNewTokens()) finished[g] = true;
-            }
-        }
-    }
 
     @Override
     public void close() {

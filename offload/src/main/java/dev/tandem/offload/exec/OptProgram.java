@@ -7,12 +7,9 @@ import dev.tandem.core.backend.Weight;
 import dev.tandem.core.model.LayerWeights;
 import dev.tandem.core.model.ModelConfig;
 import dev.tandem.core.model.ModelWeights;
-import dev.tandem.core.tensor.Codec;
-import dev.tandem.core.tensor.DType;
 import dev.tandem.core.tensor.Tensor;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -25,9 +22,6 @@ public final class OptProgram implements LayerProgram {
     private final ModelWeights globals;
     private final LlamaProgram.LayerSource layers;
     private final boolean stacked;
-    private int lastLayer = -1;
-    private Arena lastArena;
-    private LayerWeights last;
 
     public OptProgram(ModelConfig config, ModelWeights weights, boolean stacked) {
         this(config, weights, (l, a) -> weights.layers().get(l), stacked);
@@ -38,7 +32,7 @@ public final class OptProgram implements LayerProgram {
         if (!config.isOpt()) throw new OffloadException("OptProgram runs OPT models, not " + config.architecture());
         this.config = config;
         this.globals = globals;
-        this.layers = layers;
+        this.layers = layers.onePerArena();
         this.stacked = stacked;
     }
 
@@ -53,21 +47,12 @@ public final class OptProgram implements LayerProgram {
                 : LlamaProgram.synthetic(synthetic, stacked);
     }
 
-    private LayerWeights layer(int layer, Arena arena) {
-        if (layer != lastLayer || arena != lastArena) {
-            last = layers.layer(layer, arena);
-            lastLayer = layer;
-            lastArena = arena;
-        }
-        return last;
-    }
-
     @Override
     public ModelConfig config() { return config; }
 
     @Override
     public List<Tensor> matrices(int layer, Arena arena) {
-        LayerWeights l = layer(layer, arena);
+        LayerWeights l = layers.layer(layer, arena);
         if (stacked) return List.of(Stacking.rows(arena, l.wq().name() + "|k|v", l.wq(), l.wk(), l.wv()), l.wo(), l.up(), l.down());
         return List.of(l.wq(), l.wk(), l.wv(), l.wo(), l.up(), l.down());
     }
@@ -83,27 +68,12 @@ public final class OptProgram implements LayerProgram {
     /** attn norm γ, β; [q|k|v bias] or [q, k, v biases]; out bias; ffn norm γ, β; fc1 bias; fc2 bias. */
     @Override
     public List<Tensor> vectors(int layer, Arena arena) {
-        LayerWeights l = layer(layer, arena);
+        LayerWeights l = layers.layer(layer, arena);
         List<Tensor> v = new ArrayList<>(List.of(l.attnNorm(), l.attnNormBias()));
-        if (stacked) v.add(concat(arena, l.bq().name() + "|k|v", l.bq(), l.bk(), l.bv()));
+        if (stacked) v.add(dev.tandem.core.model.OptLayer.concatVectors(arena, l.bq().name() + "|k|v", l.bq(), l.bk(), l.bv()));
         else v.addAll(List.of(l.bq(), l.bk(), l.bv()));
         v.addAll(List.of(l.bo(), l.ffnNorm(), l.ffnNormBias(), l.bUp(), l.bDown()));
         return v;
-    }
-
-    private static Tensor concat(Arena arena, String name, Tensor... parts) {
-        int n = 0;
-        for (Tensor t : parts) n += Math.toIntExact(t.elements());
-        float[] values = new float[n];
-        int at = 0;
-        for (Tensor t : parts) {
-            int count = Math.toIntExact(t.elements());
-            Codec.decode(t.dtype(), t.data(), 0, values, at, count);
-            at += count;
-        }
-        MemorySegment data = arena.allocate(4L * n, 64);
-        Codec.encode(DType.F32, values, 0, n, data, 0);
-        return new Tensor(name, DType.F32, new long[] {n}, data);
     }
 
     /** embedding, positions, final norm γ, β, output head. */

@@ -27,18 +27,12 @@ import java.util.Map;
  * Input lines {"prompt", "max_tokens", "temperature"}; output lines, in the same order, {"prompt", "text", "tokens"}.
  */
 final class GenerateBatchCommand {
-    static final Map<String, String> VALUED = Args.options(
+    static final Map<String, String> VALUED = OffloadOptions.withOffloadOptions(
             "model", "model folder (Hugging Face) or .gguf / llama2.c file",
             "input", "JSONL file: one {\"prompt\": ..., \"max_tokens\": N, \"temperature\": T} per line",
             "output", "JSONL file to write, one line per input line in the same order",
             "max-tokens", "default max_tokens for lines without one (default 32)",
-            "seed", "base sampling seed (line i uses seed + i; default 0)",
-            OffloadOptions.OPTIONS[0], OffloadOptions.OPTIONS[1], OffloadOptions.OPTIONS[2], OffloadOptions.OPTIONS[3],
-            OffloadOptions.OPTIONS[4], OffloadOptions.OPTIONS[5], OffloadOptions.OPTIONS[6], OffloadOptions.OPTIONS[7],
-            OffloadOptions.OPTIONS[8], OffloadOptions.OPTIONS[9], OffloadOptions.OPTIONS[10], OffloadOptions.OPTIONS[11],
-            OffloadOptions.OPTIONS[12], OffloadOptions.OPTIONS[13],
-            BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3],
-            BackendOptions.OPTIONS[4], BackendOptions.OPTIONS[5]);
+            "seed", "base sampling seed (line i uses seed + i; default 0)");
     static final Map<String, String> FLAGS = Args.options("ignore-eos", "generate max_tokens even past the end-of-sequence token",
             "help", "show options");
 

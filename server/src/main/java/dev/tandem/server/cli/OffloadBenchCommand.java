@@ -26,17 +26,11 @@ import java.util.SplittableRandom;
  * FlexGen's figures: prefill time, decode time, and throughput as generated tokens over the whole run.
  */
 final class OffloadBenchCommand {
-    static final Map<String, String> VALUED = Args.options(
+    static final Map<String, String> VALUED = OffloadOptions.withOffloadOptions(
             "model", "model folder with weights, or a shape with synthetic weights: llama3-8b, llama3-70b, or a config.json",
             "prompt-len", "tokens per prompt (default 512)",
             "gen-len", "tokens generated per sequence (default 32)",
-            "blocks", "blocks of sequences to run (default 1)",
-            OffloadOptions.OPTIONS[0], OffloadOptions.OPTIONS[1], OffloadOptions.OPTIONS[2], OffloadOptions.OPTIONS[3],
-            OffloadOptions.OPTIONS[4], OffloadOptions.OPTIONS[5], OffloadOptions.OPTIONS[6], OffloadOptions.OPTIONS[7],
-            OffloadOptions.OPTIONS[8], OffloadOptions.OPTIONS[9], OffloadOptions.OPTIONS[10], OffloadOptions.OPTIONS[11],
-            OffloadOptions.OPTIONS[12], OffloadOptions.OPTIONS[13],
-            BackendOptions.OPTIONS[0], BackendOptions.OPTIONS[1], BackendOptions.OPTIONS[2], BackendOptions.OPTIONS[3],
-            BackendOptions.OPTIONS[4], BackendOptions.OPTIONS[5]);
+            "blocks", "blocks of sequences to run (default 1)");
     static final Map<String, String> FLAGS = Args.options("help", "show options");
 
     int run(String[] argv) throws Exception {

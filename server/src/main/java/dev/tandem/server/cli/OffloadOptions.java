@@ -11,6 +11,7 @@ import dev.tandem.offload.exec.OffloadDevice;
 import dev.tandem.offload.policy.OffloadPolicy;
 
 import java.nio.file.Path;
+import java.util.Map;
 
 /** The memory caps, disk tier and policy shared by `generate-batch` and `bench offload`. */
 final class OffloadOptions {
@@ -51,6 +52,15 @@ final class OffloadOptions {
         System.err.printf("offload auto: %s (%s); predicted %.2f tokens/s, bottleneck %s%n", r.policy().format(), r.summary(),
                 r.best().tokensPerSecond(), r.best().bottleneck());
         return r.policy();
+    }
+
+    /** A command's own options followed by the offload and backend ones (--offload, the caps, --device, ...). */
+    static Map<String, String> withOffloadOptions(String... commandPairs) {
+        String[] all = new String[commandPairs.length + OPTIONS.length + BackendOptions.OPTIONS.length];
+        System.arraycopy(commandPairs, 0, all, 0, commandPairs.length);
+        System.arraycopy(OPTIONS, 0, all, commandPairs.length, OPTIONS.length);
+        System.arraycopy(BackendOptions.OPTIONS, 0, all, commandPairs.length + OPTIONS.length, BackendOptions.OPTIONS.length);
+        return Args.options(all);
     }
 
     /** Whether --offload asks for a plan, and on the CPU backend (planned by {@link #hostOnlyPolicy} from the model's sizes). */
