@@ -102,28 +102,37 @@ for s in $steps; do
         echo "--- prompt $p"
         tandem bench handover --model /tmp/llama3-8b-random --device cuda:0 --token-device cuda:1 -p $p --ubatch $p -r 5 2>&1 | grep -v WARNING
       done ;;
-    splitwise8b)
-      # Splitwise vs colocated on 2 GPUs (pack.sh --serve): both clusters up at once on cuda:0 + cuda:1 (split: prompt
-      # worker on 0, token worker on 1; mixed: a mixed worker on each), Poisson arrivals with the Azure traces' sizes,
-      # designs interleaved at each rate; goodput at Splitwise's SLOs (relative to each design's own unloaded latency).
+    splitwise8b|splitwise4gpu)
+      # Splitwise vs colocated (pack.sh --serve), both clusters up at once, designs interleaved at each rate; Poisson
+      # arrivals with the Azure traces' sizes; goodput at Splitwise's SLOs (relative to each design's own unloaded latency).
+      #   splitwise8b:   2 GPUs: split (prompt worker on cuda:0, token worker on cuda:1) vs mixed (a mixed worker on each)
+      #   splitwise4gpu: 4 GPUs: split with the mixed pool (2 prompt + 2 token workers) vs 4 mixed workers
       # SW_DURATION (s per run, default 10), SW_CONV_RATES / SW_CODE_RATES (req/s lists) change the sweep.
-      [ -d .device/serve-lib ] || { echo "splitwise8b needs the server's jars: run scripts/device/pack.sh --serve here"; continue; }
+      [ -d .device/serve-lib ] || { echo "$s needs the server's jars: run scripts/device/pack.sh --serve here"; continue; }
       [ -f /tmp/llama3-8b-random/config.json ] || tandem init-random --config llama3-8b --dtype bf16 --seed 1 --out /tmp/llama3-8b-random 2>&1 | grep -v WARNING
-      opts="--model /tmp/llama3-8b-random --device cuda --max-num-seqs 128 --max-num-batched-tokens 2048 --kv-cache-memory 40G"
+      opts="--model /tmp/llama3-8b-random --device cuda --max-num-seqs 128 --max-num-batched-tokens 2048 --kv-cache-memory ${SW_KV:-40G}"
+      if [ $s = splitwise8b ]; then
+        a=mixed; a_args="--design mixed --prompt-workers 1 --token-workers 1"; b=split; b_args="--design split --prompt-workers 1 --token-workers 1"
+        conv_rates=${SW_CONV_RATES:-6,16,32}; code_rates=${SW_CODE_RATES:-4,10,20}
+      else
+        a=mixed4; a_args="--design mixed --prompt-workers 2 --token-workers 2"; b=splitpool4; b_args="--design split-mixed-pool --prompt-workers 2 --token-workers 2"
+        conv_rates=${SW4_CONV_RATES:-16,32,48}; code_rates=${SW4_CODE_RATES:-8,20,32}
+      fi
       # exec: $! is the JVM itself, so that the kill below reaches it
-      (exec $JAVA -cp "$CP" dev.tandem.server.cli.Main serve $opts --design mixed --prompt-workers 1 --token-workers 1 --port 8100) > "$OUT/serve-mixed.log" 2>&1 & mixed=$!
-      (exec $JAVA -cp "$CP" dev.tandem.server.cli.Main serve $opts --design split --prompt-workers 1 --token-workers 1 --port 8101) > "$OUT/serve-split.log" 2>&1 & split=$!
-      up() { for i in $(seq 240); do kill -0 $2 2>/dev/null || return 1; python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$1/v1/models', timeout=2)" 2>/dev/null && return 0; sleep 1; done; return 1; }
-      if up 8100 $mixed && up 8101 $split; then
+      (exec $JAVA -cp "$CP" dev.tandem.server.cli.Main serve $opts $a_args --port 8100) > "$OUT/serve-$a.log" 2>&1 & pa=$!
+      (exec $JAVA -cp "$CP" dev.tandem.server.cli.Main serve $opts $b_args --port 8101) > "$OUT/serve-$b.log" 2>&1 & pb=$!
+      up() { for i in $(seq 300); do kill -0 $2 2>/dev/null || return 1; python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$1/v1/models', timeout=2)" 2>/dev/null && return 0; sleep 1; done; return 1; }
+      if up 8100 $pa && up 8101 $pb; then
+        echo "servers up ($(date +%T))"
         echo "| trace | rate (req/s) | design | completed / issued | TTFT p50 / p90 (ms) | mean TBT p50 / p90 (ms) | E2E p90 (ms) | good | goodput (req/s) |"
         echo "|---|---:|---|---:|---:|---:|---:|---:|---:|"
-        for tr in conv:${SW_CONV_RATES:-6,16,32} code:${SW_CODE_RATES:-4,10,20}; do
+        for tr in conv:$conv_rates code:$code_rates; do
           trace=${tr%%:*}; n=0
           for rate in $(echo ${tr#*:} | tr ',' ' '); do
-            n=$((n + 1)); order="mixed:8100 split:8101"; [ $((n % 2)) = 0 ] && order="split:8101 mixed:8100"
+            n=$((n + 1)); order="$a:8100 $b:8101"; [ $((n % 2)) = 0 ] && order="$b:8101 $a:8100"
             for d in $order; do
               dir="$OUT/sw-$trace-$rate-${d%%:*}"
-              tandem bench serve --url http://127.0.0.1:${d#*:} --tokenizer /tmp/llama3-8b-random --trace /tmp/traces/AzureLLMInferenceTrace_$trace.csv \
+              timeout $(( ${SW_DURATION:-10} * 4 + 60 )) $JAVA -cp "$CP" dev.tandem.server.cli.Main bench serve --url http://127.0.0.1:${d#*:} --tokenizer /tmp/llama3-8b-random --trace /tmp/traces/AzureLLMInferenceTrace_$trace.csv \
                 --rate $rate --duration ${SW_DURATION:-10} --max-context 8192 --no-progress --out "$dir" > "$dir.txt" 2>&1 \
                 || { echo "| $trace | $rate | ${d%%:*} | bench serve failed: $(grep -v WARNING "$dir.txt" | tail -2 | tr '\n' ' ') |"; continue; }
               awk -F'|' -v tr=$trace -v rate=$rate -v d=${d%%:*} '
@@ -133,16 +142,17 @@ for s in $steps; do
                 /^\| E2E \|/ && e2e == "" {e2e=$6}
                 /^\| good requests \|/ {getline; getline; good=$3; gp=$4}
                 END {printf "| %s | %s | %s | %s / %s | %s | %s | %s | %s | %s |\n", tr, rate, d, comp, iss, ttft, tbt, e2e, good, gp}' "$dir.txt"
+              rm -f "$dir"/*.png
             done
           done
         done
-        grep -h "ready\|error\|Exception" "$OUT/serve-mixed.log" "$OUT/serve-split.log" | head -8
+        grep -h "ready\|error\|Exception" "$OUT/serve-$a.log" "$OUT/serve-$b.log" | head -8
       else
-        echo "a server did not come up:"; tail -20 "$OUT/serve-mixed.log" "$OUT/serve-split.log"
+        echo "a server did not come up:"; tail -20 "$OUT/serve-$a.log" "$OUT/serve-$b.log"
       fi
-      kill $mixed $split 2>/dev/null
-      for i in $(seq 40); do kill -0 $mixed 2>/dev/null || kill -0 $split 2>/dev/null || break; sleep 0.5; done
-      kill -9 $mixed $split 2>/dev/null; wait $mixed $split 2>/dev/null ;;
+      kill $pa $pb 2>/dev/null
+      for i in $(seq 40); do kill -0 $pa 2>/dev/null || kill -0 $pb 2>/dev/null || break; sleep 0.5; done
+      kill -9 $pa $pb 2>/dev/null; wait $pa $pb 2>/dev/null ;;
     hf8b)
       python3 scripts/device/hf_bench.py --model /tmp/llama3-8b-random --decode-batches 1,64 --prefill 2048,8192 --context 128 --steps 32 ;;
     logits8b)

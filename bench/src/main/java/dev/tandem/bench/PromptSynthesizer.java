@@ -13,8 +13,10 @@ import java.util.SplittableRandom;
  *
  * <p>Text is random words from a fixed list, separated by spaces. Under word-splitting tokenizers a word with its
  * leading space costs the same wherever it stands, so the words' costs add up to nearly the target; the text is
- * then encoded and topped up (or trimmed) with single-token words until the count is exact. Each seed gives a
- * different word sequence from the first word on, so a server's prefix cache cannot make the prompts cheap.
+ * then encoded and topped up (or trimmed) with single-token words until the count is exact. A tokenizer with no
+ * single-token word (a byte-level one, as `init-random` writes: a word costs its letters plus the space) is topped
+ * up with punctuation appended to the text instead. Each seed gives a different word sequence from the first word
+ * on, so a server's prefix cache cannot make the prompts cheap.
  */
 public final class PromptSynthesizer {
     private static final String[] WORDS = ("""
@@ -32,6 +34,8 @@ public final class PromptSynthesizer {
             bread table chair paper story music field road bridge village church school castle island valley cloud \
             stone silver golden quiet gentle strange bright dark warm cold early late slowly softly suddenly \
             together across along behind beyond between beside above below toward""").split("\\s+");
+    /** Appended without a space: the top-up pieces when no word costs one token. */
+    private static final String[] MARKS = {",", ".", ";", ":", "!", "?"};
 
     private final Tokenizer tokenizer;
     private final int special;
@@ -44,25 +48,34 @@ public final class PromptSynthesizer {
     public PromptSynthesizer(Tokenizer tokenizer) {
         this.tokenizer = tokenizer;
         this.special = tokenizer.encode("", true).length;
-        this.cost = new int[WORDS.length];
+        int pieces = WORDS.length + MARKS.length;
+        this.cost = new int[pieces];
         this.firstCost = new int[WORDS.length];
         int max = 1, minFirst = Integer.MAX_VALUE, and = tokenizer.encode("and", false).length;
-        for (int i = 0; i < WORDS.length; i++) {
+        for (int i = 0; i < pieces; i++) {
             // Measured after a word, not as " word" alone: SentencePiece would add its dummy-prefix space to that.
-            cost[i] = Math.max(1, tokenizer.encode("and " + WORDS[i], false).length - and);
-            firstCost[i] = Math.max(1, tokenizer.encode(WORDS[i], false).length);
-            max = Math.max(max, cost[i]);
-            minFirst = Math.min(minFirst, firstCost[i]);
+            cost[i] = Math.max(1, tokenizer.encode("and" + piece(i), false).length - and);
+            if (i < WORDS.length) {
+                firstCost[i] = Math.max(1, tokenizer.encode(WORDS[i], false).length);
+                max = Math.max(max, cost[i]);
+                minFirst = Math.min(minFirst, firstCost[i]);
+            }
         }
-        this.singles = indicesWhere(cost, 1);
-        this.shortestFirsts = indicesWhere(firstCost, minFirst);
-        if (singles.length == 0) throw new BenchException("the tokenizer has no single-token English word, so prompts of exact length cannot be built");
+        int[] singleWords = indicesWhere(cost, 1, 0, WORDS.length);
+        this.singles = singleWords.length > 0 ? singleWords : indicesWhere(cost, 1, WORDS.length, pieces);
+        this.shortestFirsts = indicesWhere(firstCost, minFirst, 0, WORDS.length);
+        if (singles.length == 0) {
+            throw new BenchException("the tokenizer has no single-token English word or punctuation mark, so prompts of exact length cannot be built");
+        }
         this.maxCost = max;
     }
 
-    private static int[] indicesWhere(int[] costs, int wanted) {
+    /** Piece i as it is appended: a word after a space, or a punctuation mark as it is. */
+    private static String piece(int i) { return i < WORDS.length ? " " + WORDS[i] : MARKS[i - WORDS.length]; }
+
+    private static int[] indicesWhere(int[] costs, int wanted, int from, int to) {
         List<Integer> out = new ArrayList<>();
-        for (int i = 0; i < costs.length; i++) if (costs[i] == wanted) out.add(i);
+        for (int i = from; i < to; i++) if (costs[i] == wanted) out.add(i);
         return out.stream().mapToInt(Integer::intValue).toArray();
     }
 
@@ -112,10 +125,7 @@ public final class PromptSynthesizer {
 
     private static String join(List<Integer> words) {
         StringBuilder sb = new StringBuilder(words.size() * 6);
-        for (int w : words) {
-            if (!sb.isEmpty()) sb.append(' ');
-            sb.append(WORDS[w]);
-        }
+        for (int w : words) sb.append(sb.isEmpty() ? WORDS[w] : piece(w));
         return sb.toString();
     }
 }

@@ -51,6 +51,21 @@ class PromptSynthesizerTest {
     }
 
     @Test
+    void exactUnderTheByteLevelTokenizerOfRandomModels(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        // init-random's tokenizer: one token per byte, so no word costs one token and the top-up is punctuation.
+        dev.tandem.core.tokenizer.SyntheticTokenizer.write(dir, 128256, 128000, 128001, 8192);
+        Tokenizer bytes = TokenizerLoader.load(dir.resolve("tokenizer.json"));
+        PromptSynthesizer sp = new PromptSynthesizer(bytes);
+        for (int n : new int[] {sp.minimumTokens(), sp.minimumTokens() + 1, 17, 100, 1000, 8000}) {
+            for (long seed = 0; seed < 3; seed++) {
+                int[] ids = bytes.encode(sp.synthesize(n, seed), true);
+                assertEquals(n, ids.length, "n=" + n + " seed=" + seed);
+                assertEquals(bytes.bos(), ids[0]);
+            }
+        }
+    }
+
+    @Test
     void eachSeedGivesADifferentPromptFromTheFirstTokensOn() {
         Set<String> starts = new HashSet<>();
         for (long seed = 0; seed < 50; seed++) {
