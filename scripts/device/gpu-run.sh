@@ -152,7 +152,9 @@ for s in $steps; do
       fi
       kill $pa $pb 2>/dev/null
       for i in $(seq 40); do kill -0 $pa 2>/dev/null || kill -0 $pb 2>/dev/null || break; sleep 0.5; done
-      kill -9 $pa $pb 2>/dev/null; wait $pa $pb 2>/dev/null ;;
+      kill -9 $pa $pb 2>/dev/null; wait $pa $pb 2>/dev/null
+      # one archive: only a few files come back from a device call
+      (cd "$OUT" && tar -czf $s-runs.tar.gz sw-* serve-$a.log serve-$b.log && rm -rf sw-* serve-$a.log serve-$b.log) ;;
     hf8b)
       python3 scripts/device/hf_bench.py --model /tmp/llama3-8b-random --decode-batches 1,64 --prefill 2048,8192 --context 128 --steps 32 ;;
     logits8b)

@@ -11,6 +11,9 @@ import dev.tandem.engine.handover.KvTransferException;
 import dev.tandem.engine.handover.Reservation;
 
 import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 import java.util.HashSet;
 import java.util.Set;
 import java.util.TreeMap;
@@ -31,6 +34,8 @@ final class RoutedRequest {
     private int count;
     /** Tokens that arrived ahead of their turn (two workers' streams may interleave). */
     private final TreeMap<Integer, TokenEvent> ahead = new TreeMap<>();
+    private static final Logger LOG = Logger.getLogger(RoutedRequest.class.getName());
+    private static final AtomicInteger LOGGED_TRACES = new AtomicInteger();
     private final Set<Integer> excluded = new HashSet<>();
     private int attemptNo;
     private Attempt attempt;
@@ -104,7 +109,8 @@ final class RoutedRequest {
         try {
             placement = router.place(rest, excluded).orElse(null);
         } catch (Router.UnservableException e) {
-            fail(e);
+            // Name what made the workers give up on it: the router's own message only counts them.
+            fail(lastFailure == null ? e : new Router.UnservableException(e.getMessage() + "; last failure: " + lastFailure, lastFailure));
             return true;
         }
         if (placement == null) {
@@ -254,6 +260,9 @@ final class RoutedRequest {
         ahead.clear(); // tokens the failed attempt sent early; the next one produces them again
         excluded.add(failed.id());
         lastFailure = e;
+        String what = "request " + id + ": worker " + failed.id() + " failed it (" + e + "); placing it again";
+        if (LOGGED_TRACES.getAndIncrement() < 5) LOG.log(Level.WARNING, what, e); // the first few with their stacks
+        else LOG.warning(what);
         if (++failures > router.config().maxAttempts()) {
             fail(new IllegalStateException("request " + id + " failed " + failures + " times; last: " + e.getMessage(), e));
             return;

@@ -66,6 +66,8 @@ public final class Router implements GenerationService {
     /** The request can never be placed: no healthy worker of a needed kind, or none big enough. */
     static final class UnservableException extends IllegalStateException {
         UnservableException(String message) { super(message); }
+
+        UnservableException(String message, Throwable cause) { super(message, cause); }
     }
 
     private final List<Worker> workers;

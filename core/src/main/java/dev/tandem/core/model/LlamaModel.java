@@ -201,6 +201,7 @@ public final class LlamaModel implements DecoderModel {
             }
         }
         int r = batch.logitRows().length;
+        if (r == 0) return; // prefill chunks that sample nothing: no logits to compute
         Activation last = lastRows.rows(r), norm = lastNorm.rows(r), out = logits.rows(r);
         backend.gatherRows(x, batch.logitRows(), last);
         backend.rmsNorm(last, finalNorm, config.normEps(), norm);

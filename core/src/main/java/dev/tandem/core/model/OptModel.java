@@ -81,6 +81,7 @@ public final class OptModel implements DecoderModel {
         backend.embed(embedding, batch.tokens(), x);
         backend.addPositionEmbedding(x, positions, batch.positions(), ModelConfig.OPT_POSITION_OFFSET);
         for (int l = 0; l < layers.size(); l++) layers.get(l).forward(x, scratch, batch, ab, kv, l, afterKvWrite);
+        if (r == 0) return logits.rows(0); // prefill chunks that sample nothing: no logits to compute
         Activation last = lastRows.rows(r), norm = lastNorm.rows(r), out = logits.rows(r);
         backend.gatherRows(x, batch.logitRows(), last);
         backend.layerNorm(last, finalNorm, finalNormBias, config.normEps(), norm);

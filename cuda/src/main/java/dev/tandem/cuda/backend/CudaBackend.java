@@ -494,6 +494,7 @@ public final class CudaBackend implements Backend {
     }
 
     private void launch(String kernel, int gx, int gy, int gz, int block, int shared, Object... args) {
+        if (gx == 0 || gy == 0 || gz == 0) return; // nothing to do (e.g. no rows): the driver refuses an empty grid
         long t0 = profileStart();
         for (int i = 0; i < args.length; i++) {
             long off = 8L * i;

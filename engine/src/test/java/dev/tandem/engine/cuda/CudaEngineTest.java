@@ -51,6 +51,26 @@ class CudaEngineTest {
     }
 
     /**
+     * A prompt longer than the step's token budget, alone: its first steps are prefill chunks that sample nothing, so
+     * the model is asked for the logits of no row (the GPU launch with an empty grid that failed long prompts on a
+     * served 8B model with "cuLaunchKernel failed: invalid argument").
+     */
+    @Test
+    void promptChunksThatSampleNothingAlone() throws Exception {
+        String why = CudaDriver.unavailableReason();
+        assumeTrue(why == null, "no CUDA GPU here (" + why + ")");
+        try (Model model = ModelLoader.load(TestModels.model("gutenberg-stories-llama-25m"), null);
+             CudaBackend backend = new CudaBackend(0, CudaBackend.Precision.F32);
+             Engine engine = new Engine(model, backend, EngineConfig.DEFAULT.withMaxNumBatchedTokens(4))) {
+            for (Golden.Prompt p : Golden.prompts()) {
+                int[] got = submit(engine, new GenerationRequest(p.ids(), p.targetIds().length, SamplingParams.GREEDY, true, -1))
+                        .get(120, TimeUnit.SECONDS);
+                assertArrayEquals(p.targetIds(), got, "'" + p.text() + "' (" + p.ids().length + " prompt tokens) in chunks of 4");
+            }
+        }
+    }
+
+    /**
      * Speculation on the GPU (n-gram drafts of 4; draft-model drafts of 3 with the 3M draft): verification steps of
      * k + 1 tokens per sequence are recorded and replayed as CUDA graphs like decode steps, and the greedy output is
      * still HF's.
