@@ -21,6 +21,10 @@ import java.util.Locale;
  * order), timestamps like {@code 2023-11-16 18:15:46.6805900} (0-9 fractional digits; an optional
  * {@code +00:00} offset, as in the 2024 traces; no offset means UTC). Arrivals are made relative to the
  * first row. Every bad row is an error naming the line and column, never skipped.
+ *
+ * <p>Also reads the requests.csv that {@code tandem bench serve} writes ({@code scheduled_s}, {@code prompt_tokens}
+ * or {@code server_prompt_tokens}, {@code max_tokens}): the very requests a real run sent, so that the simulator can
+ * replay them and its prediction be checked against the run.
  */
 public final class TraceReader {
     private static final DateTimeFormatter TIMESTAMP = new DateTimeFormatterBuilder()
@@ -39,6 +43,7 @@ public final class TraceReader {
             String header = in.readLine();
             if (header == null) throw new BenchException(file + ": empty file, expected a header TIMESTAMP,ContextTokens,GeneratedTokens");
             String[] names = header.strip().replace("\uFEFF", "").split(",", -1);
+            if (indexOf(names, "scheduled_s") >= 0) return readBenchRequests(in, names, file);
             int tCol = column(names, "TIMESTAMP", file), pCol = column(names, "ContextTokens", file), oCol = column(names, "GeneratedTokens", file);
             List<TraceRow> rows = new ArrayList<>();
             long firstNanos = 0;
@@ -61,6 +66,41 @@ public final class TraceReader {
         } catch (IOException e) {
             throw new BenchException(file + ": cannot read: " + e.getMessage(), e);
         }
+    }
+
+    /** A bench serve requests.csv: arrivals as scheduled, the prompt as the server counted it, the tokens asked for. */
+    private static List<TraceRow> readBenchRequests(BufferedReader in, String[] names, Path file) throws IOException {
+        int tCol = indexOf(names, "scheduled_s"), oCol = indexOf(names, "max_tokens");
+        int pCol = indexOf(names, "server_prompt_tokens") >= 0 ? indexOf(names, "server_prompt_tokens") : indexOf(names, "prompt_tokens");
+        if (pCol < 0 || oCol < 0) {
+            throw new BenchException(file + ": line 1: a bench serve requests.csv needs columns scheduled_s, prompt_tokens and max_tokens");
+        }
+        List<TraceRow> rows = new ArrayList<>();
+        int lineNo = 1;
+        for (String line; (line = in.readLine()) != null; ) {
+            lineNo++;
+            if (line.isBlank()) continue;
+            String[] cells = line.split(",", -1);
+            if (cells.length < names.length) {
+                throw new BenchException(file + ": line " + lineNo + ": expected " + names.length + " columns, found " + cells.length);
+            }
+            double at;
+            try {
+                at = Double.parseDouble(cells[tCol].strip());
+            } catch (NumberFormatException e) {
+                throw bad(file, lineNo, tCol, names[tCol], cells[tCol], "a time in seconds");
+            }
+            rows.add(new TraceRow(lineNo, at, tokens(cells[pCol].strip(), file, lineNo, pCol, names[pCol]),
+                    tokens(cells[oCol].strip(), file, lineNo, oCol, names[oCol])));
+        }
+        if (rows.isEmpty()) throw new BenchException(file + ": no requests after the header");
+        rows.sort(java.util.Comparator.comparingDouble(TraceRow::arrivalS));
+        return rows;
+    }
+
+    private static int indexOf(String[] names, String wanted) {
+        for (int i = 0; i < names.length; i++) if (names[i].strip().equalsIgnoreCase(wanted)) return i;
+        return -1;
     }
 
     private static int column(String[] names, String wanted, Path file) {

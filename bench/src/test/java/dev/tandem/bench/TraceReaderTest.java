@@ -30,6 +30,25 @@ class TraceReaderTest {
     }
 
     @Test
+    void readsTheRequestsABenchRunSentForReplay() throws IOException {
+        Path f = tmp.resolve("requests.csv");
+        Files.writeString(f, """
+                id,trace_line,scheduled_s,sent_s,late_s,prompt_tokens,server_prompt_tokens,max_tokens,output_tokens,usage_reported,chunks,ttft_s,mean_tbt_s,e2e_s,http_status,good,error
+                1,3,0.084569,0.085444,0.000875,396,397,109,109,true,109,0.211759,0.012964,1.611928,200,false,
+                0,2,0.000000,0.011116,0.011116,374,374,44,44,true,44,0.107473,0.007809,0.443766,200,true,
+                2,4,0.5,0.5,0,10,10,7,0,false,0,0,0,0,500,false,"worker failed, twice"
+                """);
+        List<TraceRow> rows = TraceReader.read(f);
+        assertEquals(3, rows.size());
+        assertEquals(new TraceRow(3, 0.0, 374, 44), rows.get(0)); // in arrival order; the server's prompt count
+        assertEquals(new TraceRow(2, 0.084569, 397, 109), rows.get(1));
+        assertEquals(new TraceRow(4, 0.5, 10, 7), rows.get(2)); // a failed request still arrived, asking for 7
+        Files.writeString(f, "id,scheduled_s,prompt_tokens,max_tokens\n1,soon,3,4\n");
+        BenchException e = assertThrows(BenchException.class, () -> TraceReader.read(f));
+        assertTrue(e.getMessage().contains("line 2, column 2 (scheduled_s): 'soon' is not a time in seconds"), e.getMessage());
+    }
+
+    @Test
     void arrivalsAreSecondsAfterTheFirstRowToTheTenthOfAMicrosecond() {
         List<TraceRow> conv = TraceReader.read(Shared.conv());
         // 18:15:50.9951690 - 18:15:46.6805900

@@ -57,6 +57,9 @@ public final class OpenAiServer implements AutoCloseable {
         this.server = WebServer.builder()
                 .host(config.host())
                 .port(config.port())
+                // Tokens stream as small writes: with Nagle's algorithm on (Helidon's default) each waited for the
+                // client's delayed ACK, up to 40 ms, which showed as TTFT and TBT on an idle GPU server.
+                .connectionOptions(o -> o.tcpNoDelay(true))
                 // Backstop only: bodies over our own limit get an OpenAI-shaped 413 from RequestBody first.
                 .maxPayloadSize(Math.max(64L << 20, config.maxBodyBytes() * 4))
                 .shutdownGracePeriod(config.shutdownTimeout().plusSeconds(5))
