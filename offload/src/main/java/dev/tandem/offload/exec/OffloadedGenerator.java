@@ -120,8 +120,11 @@ public final class OffloadedGenerator implements AutoCloseable {
     public List<int[]> generate(List<Request> requests, Progress progress) {
         List<int[]> out = new ArrayList<>();
         int block = policy.blockSize(), inFlight = stages.size();
-        PipelineStage.Shape shape = PipelineStage.Shape.of(requests, policy, config, maxChunkRows, inFlight);
-        for (PipelineStage s : stages) s.prepare(shape);
+        PipelineStage.Shape shape = requests.isEmpty() ? null : PipelineStage.Shape.of(requests, policy, config, maxChunkRows, inFlight);
+        for (PipelineStage s : stages) {
+            if (shape != null) s.prepare(shape);
+            s.resetTiming();
+        }
         long promptTokens = 0, generated = 0;
         double[] seconds = new double[2];
         for (int i = 0; i < requests.size(); i += block * inFlight) {

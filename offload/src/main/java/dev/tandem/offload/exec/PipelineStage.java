@@ -110,6 +110,9 @@ final class PipelineStage implements AutoCloseable {
 
     void idle(long nanos) { idleNanos += nanos; }
 
+    /** Starts a run's timing afresh. */
+    void resetTiming() { busyNanos = idleNanos = weightWaitNanos = hostAttentionNanos = deviceWaitNanos = 0; }
+
     /** Allocates the run's buffers unless those of an earlier run cover its shape. */
     void prepare(Shape shape) {
         if (buffers == null || !buffers.shape.covers(shape)) buffers = new Buffers(shape);
