@@ -28,7 +28,7 @@ final class OffloadedWeights implements AutoCloseable {
 
     private final OffloadDevice device;
     private final LayerProgram program;
-    private final int first, layers;
+    private final int layers;
     private final Weight[] globals;
     private final Weight[][] vectors;
     /** Per layer and matrix: its tier, its resident weight (DEVICE), its host copy (HOST) or disk offset (DISK). */
@@ -54,7 +54,6 @@ final class OffloadedWeights implements AutoCloseable {
                      DiskStore disk) {
         this.device = device;
         this.program = program;
-        this.first = first;
         this.layers = layers;
         this.disk = disk;
         List<Tensor> g = program.globals();
