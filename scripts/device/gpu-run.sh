@@ -2,7 +2,7 @@
 # One call on the GPU machine (carry .device, made by scripts/device/pack.sh): the CUDA tests, then the benchmarks.
 #   bash scripts/device/gpu-run.sh [tests] [gq4] [bench25m] [random8b] [hf8b] [logits8b] [opt] [opt13b] [calibrate]   (default: all but the opt ones and calibrate)
 # Splitwise on 2 GPUs (kind nvidia-h200-x2): `tests handover8b` with a plain pack.sh, `splitwise8b` with pack.sh --serve.
-# Offloading: `offloadtest offload8b`; FlexGen side by side: `flexgen30b offload30b` with pack.sh --flexgen (x2: 256 GiB host).
+# Offloading: `offloadtest offload8b`; pipeline parallelism over two GPUs (x2): `pipelinetest pipeline8b`; FlexGen side by side: `flexgen30b offload30b` with pack.sh --flexgen (x2: 256 GiB host).
 # Output goes to $OUT (files) and stdout.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -44,6 +44,20 @@ for s in $steps; do
       timeout ${STEP_TIMEOUT:-240} $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
         --class-path "$CP:.device/cp/core-test:.device/cp/offload-test" --select-class dev.tandem.offload.exec.OffloadedGeneratorCudaTest --select-class dev.tandem.offload.exec.OptOffloadTest \
         --details=testfeed --disable-ansi-colors --reports-dir "$OUT/junit-offload" 2>&1 | grep -v "^$\|WARNING" ;;
+    pipelinetest)
+      # Offloaded generation pipelined over cuda:0 and cuda:1 (the two-stages-on-one-GPU cases run with one GPU) vs one GPU.
+      timeout ${STEP_TIMEOUT:-300} $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
+        --class-path "$CP:.device/cp/core-test:.device/cp/offload-test" --select-class dev.tandem.offload.exec.PipelinedGeneratorCudaTest \
+        --details=testfeed --disable-ansi-colors --reports-dir "$OUT/junit-pipeline" 2>&1 | grep -v "^$\|WARNING" ;;
+    pipeline8b)
+      # The same policy and per-GPU cap on one GPU (two blocks, one after the other) and pipelined over two GPUs (two blocks
+      # in flight, half the layers each): the same 512 sequences, prompt 512, generation 32, synthetic Llama-3-8B weights.
+      for pol in "${POLICY:-64 4 20 80 0 100 0 100}" "64 4 20 80 0 100 0 100 cpu-cache-compute"; do
+        for dev in "--device cuda:0 --blocks 2" "--pipeline-devices cuda:0,cuda:1"; do
+          echo "--- $pol, $dev"
+          timeout ${STEP_TIMEOUT:-300} $JAVA -cp "$CP" dev.tandem.server.cli.Main bench offload --model llama3-8b $dev --offload "$pol" \
+            --gpu-mem 8GiB --cpu-mem 100GiB --prompt-len 512 --gen-len 32 2>&1 | grep -v WARNING | tr '\r' '\n' \
+            | grep -v "^bench offload \[[# ]*\] [0-9]*/[0-9]* ([0-9.]* s)$"; done; done ;;
     offload8b)
       # FlexGen's benchmark shape (prompt 512, generation 32) on a Llama-3-8B shape with synthetic weights, GPU capped at 6 GiB.
       for pol in "64 4 100 0 100 0 100 0" "64 4 20 80 0 100 0 100 cpu-cache-compute" "64 4 20 80 0 100 0 100" "64 4 0 50 0 100 0 100 cpu-cache-compute"; do

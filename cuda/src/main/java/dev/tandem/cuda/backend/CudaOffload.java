@@ -34,6 +34,12 @@ public final class CudaOffload implements AutoCloseable {
 
     public CudaBackend backend() { return backend; }
 
+    /**
+     * Makes the backend's context current on the calling thread: the copy-stream calls below assume it, and a thread that
+     * drives one GPU of several (a pipeline stage) calls this before its first one.
+     */
+    public void bindThread() { backend.makeCurrent(); }
+
     /** Page-locked host memory, released when this closes. */
     public MemorySegment pinned(long bytes) {
         backend.makeCurrent();

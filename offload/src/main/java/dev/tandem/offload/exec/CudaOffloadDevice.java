@@ -53,6 +53,9 @@ public final class CudaOffloadDevice implements OffloadDevice {
     public Backend backend() { return backend; }
 
     @Override
+    public void bindThread() { offload.bindThread(); }
+
+    @Override
     public HostMemory host() { return host; }
 
     @Override

@@ -38,6 +38,9 @@ public interface LayerProgram {
     /** Tensors outside the layers (embeddings, final norm, output head), kept resident; index order is the program's. */
     List<Tensor> globals();
 
+    /** How many of {@link #globals}'s leading entries {@link #embed} uses; {@link #logits} uses the rest. */
+    int embeddingGlobals();
+
     /** RoPE tables, or null when positions enter through a learned embedding instead. */
     Rope rope();
 

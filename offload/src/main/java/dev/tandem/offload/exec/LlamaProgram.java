@@ -110,6 +110,9 @@ public final class LlamaProgram implements LayerProgram {
     }
 
     @Override
+    public int embeddingGlobals() { return 1; }
+
+    @Override
     public Rope rope() { return rope; }
 
     @Override

@@ -16,6 +16,9 @@ import java.lang.foreign.MemorySegment;
 public interface OffloadDevice extends AutoCloseable {
     Backend backend();
 
+    /** Makes this device the calling thread's (a pipeline stage runs on a thread of its own; a CUDA context is per thread). */
+    default void bindThread() {}
+
     /** Host memory for caches, staged weights and activations (pinned on the CUDA path). */
     HostMemory host();
 

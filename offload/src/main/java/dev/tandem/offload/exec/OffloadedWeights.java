@@ -46,17 +46,23 @@ final class OffloadedWeights implements AutoCloseable {
     private long next;
     private final long[] bytesByTier = new long[3];
 
-    OffloadedWeights(OffloadDevice device, LayerProgram program, OffloadPolicy policy, DiskStore disk) {
+    /**
+     * The weights of layers [first, first + layers) (indexed from 0 here), with the globals the embedding needs when
+     * {@code embeds} and those the output head needs when {@code head} (a pipeline stage holds only its own).
+     */
+    OffloadedWeights(OffloadDevice device, LayerProgram program, int first, int layers, boolean embeds, boolean head, OffloadPolicy policy,
+                     DiskStore disk) {
         this.device = device;
         this.program = program;
-        this.layers = program.config().layers();
+        this.layers = layers;
         this.disk = disk;
         List<Tensor> g = program.globals();
         globals = new Weight[g.size()];
         for (int i = 0; i < g.size(); i++) {
+            if (!(i < program.embeddingGlobals() ? embeds : head)) continue;
             Tensor t = g.get(i);
             boolean same = false;
-            for (int j = 0; j < i; j++) if (g.get(j) == t) { globals[i] = globals[j]; same = true; }
+            for (int j = 0; j < i; j++) if (g.get(j) == t && globals[j] != null) { globals[i] = globals[j]; same = true; }
             if (!same) globals[i] = t.shape().length == 1 ? device.backend().upload(t) : device.resident(t, false);
         }
         vectors = new Weight[layers][];
@@ -68,8 +74,8 @@ final class OffloadedWeights implements AutoCloseable {
         MatrixShape[] firstShapes = null;
         for (int l = 0; l < layers; l++) {
           try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
-            vectors[l] = program.vectors(l, arena).stream().map(t -> device.backend().upload(keep(t))).toArray(Weight[]::new);
-            List<Tensor> m = program.matrices(l, arena);
+            vectors[l] = program.vectors(first + l, arena).stream().map(t -> device.backend().upload(keep(t))).toArray(Weight[]::new);
+            List<Tensor> m = program.matrices(first + l, arena);
             if (l == 0) {
                 n = m.size();
                 firstShapes = m.stream().map(MatrixShape::of).toArray(MatrixShape[]::new);

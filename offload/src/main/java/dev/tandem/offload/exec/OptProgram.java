@@ -83,6 +83,9 @@ public final class OptProgram implements LayerProgram {
     }
 
     @Override
+    public int embeddingGlobals() { return 2; }
+
+    @Override
     public Rope rope() { return null; }
 
     @Override

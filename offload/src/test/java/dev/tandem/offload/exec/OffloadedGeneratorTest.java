@@ -1,7 +1,5 @@
 package dev.tandem.offload.exec;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tandem.core.backend.cpu.CpuBackend;
 import dev.tandem.core.format.ModelLoader;
 import dev.tandem.core.model.Model;
@@ -29,10 +27,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * on disk, however the block is cut into batches, and however prompts are cut into prefill segments.
  */
 class OffloadedGeneratorTest {
-    static final Path SHARED = Path.of(System.getProperty("tandem.shared", "../../shared"));
+    static final Path SHARED = GoldenPrompts.SHARED;
     static Model model;
     static CpuBackend backend;
-    static List<int[]> prompts = new ArrayList<>(), golden = new ArrayList<>();
+    static List<int[]> prompts, golden;
 
     @TempDir
     Path tmp;
@@ -41,12 +39,9 @@ class OffloadedGeneratorTest {
     static void load() throws IOException {
         model = ModelLoader.load(SHARED.resolve("models/gutenberg-stories-llama-25m"), null);
         backend = new CpuBackend(2);
-        JsonNode root = new ObjectMapper().readTree(SHARED.resolve("models/gutenberg-stories/golden.json").toFile());
-        ObjectMapper m = new ObjectMapper();
-        for (JsonNode p : root.path("prompts")) {
-            prompts.add(m.convertValue(p.path("prompt_ids"), int[].class));
-            golden.add(m.convertValue(p.path("target").path("generated_ids"), int[].class));
-        }
+        GoldenPrompts g = GoldenPrompts.load();
+        prompts = g.prompts();
+        golden = g.generated();
     }
 
     @AfterAll

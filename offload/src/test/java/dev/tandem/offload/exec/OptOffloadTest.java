@@ -23,7 +23,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * OPT (FlexGen's own architecture) offloaded gives the in-memory engine's greedy tokens: on the CPU path under policies
- * with weights on disk, and on the GPU (f32) with the cache in host memory and attention on the CPU.
+ * with weights on disk, pipelined over 2 and 3 stages, and on the GPU (f32) with the cache in host memory and attention
+ * on the CPU.
  */
 class OptOffloadTest {
     /** head_dim 64: the shape class of FlexGen's OPT models (head_dim 128 at 30B), small enough for CI. */
@@ -41,19 +42,39 @@ class OptOffloadTest {
     }
 
     private void check(Backend backend, Backend reference, ModelConfig c, String name, String policy, boolean stacked) {
+        check(backend, reference, c, name, policy, stacked, 1);
+    }
+
+    /** With {@code stages} > 1, a pipeline of that many CPU stages (sharing the backend, whose pool serialises them). */
+    private void check(Backend backend, Backend reference, ModelConfig c, String name, String policy, boolean stacked, int stages) {
         try (Model model = ModelLoader.load(OptTestModels.folder(name, c, 3), null)) {
             List<int[]> want = new ArrayList<>();
             for (int[] p : prompts()) want.add(OptTestModels.greedy(reference, model, p, 20, 64));
-            OffloadDevice device = backend instanceof CudaBackend cuda ? new CudaOffloadDevice(cuda, 1L << 30, 1L << 30)
-                    : new CpuOffloadDevice((CpuBackend) backend, 1L << 30);
-            try (device; DiskStore disk = new DiskStore(tmp, 1L << 30);
-                 OffloadedGenerator g = new OffloadedGenerator(OptProgram.of(c, model.weights(), stacked), device, OffloadPolicy.parse(policy),
-                         disk, 8, -1)) {
+            List<OffloadDevice> devices = new ArrayList<>();
+            for (int i = 0; i < stages; i++) {
+                devices.add(backend instanceof CudaBackend cuda ? new CudaOffloadDevice(cuda, 1L << 30, 1L << 30)
+                        : new CpuOffloadDevice((CpuBackend) backend, 1L << 30));
+            }
+            try (DiskStore disk = new DiskStore(tmp, 1L << 30);
+                 OffloadedGenerator g = new OffloadedGenerator(OptProgram.of(c, model.weights(), stacked), devices, null,
+                         OffloadPolicy.parse(policy), disk, 8, -1)) {
                 List<OffloadedGenerator.Request> reqs = new ArrayList<>();
                 for (int[] p : prompts()) reqs.add(new OffloadedGenerator.Request(p, 20, SamplingParams.GREEDY));
                 List<int[]> got = g.generate(reqs, null);
-                for (int i = 0; i < want.size(); i++) assertArrayEquals(want.get(i), got.get(i), name + " prompt " + i + " policy " + policy);
+                for (int i = 0; i < want.size(); i++) {
+                    assertArrayEquals(want.get(i), got.get(i), name + " prompt " + i + " policy " + policy + " stages " + stages);
+                }
+            } finally {
+                devices.forEach(OffloadDevice::close);
             }
+        }
+    }
+
+    @Test
+    void cpuPipelineMatchesTheInMemoryEngine() {
+        try (CpuBackend cpu = new CpuBackend(2)) {
+            check(cpu, cpu, SMALL, "opt-small", "1 1 100 0 100 0 100 0", false, 2);
+            check(cpu, cpu, SMALL, "opt-small", "1 2 0 50 0 100 0 100", false, 3);
         }
     }
 

@@ -41,7 +41,8 @@ final class BackendOptions {
     /** As --device {@code device} (another GPU than --device's, e.g. a token worker's), the other options from {@code args}. */
     static Backend open(Args args, String device) { return open(args, device, 1, 0); }
 
-    private static Backend open(Args args, String device, int share, int index) {
+    /** As --device {@code device}, one of {@code share} backends that split --threads (a pipeline stage's). */
+    static Backend open(Args args, String device, int share, int index) {
         int threads = args.integer("threads", Runtime.getRuntime().availableProcessors());
         if (threads <= 0) throw args.usage("--threads must be positive, got " + threads);
         threads = Math.max(1, threads / share);

@@ -9,7 +9,6 @@ import dev.tandem.core.model.Model;
 import dev.tandem.core.sampling.SamplingParams;
 import dev.tandem.offload.exec.DiskStore;
 import dev.tandem.offload.exec.LlamaProgram;
-import dev.tandem.offload.exec.OffloadDevice;
 import dev.tandem.offload.exec.OffloadedGenerator;
 import dev.tandem.offload.policy.OffloadPolicy;
 
@@ -42,24 +41,30 @@ final class GenerateBatchCommand {
         Args args = new Args("generate-batch", argv, VALUED, FLAGS);
         if (args.flag("help")) {
             return Help.print("generate-batch --model PATH --input IN.jsonl --output OUT.jsonl --offload POLICY [--gpu-mem 16GiB] [--cpu-mem 200GiB]"
-                    + " [--device cuda]", VALUED, FLAGS);
+                    + " [--device cuda | --pipeline-devices cuda:0,cuda:1]", VALUED, FLAGS);
         }
         Path input = Path.of(args.required("input")), output = Path.of(args.required("output"));
         int defaultMax = args.integer("max-tokens", 32);
         long seed = args.longValue("seed", 0);
         try (Model model = ModelLoader.load(Path.of(args.required("model")), null)) {
             List<Line> lines = read(input, model, defaultMax);
-            Backend backend = BackendOptions.open(args);
+            OffloadOptions.Stages stages = OffloadOptions.stages(args);
+            Backend backend = stages.first();
             int promptLen = lines.stream().mapToInt(l -> l.ids().length).max().orElse(1);
             int genLen = lines.stream().mapToInt(Line::maxTokens).max().orElse(1);
-            OffloadPolicy policy = OffloadOptions.autoOnCpu(args, backend)
-                    ? OffloadOptions.hostOnlyPolicy(args, model.config(), promptLen, genLen, lines.size())
-                    : OffloadOptions.policy(args, backend, args.required("model"), promptLen, genLen, lines.size());
-            try (backend;
-                 OffloadDevice device = OffloadOptions.device(args, backend);
+            OffloadPolicy policy;
+            try {
+                policy = OffloadOptions.autoOnCpu(args, backend)
+                        ? OffloadOptions.hostOnlyPolicy(args, model.config(), promptLen, genLen, lines.size())
+                        : OffloadOptions.policy(args, backend, args.required("model"), promptLen, genLen, lines.size());
+            } catch (RuntimeException e) {
+                stages.close();
+                throw e;
+            }
+            try (stages;
                  DiskStore disk = OffloadOptions.disk(args, policy);
-                 OffloadedGenerator g = new OffloadedGenerator(dev.tandem.offload.exec.OptProgram.of(model.config(), model.weights(), !device.hostOnly()), device,
-                         policy, disk, args.integer("chunk-rows", 4096), args.flag("ignore-eos") ? -1 : model.tokenizer().eos())) {
+                 OffloadedGenerator g = new OffloadedGenerator(dev.tandem.offload.exec.OptProgram.of(model.config(), model.weights(), !stages.hostOnly()),
+                         stages.devices(), null, policy, disk, args.integer("chunk-rows", 4096), args.flag("ignore-eos") ? -1 : model.tokenizer().eos())) {
                 List<OffloadedGenerator.Request> reqs = new ArrayList<>();
                 for (int i = 0; i < lines.size(); i++) {
                     Line l = lines.get(i);
@@ -80,16 +85,16 @@ final class GenerateBatchCommand {
                         w.newLine();
                     }
                 }
-                report(g.lastStats(), policy, backend);
+                report(g.lastStats(), policy, stages.describe());
             }
         }
         return 0;
     }
 
-    static void report(OffloadedGenerator.Stats s, OffloadPolicy policy, Backend backend) {
+    static void report(OffloadedGenerator.Stats s, OffloadPolicy policy, String devices) {
         long[] t = s.weightBytesByTier();
         System.err.printf("generate-batch: %d sequences, %d prompt tokens, %d generated tokens on %s%n", s.sequences(), s.promptTokens(),
-                s.generatedTokens(), backend.name());
+                s.generatedTokens(), devices);
         System.err.printf("  policy %s; weights on device %s, host %s, disk %s; host peak %s; device %s%n", policy.format(),
                 OffloadOptions.gib(t[0]), OffloadOptions.gib(t[1]), OffloadOptions.gib(t[2]), OffloadOptions.gib(s.hostPeakBytes()),
                 OffloadOptions.gib(s.deviceBytes()));
@@ -97,6 +102,7 @@ final class GenerateBatchCommand {
                 s.prefillSeconds(), s.decodeSeconds(), s.tokensPerSecond());
         System.err.printf("  host thread waited %.2f s for weights (%s read from disk), %.2f s for the device; CPU attention %.2f s%n",
                 s.weightWaitSeconds(), OffloadOptions.gib(s.diskBytesRead()), s.deviceWaitSeconds(), s.hostAttentionSeconds());
+        OffloadOptions.reportStages(s);
     }
 
     private static List<Line> read(Path input, Model model, int defaultMax) throws java.io.IOException {

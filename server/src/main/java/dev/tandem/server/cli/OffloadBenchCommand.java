@@ -8,7 +8,6 @@ import dev.tandem.core.sampling.SamplingParams;
 import dev.tandem.offload.exec.DiskStore;
 import dev.tandem.offload.exec.LayerProgram;
 import dev.tandem.offload.exec.LlamaProgram;
-import dev.tandem.offload.exec.OffloadDevice;
 import dev.tandem.offload.exec.OffloadedGenerator;
 import dev.tandem.offload.exec.SyntheticWeights;
 import dev.tandem.offload.policy.OffloadPolicy;
@@ -30,13 +29,14 @@ final class OffloadBenchCommand {
             "model", "model folder with weights, or a shape with synthetic weights: llama3-8b, llama3-70b, or a config.json",
             "prompt-len", "tokens per prompt (default 512)",
             "gen-len", "tokens generated per sequence (default 32)",
-            "blocks", "blocks of sequences to run (default 1)");
+            "blocks", "blocks of sequences to run (default 1; with --pipeline-devices, rounds of one block per stage)");
     static final Map<String, String> FLAGS = Args.options("help", "show options");
 
     int run(String[] argv) throws Exception {
         Args args = new Args("bench offload", argv, VALUED, FLAGS);
         if (args.flag("help")) {
-            return Help.print("bench offload --model PATH|SHAPE --offload POLICY [--prompt-len 512] [--gen-len 32] [--gpu-mem 16GiB] [--device cuda]",
+            return Help.print("bench offload --model PATH|SHAPE --offload POLICY [--prompt-len 512] [--gen-len 32] [--gpu-mem 16GiB] [--device cuda"
+                            + " | --pipeline-devices cuda:0,cuda:1]",
                     VALUED, FLAGS);
         }
         String name = args.required("model");
@@ -45,14 +45,20 @@ final class OffloadBenchCommand {
         Path path = Path.of(name);
         boolean loaded = Files.isDirectory(path) || (Files.isRegularFile(path) && !name.endsWith(".json"));
         Model model = loaded ? ModelLoader.load(path, null) : null;
-        Backend backend = BackendOptions.open(args);
-        OffloadPolicy policy = OffloadOptions.autoOnCpu(args, backend)
-                ? OffloadOptions.hostOnlyPolicy(args, model != null ? model.config() : InitRandomCommand.preset(args, name), promptLen, genLen, 64)
-                : OffloadOptions.policy(args, backend, name, promptLen, genLen, 0);
-        try (backend;
-             OffloadDevice device = OffloadOptions.device(args, backend);
+        OffloadOptions.Stages stages = OffloadOptions.stages(args);
+        Backend backend = stages.first();
+        OffloadPolicy policy;
+        try {
+            policy = OffloadOptions.autoOnCpu(args, backend)
+                    ? OffloadOptions.hostOnlyPolicy(args, model != null ? model.config() : InitRandomCommand.preset(args, name), promptLen, genLen, 64)
+                    : OffloadOptions.policy(args, backend, name, promptLen, genLen, 0);
+        } catch (RuntimeException e) {
+            stages.close();
+            throw e;
+        }
+        try (stages;
              DiskStore disk = OffloadOptions.disk(args, policy)) {
-            boolean stacked = !device.hostOnly();
+            boolean stacked = !stages.hostOnly();
             ModelConfig config;
             LayerProgram program;
             long t0 = System.nanoTime();
@@ -63,11 +69,13 @@ final class OffloadBenchCommand {
                 config = InitRandomCommand.preset(args, name);
                 program = dev.tandem.offload.exec.OptProgram.synthetic(new SyntheticWeights(config, 1), stacked);
             }
-            try (OffloadedGenerator g = new OffloadedGenerator(program, device, policy, disk, args.integer("chunk-rows", 4096), -1)) {
-                System.err.printf("bench offload: %s; weights placed in %.1f s%n", config.describe(), (System.nanoTime() - t0) / 1e9);
+            try (OffloadedGenerator g = new OffloadedGenerator(program, stages.devices(), null, policy, disk, args.integer("chunk-rows", 4096), -1)) {
+                System.err.printf("bench offload: %s on %s; weights placed in %.1f s%n", config.describe(), stages.describe(),
+                        (System.nanoTime() - t0) / 1e9);
                 SplittableRandom rnd = new SplittableRandom(7);
                 List<OffloadedGenerator.Request> reqs = new ArrayList<>();
-                for (int i = 0; i < policy.blockSize() * blocks; i++) {
+                // A pipeline keeps as many blocks in flight as it has stages: --blocks counts rounds of them.
+                for (int i = 0; i < policy.blockSize() * blocks * stages.devices().size(); i++) {
                     int[] ids = new int[promptLen];
                     for (int j = 0; j < promptLen; j++) ids[j] = 3 + rnd.nextInt(config.vocabSize() - 3);
                     reqs.add(new OffloadedGenerator.Request(ids, genLen, SamplingParams.GREEDY));
@@ -76,9 +84,11 @@ final class OffloadBenchCommand {
                 g.generate(reqs, bar::update);
                 bar.done();
                 OffloadedGenerator.Stats s = g.lastStats();
-                GenerateBatchCommand.report(s, policy, backend);
-                System.out.printf("| model | policy | prompt | gen | sequences | prefill s | decode s | tokens/s |%n|---|---|---|---|---|---|---|---|%n");
-                System.out.printf("| %s | %s | %d | %d | %d | %.2f | %.2f | %.2f |%n", path.getFileName(), policy.format(), promptLen, genLen,
+                GenerateBatchCommand.report(s, policy, stages.describe());
+                System.out.printf("| model | policy | devices | prompt | gen | sequences | prefill s | decode s | tokens/s |%n"
+                        + "|---|---|---|---|---|---|---|---|---|%n");
+                System.out.printf("| %s | %s | %s | %d | %d | %d | %.2f | %.2f | %.2f |%n", path.getFileName(), policy.format(),
+                        stages.devices().size() > 1 ? args.string("pipeline-devices", "") : args.string("device", "cpu"), promptLen, genLen,
                         s.sequences(), s.prefillSeconds(), s.decodeSeconds(), s.tokensPerSecond());
             }
         } finally {

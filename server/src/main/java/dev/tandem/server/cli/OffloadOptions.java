@@ -8,9 +8,12 @@ import dev.tandem.offload.exec.CpuOffloadDevice;
 import dev.tandem.offload.exec.CudaOffloadDevice;
 import dev.tandem.offload.exec.DiskStore;
 import dev.tandem.offload.exec.OffloadDevice;
+import dev.tandem.offload.exec.OffloadedGenerator;
 import dev.tandem.offload.policy.OffloadPolicy;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 
 /** The memory caps, disk tier and policy shared by `generate-batch` and `bench offload`. */
@@ -26,7 +29,9 @@ final class OffloadOptions {
             "cpu-mem", "host memory for weights, KV cache and staging, e.g. 200GiB (default: 80% of physical memory)",
             "disk-mem", "disk tier size, e.g. 1.5TB (default 1TB)",
             "disk-dir", "folder for the disk tier's scratch file (default: the system temp folder)",
-            "chunk-rows", "most prompt tokens one prefill op covers (default 4096)"};
+            "chunk-rows", "most prompt tokens one prefill op covers (default 4096)",
+            "pipeline-devices", "pipeline parallelism: devices, one stage each (layers split evenly), e.g. cuda:0,cuda:1; replaces --device; "
+                    + "--gpu-mem and --cpu-mem cap each device, as many blocks as stages are in flight"};
 
     /**
      * The policy: given, or searched (--offload auto) for this model, these caps and lengths; the search's estimate is
@@ -93,6 +98,65 @@ final class OffloadOptions {
             return OffloadPolicy.parse(p);
         } catch (IllegalArgumentException e) {
             throw args.usage("--offload: " + e.getMessage());
+        }
+    }
+
+    /**
+     * The run's backends and offload devices: one of each per pipeline stage (--pipeline-devices), or --device's alone.
+     * Closes the devices, then the backends.
+     */
+    record Stages(List<Backend> backends, List<OffloadDevice> devices) implements AutoCloseable {
+        /** The first stage's backend: the one policies are planned with (each stage holds a share of the layers). */
+        Backend first() { return backends.get(0); }
+
+        boolean hostOnly() { return devices.get(0).hostOnly(); }
+
+        String describe() { return backends.stream().map(Backend::name).collect(java.util.stream.Collectors.joining(" + ")); }
+
+        @Override
+        public void close() {
+            devices.forEach(OffloadDevice::close);
+            backends.forEach(Backend::close);
+        }
+    }
+
+    static Stages stages(Args args) {
+        List<String> names = List.of(args.string("device", "cpu"));
+        if (args.has("pipeline-devices")) {
+            if (args.has("device")) throw args.usage("--pipeline-devices replaces --device: give one or the other");
+            names = java.util.Arrays.stream(args.string("pipeline-devices", "").split(",")).map(String::trim).toList();
+            if (names.size() < 2 || names.stream().anyMatch(String::isEmpty)) {
+                throw args.usage("--pipeline-devices needs two devices or more, separated by commas, e.g. cuda:0,cuda:1");
+            }
+        }
+        List<Backend> backends = new ArrayList<>();
+        List<OffloadDevice> devices = new ArrayList<>();
+        try {
+            for (int i = 0; i < names.size(); i++) {
+                backends.add(BackendOptions.open(args, names.get(i), names.size(), i));
+                devices.add(device(args, backends.get(i)));
+            }
+            if (devices.stream().map(OffloadDevice::hostOnly).distinct().count() > 1) {
+                throw args.usage("--pipeline-devices: every stage runs on cuda or every stage on cpu, not a mix: " + names);
+            }
+            return new Stages(List.copyOf(backends), List.copyOf(devices));
+        } catch (RuntimeException e) {
+            new Stages(backends, devices).close();
+            throw e;
+        }
+    }
+
+    /** Where each pipeline stage's time went (only for pipelines: one device shows its waits in the report above). */
+    static void reportStages(OffloadedGenerator.Stats s) {
+        if (s.stages().size() < 2) return;
+        System.err.println("  pipeline stages (busy: running passes; idle: waiting for the previous stage's hand-off):");
+        for (int i = 0; i < s.stages().size(); i++) {
+            OffloadedGenerator.StageStats st = s.stages().get(i);
+            double total = st.busySeconds() + st.idleSeconds();
+            System.err.printf("    stage %d on %s, layers %d-%d: busy %.2f s (%.0f%%), idle %.2f s; within busy: weights %.2f s, device %.2f s, "
+                            + "CPU attention %.2f s%n", i, st.device(), st.firstLayer(), st.firstLayer() + st.layers() - 1, st.busySeconds(),
+                    total > 0 ? 100 * st.busySeconds() / total : 0, st.idleSeconds(), st.weightWaitSeconds(), st.deviceWaitSeconds(),
+                    st.hostAttentionSeconds());
         }
     }
 
