@@ -44,6 +44,14 @@ for s in $steps; do
       timeout ${STEP_TIMEOUT:-240} $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
         --class-path "$CP:.device/cp/core-test:.device/cp/offload-test" --select-class dev.tandem.offload.exec.OffloadedGeneratorCudaTest --select-class dev.tandem.offload.exec.OptOffloadTest \
         --details=testfeed --disable-ansi-colors --reports-dir "$OUT/junit-offload" 2>&1 | grep -v "^$\|WARNING" ;;
+    junit)
+      # Chosen JUnit selectors, e.g. SELECT="--select-method dev.tandem.engine.cuda.CudaEngineTest#promptChunksThatSampleNothingAlone"
+      cuda_tests_only() {
+        timeout ${STEP_TIMEOUT:-300} $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
+          --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test:.device/cp/engine-test:.device/cp/cluster-test:.device/cp/offload-test" \
+          $SELECT --details=testfeed --disable-ansi-colors --reports-dir "$OUT/junit-selected" 2>&1 | grep -v "^$\|WARNING"
+      }
+      cuda_tests_only ;;
     pipelinetest)
       # Offloaded generation pipelined over cuda:0 and cuda:1 (the two-stages-on-one-GPU cases run with one GPU) vs one GPU.
       timeout ${STEP_TIMEOUT:-300} $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
@@ -52,7 +60,8 @@ for s in $steps; do
     pipeline8b)
       # The same policy and per-GPU cap on one GPU (two blocks, one after the other) and pipelined over two GPUs (two blocks
       # in flight, half the layers each): the same 512 sequences, prompt 512, generation 32, synthetic Llama-3-8B weights.
-      for pol in "${POLICY:-64 4 20 80 0 100 0 100}" "64 4 20 80 0 100 0 100 cpu-cache-compute"; do
+      pols=("${POLICY:-64 4 20 80 0 100 0 100}"); [ -n "${PIPE_ONE:-}" ] || pols+=("64 4 20 80 0 100 0 100 cpu-cache-compute")
+      for pol in "${pols[@]}"; do
         for dev in "--device cuda:0 --blocks 2" "--pipeline-devices cuda:0,cuda:1"; do
           echo "--- $pol, $dev"
           timeout ${STEP_TIMEOUT:-300} $JAVA -cp "$CP" dev.tandem.server.cli.Main bench offload --model llama3-8b $dev --offload "$pol" \
