@@ -17,11 +17,11 @@ tandem() { $JAVA -cp "$CP" dev.tandem.server.cli.Main "$@"; }
 steps=${*:-tests bench25m random8b bench8b hf8b logits8b}
 # Every step streams its output and has a time limit (STEP_TIMEOUT s): a hung test must not eat the device session.
 cuda_tests() {
-  timeout ${STEP_TIMEOUT:-300} $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
+  timeout -k 15 ${STEP_TIMEOUT:-300} $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
     --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test:.device/cp/engine-test:.device/cp/cluster-test:.device/cp/offload-test" \
     --select-package dev.tandem.cuda --select-package dev.tandem.engine.cuda --select-package dev.tandem.cluster.device \
     --select-class dev.tandem.offload.calibrate.CalibrationTest "$@" \
-    --details=testfeed --disable-ansi-colors --reports-dir "$OUT/junit" 2>&1 | grep -v "^$\|WARNING"
+    --details=testfeed --disable-ansi-colors --reports-dir "$OUT/junit" 2>&1 | grep --line-buffered -v "^$\|WARNING"
 }
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader
 for s in $steps; do
@@ -41,22 +41,22 @@ for s in $steps; do
         --details=tree --disable-ansi-colors 2>&1 | tail -20
       $JAVA -cp "$CP:.device/cp/core-test:.device/cp/cuda-test" dev.tandem.cuda.backend.CudaGq4Bench 2>&1 | grep -v WARNING ;;
     offloadtest)
-      timeout ${STEP_TIMEOUT:-240} $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
+      timeout -k 15 ${STEP_TIMEOUT:-240} $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
         --class-path "$CP:.device/cp/core-test:.device/cp/offload-test" --select-class dev.tandem.offload.exec.OffloadedGeneratorCudaTest --select-class dev.tandem.offload.exec.OptOffloadTest \
-        --details=testfeed --disable-ansi-colors --reports-dir "$OUT/junit-offload" 2>&1 | grep -v "^$\|WARNING" ;;
+        --details=testfeed --disable-ansi-colors --reports-dir "$OUT/junit-offload" 2>&1 | grep --line-buffered -v "^$\|WARNING" ;;
     junit)
       # Chosen JUnit selectors, e.g. SELECT="--select-method dev.tandem.engine.cuda.CudaEngineTest#promptChunksThatSampleNothingAlone"
       cuda_tests_only() {
-        timeout ${STEP_TIMEOUT:-300} $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
+        timeout -k 15 ${STEP_TIMEOUT:-300} $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
           --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test:.device/cp/engine-test:.device/cp/cluster-test:.device/cp/offload-test" \
-          $SELECT --details=testfeed --disable-ansi-colors --reports-dir "$OUT/junit-selected" 2>&1 | grep -v "^$\|WARNING"
+          $SELECT --details=testfeed --disable-ansi-colors --reports-dir "$OUT/junit-selected" 2>&1 | grep --line-buffered -v "^$\|WARNING"
       }
       cuda_tests_only ;;
     pipelinetest)
       # Offloaded generation pipelined over cuda:0 and cuda:1 (the two-stages-on-one-GPU cases run with one GPU) vs one GPU.
-      timeout ${STEP_TIMEOUT:-300} $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
+      timeout -k 15 ${STEP_TIMEOUT:-300} $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
         --class-path "$CP:.device/cp/core-test:.device/cp/offload-test" --select-class dev.tandem.offload.exec.PipelinedGeneratorCudaTest \
-        --details=testfeed --disable-ansi-colors --reports-dir "$OUT/junit-pipeline" 2>&1 | grep -v "^$\|WARNING" ;;
+        --details=testfeed --disable-ansi-colors --reports-dir "$OUT/junit-pipeline" 2>&1 | grep --line-buffered -v "^$\|WARNING" ;;
     pipeline8b)
       # The same policy and per-GPU cap on one GPU (two blocks, one after the other) and pipelined over two GPUs (two blocks
       # in flight, half the layers each): the same 512 sequences, prompt 512, generation 32, synthetic Llama-3-8B weights.
@@ -64,7 +64,7 @@ for s in $steps; do
       for pol in "${pols[@]}"; do
         for dev in "--device cuda:0 --blocks 2" "--pipeline-devices cuda:0,cuda:1"; do
           echo "--- $pol, $dev"
-          timeout ${STEP_TIMEOUT:-300} $JAVA -cp "$CP" dev.tandem.server.cli.Main bench offload --model llama3-8b $dev --offload "$pol" \
+          timeout -k 15 ${STEP_TIMEOUT:-300} $JAVA -cp "$CP" dev.tandem.server.cli.Main bench offload --model llama3-8b $dev --offload "$pol" \
             --gpu-mem 8GiB --cpu-mem 100GiB --prompt-len 512 --gen-len 32 2>&1 | grep -v WARNING | tr '\r' '\n' \
             | grep -v "^bench offload \[[# ]*\] [0-9]*/[0-9]* ([0-9.]* s)$"; done; done ;;
     offload8b)
@@ -80,12 +80,12 @@ for s in $steps; do
       # The peer: FlexGen's own code, dummy weights, its published T4 policy for OPT-30B, GPU capped at 16 GiB.
       python3 -c "import attr, tqdm" 2>&1 | tail -1
       # CUT (default 8): FlexGen's own --cut-gen-len, which runs that many tokens and projects its decode time to --gen-len.
-      timeout ${STEP_TIMEOUT:-330} python3 scripts/device/flexgen_peer.py .device/flexgen 16 --model facebook/opt-30b --path _DUMMY_ \
+      timeout -k 15 ${STEP_TIMEOUT:-330} python3 scripts/device/flexgen_peer.py .device/flexgen 16 --model facebook/opt-30b --path _DUMMY_ \
         --offload-dir /tmp/flexgen-offload --prompt-len 512 --gen-len ${GEN:-32} --cut-gen-len ${CUT:-8} --gpu-batch-size 48 --num-gpu-batches 3 \
         --percent 20 80 0 100 0 100 --cpu-cache-compute --log-file $OUT/flexgen30b.log 2>&1 | grep -v "it/s\]" ;;
     offload30b)
       # Tandem on the same shape, policy and cap (synthetic weights, like FlexGen's dummy ones).
-      timeout ${STEP_TIMEOUT:-330} $JAVA -cp "$CP" dev.tandem.server.cli.Main bench offload --model opt-30b --device cuda \
+      timeout -k 15 ${STEP_TIMEOUT:-330} $JAVA -cp "$CP" dev.tandem.server.cli.Main bench offload --model opt-30b --device cuda \
         --offload "${POLICY:-48 3 20 80 0 100 0 100 cpu-cache-compute}" --gpu-mem 16GiB --cpu-mem 220GiB --prompt-len 512 --gen-len ${GEN:-32} \
         --chunk-rows ${CHUNK:-2048} 2>&1 | grep -v WARNING | tr '\r' '\n' | grep -v "^bench offload \[[# ]*\] [0-9]*/[0-9]* ([0-9.]* s)$" ;;
     bench25m)
