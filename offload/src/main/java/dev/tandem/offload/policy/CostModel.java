@@ -56,6 +56,29 @@ import static dev.tandem.offload.policy.Placement.WG;
  * </pre>
  * (e = bytes per element.) What FlexGen's model leaves out, this one does too: embeddings and the LM head, the
  * dequantization time of compressed tensors, and the CPU's own work moving data.
+ *
+ * <p>Under {@link HardwareProfile.Schedule#TANDEM} the same quantities are put together as Tandem's
+ * {@code OffloadedGenerator} runs them (read from its code), which the overlap rules above do not describe:
+ * <pre>
+ * prefill, per layer and block:
+ *   ctog = wi (wc + wn) / cpuToGpu (copy stream)        dtoc = wi wn / diskToCpu (I/O thread, one layer ahead)
+ *   copies = (hc + hn) 4 h1 s bls (l-1)/l (1/cpuToGpu + 1/gpuToCpuHidden) + kv s bls (cc + cn) / gpuToCpuCache
+ *            (f32 residual rows in and out of each layer, new K/V out: on the compute stream, in line)
+ *   comp = 2 P s bls / gpuMatmulPrefill + 4 s^2 h1 bls / gpuBmmPrefill + copies
+ *   T_pre = max(comp, dtoc, ctog + (hc + hn)(matmul + attention) + copies)
+ *           (the layer's weight load and the compute stream's uploads share one host-to-device queue)
+ * decode, per layer and block (the residual stream stays on the GPU):
+ *   with CPU attention: attention = 4 ctx kvd bls (cg / gpuBmmDecode + (cc + cn) / hostAttention[bf16 | gq4]),
+ *                       copies = (cc + cn) bls (4 (h1 + 2 kvd) / gpuToCpuHidden + 4 h1 / cpuToGpu), f = 1 - 1/nb
+ *   without:            attention = 4 ctx kvd bls / gpuBmmDecode,
+ *                       copies = (cc + cn) (kv ctx bls / cpuToGpu + kv bls / gpuToCpuCache), f = 1
+ *   comp = matmul + attention + copies;  T_gen = max(comp, dtoc, ctog + f (cc + cn)(matmul + off-GPU attention) + f copies)
+ *   (the GPU waits for CPU attention, batch by batch; the next layer's weights overlap all of it but what queues
+ *   behind them: with CPU attention, everything after the first GPU batch's attention)
+ * </pre>
+ * The matmul rates meant here are a whole layer's ops outside attention (calibrate's layer probe), the CPU attention
+ * rates the executor's {@code HostAttention} with its K/V stores (calibrate's host-attention probe). Tandem's executor
+ * never keeps the KV cache or activations on disk, so its schedule has no terms for them and the search keeps them off.
  */
 public final class CostModel {
     /** 4-bit groups of 64 with an fp16 min and scale, relative to fp16: (64 / 2 + 2 + 2) / (64 * 2). */
