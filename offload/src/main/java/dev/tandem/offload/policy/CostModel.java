@@ -7,6 +7,8 @@ import static dev.tandem.offload.policy.Placement.HG;
 import static dev.tandem.offload.policy.Placement.WC;
 import static dev.tandem.offload.policy.Placement.WG;
 
+import java.util.List;
+
 /**
  * FlexGen's cost model (Sheng et al., ICML 2023, section 4.2 and {@code experimental/cost_model.py}): the time of one
  * layer of one block in prefill and in decode, and the peak memory of each tier, as functions of the policy. Written
@@ -125,7 +127,7 @@ public final class CostModel {
      * maximum is the layer's time (each group's terms run one after the other, the groups overlap).
      */
     record Phase(Placement ctog, Placement gtoc, Placement dtoc, Placement ctod, Placement matmul, Placement attention,
-                 Placement copies, java.util.List<Placement> bounds) {
+                 Placement copies, List<Placement> bounds) {
         Placement comp() { return matmul.plus(attention).plus(copies); }
 
         double time(double[] x) {
@@ -208,9 +210,9 @@ public final class CostModel {
     private static Phase flexGenPhase(Placement ctog, Placement gtoc, Placement dtoc, Placement ctod, Placement matmul, Placement attention,
                                       boolean prefill) {
         Placement comp = matmul.plus(attention);
-        java.util.List<Placement> bounds = prefill
-                ? java.util.List.of(ctog.plus(dtoc), gtoc.plus(ctod), comp)
-                : java.util.List.of(ctog.plus(gtoc), ctog.plus(dtoc), ctog.plus(ctod), ctog.plus(comp));
+        List<Placement> bounds = prefill
+                ? List.of(ctog.plus(dtoc), gtoc.plus(ctod), comp)
+                : List.of(ctog.plus(gtoc), ctog.plus(dtoc), ctog.plus(ctod), ctog.plus(comp));
         return new Phase(ctog, gtoc, dtoc, ctod, matmul, attention, Placement.of(0), bounds);
     }
 
@@ -239,7 +241,7 @@ public final class CostModel {
         Placement comp = copies.plus(matmul + attention);
         Placement queued = ctog.plus(hOff.times(matmul + attention)).plus(copies);
         return new Phase(ctog, Placement.of(0), dtoc, Placement.of(0), Placement.of(matmul), Placement.of(attention), copies,
-                java.util.List.of(comp, dtoc, queued));
+                List.of(comp, dtoc, queued));
     }
 
     /**
@@ -274,7 +276,7 @@ public final class CostModel {
         }
         Placement comp = matmul.plus(attention).plus(copies);
         Placement queued = ctog.plus(offGpuWork.plus(copies).times(queuedShare));
-        return new Phase(ctog, Placement.of(0), dtoc, Placement.of(0), matmul, attention, copies, java.util.List.of(comp, dtoc, queued));
+        return new Phase(ctog, Placement.of(0), dtoc, Placement.of(0), matmul, attention, copies, List.of(comp, dtoc, queued));
     }
 
     /** FlexGen's fitted CPU attention rate: slower for small GPU batches and small hidden sizes. */
