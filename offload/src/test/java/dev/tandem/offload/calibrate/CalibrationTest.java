@@ -81,6 +81,20 @@ class CalibrationTest {
     }
 
     @Test
+    void layerProbeOnTheGpuWithStackedProducts() {
+        Assumptions.assumeTrue(CudaDriver.unavailableReason() == null, "no CUDA device");
+        ModelConfig c = HfConfig.read(Path.of(System.getProperty("tandem.shared", "../../shared") + "/models/gutenberg-stories-llama-25m/config.json"));
+        try (var gpu = new dev.tandem.cuda.backend.CudaBackend(0, dev.tandem.cuda.backend.CudaBackend.Precision.BF16, false)) {
+            BackendProbe probe = new BackendProbe(gpu, 0.3);
+            double prefill = probe.layer(OptProgram.synthetic(new SyntheticWeights(c, 1), true), 2048, true);
+            double decode = probe.layer(OptProgram.synthetic(new SyntheticWeights(c, 1), true), 48, true);
+            // a tiny layer: launch-bound, far below the GEMM peak, but more rows must not be slower per row
+            assertTrue(prefill > 1e10 && prefill < 2e15, "prefill layer " + prefill);
+            assertTrue(decode > 1e8 && decode < prefill, "decode layer " + decode + " vs prefill " + prefill);
+        }
+    }
+
+    @Test
     void pinnedCopiesBothWaysOnTheGpu() {
         Assumptions.assumeTrue(CudaDriver.unavailableReason() == null, "no CUDA device");
         TransferProbe.Rates r = TransferProbe.measure(0, 256L << 20, 3);
