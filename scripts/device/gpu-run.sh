@@ -3,6 +3,7 @@
 #   bash scripts/device/gpu-run.sh [tests] [gq4] [bench25m] [random8b] [hf8b] [logits8b] [opt] [opt13b] [calibrate]   (default: all but the opt ones and calibrate)
 # Splitwise on 2 GPUs (kind nvidia-h200-x2): `tests handover8b` with a plain pack.sh, `splitwise8b` with pack.sh --serve.
 # Offloading: `offloadtest offload8b`; pipeline parallelism over two GPUs (x2): `pipelinetest pipeline8b`; FlexGen side by side: `flexgen30b offload30b` with pack.sh --flexgen (x2: 256 GiB host).
+# Prediction beside measurement: `calibrate offload30b offload8b` (x2; calibrate prints plan-offload's figures for those policies).
 # Output goes to $OUT (files) and stdout.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -192,12 +193,23 @@ for s in $steps; do
       tandem init-random --config opt-13b --dtype bf16 --seed 1 --out /tmp/opt-13b-random 2>&1 | grep -v WARNING
       tandem bench steps --model /tmp/opt-13b-random --device cuda --decode-batches 1,64 --prefill 512,2048 --context 512 --steps 32 -r 3 2>&1 | grep -v WARNING
       python3 scripts/device/hf_bench.py --model /tmp/opt-13b-random --decode-batches 1,64 --prefill 512,2048 --context 512 --steps 32 ;;
-    calibrate)  # the offloading cost model's constants on this machine, then the policies they give (issue 7)
-      tandem calibrate --device cuda --disk-dir /tmp --disk-bytes 8G --name h200-calibrated --out "$OUT/h200-calibrated.json" 2>&1 | grep -v WARNING
-      for m in opt-30b opt-66b; do
-        tandem plan-offload --model $m --hardware "$OUT/h200-calibrated.json" --gpu-mem 16GiB --prompt-len 512 --gen-len 32 2>&1 | grep -v WARNING
-      done
-      tandem plan-offload --model opt-30b --hardware "$OUT/h200-calibrated.json" --gpu-mem 16GiB --policy "48 3 20 80 0 100 0 100 cpu-cache-compute" 2>&1 | grep -v WARNING ;;
+    calibrate)  # the offloading cost model's constants on this machine (issue 7), then its predictions for what offload30b / offload8b run
+      # One profile per shape: the layer probe and HostAttention's probe run at that model's sizes, GPU batch and prefill chunk.
+      tandem calibrate --device cuda --disk-dir /tmp --disk-bytes 8G --model opt-30b --gpu-batch 48 --chunk-rows ${CHUNK:-2048} \
+        --name h200-calibrated-opt30b --out "$OUT/h200-calibrated-opt30b.json" 2>&1 | grep -v WARNING
+      tandem calibrate --device cuda --disk-dir /tmp --disk-bytes 8G --model llama3-8b --gpu-batch 64 --chunk-rows 4096 \
+        --name h200-calibrated-llama3-8b --out "$OUT/h200-calibrated-llama3-8b.json" 2>&1 | grep -v WARNING
+      predict() {  # profile model gpu-mem cpu-mem policy
+        echo "--- prediction: $2, --gpu-mem $3 --cpu-mem $4, policy \"$5\""
+        tandem plan-offload --hardware "$1" --model $2 --gpu-mem $3 --cpu-mem $4 --prompt-len 512 --gen-len 32 --policy "$5" 2>&1 \
+          | grep -v WARNING | grep "^| prefill\|^| decode\|^time:\|^predicted\|^bottleneck\|^times"
+      }
+      predict "$OUT/h200-calibrated-opt30b.json" opt-30b 16GiB 220GiB "${POLICY:-48 3 20 80 0 100 0 100 cpu-cache-compute}"
+      for pol in "64 4 100 0 100 0 100 0" "64 4 20 80 0 100 0 100 cpu-cache-compute" "64 4 20 80 0 100 0 100" "64 4 0 50 0 100 0 100 cpu-cache-compute"; do
+        cap=8GiB; case "$pol" in "64 4 100 0 100"*) cap=80GiB ;; esac
+        predict "$OUT/h200-calibrated-llama3-8b.json" llama3-8b $cap 100GiB "$pol"; done
+      echo "--- the search's own choice for OPT-30B at 16 GiB"
+      tandem plan-offload --model opt-30b --hardware "$OUT/h200-calibrated-opt30b.json" --gpu-mem 16GiB --prompt-len 512 --gen-len 32 2>&1 | grep -v WARNING ;;
     *) echo "unknown step $s" ;;
   esac
 done

@@ -8,6 +8,7 @@ import dev.tandem.core.backend.KvStorage;
 import dev.tandem.core.backend.Weight;
 import dev.tandem.core.tensor.DType;
 import dev.tandem.core.tensor.Tensor;
+import dev.tandem.offload.exec.LayerProgram;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -69,6 +70,42 @@ public final class BackendProbe {
         // FlexGen's count: 4 ctx h1 per query token over its context (2 for q k^T, 2 for p v); a prompt's s^2.
         double flops = 4.0 * seqs * qLen * ctx * heads * headDim;
         return flops / bestSeconds(() -> backend.attention(q, kv, 0, batch, out), out);
+    }
+
+    /**
+     * FLOP/s of a whole layer's ops outside attention as the offloading executor issues them ({@link LayerProgram}'s
+     * {@code beforeAttention} and {@code afterAttention}: the matmuls with their norms, biases, activation function,
+     * residual adds and precision conversions, one kernel launch each) on {@code rows} rows with the layer's weights in
+     * device memory, counted as the cost model counts a layer's matmuls: 2 FLOP per weight per row. The cost model's
+     * matmul rates are this (FlexGen's are fitted to whole runs, not to a bare GEMM, for the same reason).
+     *
+     * @param stacked whether {@code program} was made with q|k|v stacked (the CUDA path's; the CPU backend's is not)
+     */
+    public double layer(LayerProgram program, int rows, boolean stacked) {
+        var config = program.config();
+        try (Arena arena = Arena.ofShared()) {
+            List<Tensor> matrices = program.matrices(0, arena), vectors = program.vectors(0, arena);
+            Weight[] m = matrices.stream().map(backend::upload).toArray(Weight[]::new);
+            Weight[] v = vectors.stream().map(backend::upload).toArray(Weight[]::new);
+            long params = 0;
+            for (Tensor t : matrices) params += (long) t.rows() * t.cols();
+            int qDim = config.qDim(), kvDim = config.kvDim();
+            Activation x = backend.allocate(rows, config.dim()), xb = backend.allocate(rows, config.dim());
+            Activation qkv = stacked ? backend.allocate(rows, program.qkvCols()) : null;
+            Activation q = stacked ? qkv.columns(0, qDim) : backend.allocate(rows, qDim);
+            Activation k = stacked ? qkv.columns(qDim, kvDim) : backend.allocate(rows, kvDim);
+            Activation val = stacked ? qkv.columns(qDim + kvDim, kvDim) : backend.allocate(rows, kvDim);
+            Activation att = backend.allocate(rows, qDim), proj = backend.allocate(rows, config.dim());
+            Activation ffn = backend.allocate(rows, program.ffnCols()), ffn2 = backend.allocate(rows, config.hiddenDim());
+            int[] positions = new int[rows];
+            for (int i = 0; i < rows; i++) positions[i] = i % config.contextLength();
+            backend.beginStep(null, positions, null, null, 0);
+            double seconds = bestSeconds(() -> {
+                program.beforeAttention(backend, m, v, x, xb, qkv, q, k, val);
+                program.afterAttention(backend, m, v, att, x, xb, proj, ffn, ffn2);
+            }, x);
+            return 2.0 * params * rows / seconds;
+        }
     }
 
     /**

@@ -1,6 +1,10 @@
 package dev.tandem.offload.calibrate;
 
 import dev.tandem.core.backend.Backend;
+import dev.tandem.core.backend.KvLayout;
+import dev.tandem.core.backend.cpu.CpuBackend;
+import dev.tandem.offload.exec.HostKvCache;
+import dev.tandem.offload.exec.LayerProgram;
 import dev.tandem.offload.policy.HardwareProfile;
 import dev.tandem.offload.policy.ModelShape;
 
@@ -25,9 +29,14 @@ public final class Calibration {
      * @param cpuSeqs     sequences in the CPU attention probe (its KV cache is f32: seqs x ctx x kv width x 8 bytes)
      * @param gpuBatch    GPU batch for the decode matmul and attention probes
      * @param promptLen   prompt length for the prefill probes and the decode context
+     * @param genLen      generated tokens: the host-attention probe's queries sit at the mean decode context,
+     *                    promptLen + genLen / 2, of caches of promptLen + genLen slots per sequence
+     * @param hostCacheBytes bytes of the host-attention probe's cache (more than the CPU caches hold, as in a run)
+     * @param prefillRows rows of one prefill segment (the executor's --chunk-rows) for the GPU layer probe
      * @param seconds     time budget of each compute figure
      */
-    public record Settings(ModelShape shape, Path diskDir, long diskBytes, int cpuSeqs, int gpuBatch, int promptLen, double seconds) {}
+    public record Settings(ModelShape shape, Path diskDir, long diskBytes, int cpuSeqs, int gpuBatch, int promptLen, int genLen,
+                           long hostCacheBytes, int prefillRows, double seconds) {}
 
     private final Settings s;
     private final Consumer<String> log;
@@ -39,10 +48,19 @@ public final class Calibration {
     }
 
     /**
-     * Runs the probes and returns the profile. {@code cpu} is the CPU backend; {@code gpu} the CUDA backend of the
+     * Runs the probes and returns the profile. {@code cpu} is the CPU backend (its thread pool runs the host-attention
+     * probe, as it runs the executor's CPU attention); {@code gpu} the CUDA backend of the
      * device {@code ordinal}, or null to skip the GPU figures.
      */
     public HardwareProfile run(String name, HardwareProfile base, Backend cpu, Backend gpu, int ordinal) throws IOException {
+        return run(name, base, cpu, gpu, ordinal, null);
+    }
+
+    /**
+     * As above; {@code program} (the model's layers on the GPU path, q|k|v stacked; synthetic weights will do) makes the
+     * GPU matmul rates those of the executor's whole layer rather than of one GEMM.
+     */
+    public HardwareProfile run(String name, HardwareProfile base, Backend cpu, Backend gpu, int ordinal, LayerProgram program) throws IOException {
         ModelShape m = s.shape;
         DiskProbe.Rates d = DiskProbe.measure(s.diskDir, s.diskBytes, 8 << 20);
         double diskRead = d.readBytesPerSecond(), diskWrite = d.writeBytesPerSecond();
@@ -60,6 +78,21 @@ public final class Calibration {
         log.accept(String.format(Locale.ROOT, "CPU matmul (%d x %d x %d, bf16 weight): %.1f GFLOP/s (reported only: the cost model runs matmuls on the GPU)",
                 s.gpuBatch, m.hidden(), m.hidden(), cpuMatmul / 1e9));
         measured.add("cpu_attention");
+        // The executor's own CPU attention (HostAttention over a HostKvCache) for one GPU batch of one layer, per format.
+        HostAttentionProbe host = new HostAttentionProbe(((CpuBackend) cpu).pool(), s.seconds);
+        int hostCtx = s.promptLen + s.genLen / 2, capacity = Math.ceilDiv(s.promptLen + s.genLen, KvLayout.DEFAULT_BLOCK_SIZE)
+                * KvLayout.DEFAULT_BLOCK_SIZE;
+        double[] hostRates = new double[2];
+        HostKvCache.Format[] formats = {HostKvCache.Format.BF16, HostKvCache.Format.GQ4};
+        for (int i = 0; i < 2; i++) {
+            HostAttentionProbe.Rate r = host.measure(formats[i], s.gpuBatch, hostCtx, capacity, m.heads(), m.kvHeads(), m.headDim(), s.hostCacheBytes);
+            hostRates[i] = r.flops();
+            log.accept(String.format(Locale.ROOT, "CPU attention as the executor runs it (HostAttention, %s cache of %.2f GiB in %d layers, "
+                            + "%d seqs x %d ctx, %d threads): %.2f GFLOP/s",
+                    formats[i], r.cacheBytes() / HardwareProfile.GIB, r.layers(), s.gpuBatch, hostCtx, ((CpuBackend) cpu).pool().threads(),
+                    r.flops() / 1e9));
+        }
+        measured.add("host_attention");
 
         long cpuMem = physicalMemory(base.cpuMemory());
         long diskMem = Files.getFileStore(s.diskDir).getUsableSpace();
@@ -79,12 +112,22 @@ public final class Calibration {
             hbm = t.deviceMemory();
             BackendProbe g = new BackendProbe(gpu, s.seconds);
             int prefillRows = Math.max(s.promptLen, 2048);
-            mmP = g.matmul(prefillRows, m.ffn(), m.hidden());
-            mmG = g.matmul(s.gpuBatch, m.ffn(), m.hidden());
+            double gemmP = g.matmul(prefillRows, m.ffn(), m.hidden()), gemmG = g.matmul(s.gpuBatch, m.ffn(), m.hidden());
+            log.accept(String.format(Locale.ROOT, "GPU GEMM alone %d x %d x %d: %.1f TFLOP/s; %d rows: %.1f TFLOP/s", prefillRows, m.ffn(), m.hidden(),
+                    gemmP / 1e12, s.gpuBatch, gemmG / 1e12));
+            if (program != null) {
+                // The executor's layer (every op around attention), which is what the cost model's matmul term stands for.
+                mmP = g.layer(program, s.prefillRows, true);
+                mmG = g.layer(program, s.gpuBatch, true);
+                log.accept(String.format(Locale.ROOT, "GPU layer without attention (the executor's ops, 2 FLOP per weight per row): %d rows "
+                        + "%.1f TFLOP/s, %d rows %.1f TFLOP/s (used for gpu_matmul_prefill / decode)", s.prefillRows, mmP / 1e12, s.gpuBatch, mmG / 1e12));
+                measured.add("gpu layer");
+            } else {
+                mmP = gemmP;
+                mmG = gemmG;
+            }
             bmmP = g.prefillAttention(s.promptLen, m.heads(), m.kvHeads(), m.headDim());
             bmmG = g.decodeAttention(s.gpuBatch, ctx, m.heads(), m.kvHeads(), m.headDim());
-            log.accept(String.format(Locale.ROOT, "GPU matmul %d x %d x %d: %.1f TFLOP/s; %d rows: %.1f TFLOP/s", prefillRows, m.ffn(), m.hidden(),
-                    mmP / 1e12, s.gpuBatch, mmG / 1e12));
             log.accept(String.format(Locale.ROOT, "GPU attention: prefill %d tokens %.1f TFLOP/s; decode %d seqs x %d ctx %.2f TFLOP/s",
                     s.promptLen, bmmP / 1e12, s.gpuBatch, ctx, bmmG / 1e12));
             measured.add("gpu copies, matmul, attention, memory bandwidth");
@@ -92,8 +135,9 @@ public final class Calibration {
         String source = String.format(Locale.ROOT, "tandem calibrate on %s, shapes of %s; measured: %s%s", hostName(), m.name(),
                 String.join(", ", measured), gpu == null ? "; GPU constants from " + base.name() : "");
         // FlexGen's c1..c3 correct a CPU rate fitted at other batch sizes; this one is measured at the GPU batch used.
+        // Tandem's schedule: the profile describes this machine running Tandem's executor.
         return new HardwareProfile(name, source, gpuMem, cpuMem, diskMem, h2d, d2hCache, d2h, diskRead, diskWrite, diskWrite, diskWrite,
-                mmP, mmG, bmmP, bmmG, hbm, cpuAttention, 0, 0, 0);
+                mmP, mmG, bmmP, bmmG, hbm, cpuAttention, 0, 0, 0, hostRates[0], hostRates[1], HardwareProfile.Schedule.TANDEM);
     }
 
     /**

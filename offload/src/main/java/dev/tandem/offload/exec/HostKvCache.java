@@ -87,6 +87,24 @@ public final class HostKvCache {
 
     public MemorySegment values(int layer) { return values[layer]; }
 
+    /**
+     * Writes one token's keys (or values), kvDim f32 values at {@code src + srcOff}, into the slot at {@code dst + dstOff}
+     * (a {@link #keys} or {@link #values} segment) in this cache's format: bf16 rounded to nearest even, GQ4 compressed.
+     * {@code row} is kvDim floats of scratch (bf16 only).
+     */
+    public void store(MemorySegment src, long srcOff, MemorySegment dst, long dstOff, float[] row) {
+        int kvDim = kvDim();
+        switch (format) {
+            case F32 -> MemorySegment.copy(src, srcOff, dst, dstOff, 4L * kvDim);
+            case GQ4 -> dev.tandem.core.quant.GroupQuant4.quantize(src.asSlice(srcOff, 4L * kvDim), DType.F32, slotLayout(1, kvHeads, headDim),
+                    dst, dstOff);
+            case BF16 -> {
+                MemorySegment.copy(src, java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, srcOff, row, 0, kvDim);
+                dev.tandem.core.tensor.Codec.encode(DType.BF16, row, 0, kvDim, dst, dstOff);
+            }
+        }
+    }
+
     /** Byte offset of (sequence, position) in a layer's segment. */
     public long offset(int sequence, int position) {
         return ((long) sequence * capacity + position) * slotBytes;

@@ -9,13 +9,10 @@ import dev.tandem.core.backend.cpu.CpuActivation;
 import dev.tandem.core.backend.cpu.CpuBackend;
 import dev.tandem.core.backend.cpu.CpuThreadPool;
 import dev.tandem.core.model.ModelConfig;
-import dev.tandem.core.tensor.Codec;
-import dev.tandem.core.tensor.DType;
 import dev.tandem.offload.exec.MicroBatch.Segment;
 import dev.tandem.offload.policy.OffloadPolicy;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -336,8 +333,8 @@ final class PipelineStage implements AutoCloseable {
                     }
                     MemorySegment qs = CpuActivation.of(qN).segment(), ks = CpuActivation.of(kN).segment(), vs = CpuActivation.of(vN).segment();
                     for (int r = 0; r < n; r++) {
-                        store(ks, (long) r * kvDim * 4, cache.keys(hl), cache.offset(seqOfRow[r], sg.positions[r]), cache);
-                        store(vs, (long) r * kvDim * 4, cache.values(hl), cache.offset(seqOfRow[r], sg.positions[r]), cache);
+                        cache.store(ks, (long) r * kvDim * 4, cache.keys(hl), cache.offset(seqOfRow[r], sg.positions[r]), kvRow);
+                        cache.store(vs, (long) r * kvDim * 4, cache.values(hl), cache.offset(seqOfRow[r], sg.positions[r]), kvRow);
                     }
                     HostAttention.run(pool, qs, 0, qDim, cache, hl, seqOfRow, sg.positions, h, kvH, hd, scale, CpuActivation.of(attN).segment());
                     return;
@@ -355,30 +352,12 @@ final class PipelineStage implements AutoCloseable {
                 deviceWaitNanos += a0 - s0;
                 for (int r = 0; r < n; r++) {
                     long row = (long) r * cols * 4;
-                    store(qkvHost, row + 4L * qDim, cache.keys(hl), cache.offset(seqOfRow[r], sg.positions[r]), cache);
-                    store(qkvHost, row + 4L * (qDim + kvDim), cache.values(hl), cache.offset(seqOfRow[r], sg.positions[r]), cache);
+                    cache.store(qkvHost, row + 4L * qDim, cache.keys(hl), cache.offset(seqOfRow[r], sg.positions[r]), kvRow);
+                    cache.store(qkvHost, row + 4L * (qDim + kvDim), cache.values(hl), cache.offset(seqOfRow[r], sg.positions[r]), kvRow);
                 }
                 HostAttention.run(pool, qkvHost, 0, cols, cache, hl, seqOfRow, sg.positions, h, kvH, hd, scale, attHost);
                 hostAttentionNanos += System.nanoTime() - a0;
                 device.fromHost(attHost, 0, attN, n);
-            }
-
-            /** One row of kvDim f32 values into the cache, in its format (bf16: round to nearest even; GQ4: compressed). */
-            void store(MemorySegment src, long srcOff, MemorySegment dst, long dstOff, HostKvCache cache) {
-                switch (cache.format()) {
-                    case F32 -> {
-                        MemorySegment.copy(src, srcOff, dst, dstOff, 4L * kvDim);
-                        return;
-                    }
-                    case GQ4 -> {
-                        dev.tandem.core.quant.GroupQuant4.quantize(src.asSlice(srcOff, 4L * kvDim), DType.F32,
-                                HostKvCache.slotLayout(1, config.kvHeads(), config.headDim()), dst, dstOff);
-                        return;
-                    }
-                    default -> { }
-                }
-                MemorySegment.copy(src, ValueLayout.JAVA_FLOAT_UNALIGNED, srcOff, kvRow, 0, kvDim);
-                Codec.encode(DType.BF16, kvRow, 0, kvDim, dst, dstOff);
             }
 
             void sample(Segment sg, Activation xs) {

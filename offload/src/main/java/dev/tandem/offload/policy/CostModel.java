@@ -7,6 +7,8 @@ import static dev.tandem.offload.policy.Placement.HG;
 import static dev.tandem.offload.policy.Placement.WC;
 import static dev.tandem.offload.policy.Placement.WG;
 
+import java.util.List;
+
 /**
  * FlexGen's cost model (Sheng et al., ICML 2023, section 4.2 and {@code experimental/cost_model.py}): the time of one
  * layer of one block in prefill and in decode, and the peak memory of each tier, as functions of the policy. Written
@@ -56,6 +58,29 @@ import static dev.tandem.offload.policy.Placement.WG;
  * </pre>
  * (e = bytes per element.) What FlexGen's model leaves out, this one does too: embeddings and the LM head, the
  * dequantization time of compressed tensors, and the CPU's own work moving data.
+ *
+ * <p>Under {@link HardwareProfile.Schedule#TANDEM} the same quantities are put together as Tandem's
+ * {@code OffloadedGenerator} runs them (read from its code), which the overlap rules above do not describe:
+ * <pre>
+ * prefill, per layer and block:
+ *   ctog = wi (wc + wn) / cpuToGpu (copy stream)        dtoc = wi wn / diskToCpu (I/O thread, one layer ahead)
+ *   copies = (hc + hn) 4 h1 s bls (l-1)/l (1/cpuToGpu + 1/gpuToCpuHidden) + kv s bls (cc + cn) / gpuToCpuCache
+ *            (f32 residual rows in and out of each layer, new K/V out: on the compute stream, in line)
+ *   comp = 2 P s bls / gpuMatmulPrefill + 4 s^2 h1 bls / gpuBmmPrefill + copies
+ *   T_pre = max(comp, dtoc, ctog + (hc + hn)(matmul + attention) + copies)
+ *           (the layer's weight load and the compute stream's uploads share one host-to-device queue)
+ * decode, per layer and block (the residual stream stays on the GPU):
+ *   with CPU attention: attention = 4 ctx kvd bls (cg / gpuBmmDecode + (cc + cn) / hostAttention[bf16 | gq4]),
+ *                       copies = (cc + cn) bls (4 (h1 + 2 kvd) / gpuToCpuHidden + 4 h1 / cpuToGpu), f = 1 - 1/nb
+ *   without:            attention = 4 ctx kvd bls / gpuBmmDecode,
+ *                       copies = (cc + cn) (kv ctx bls / cpuToGpu + kv bls / gpuToCpuCache), f = 1
+ *   comp = matmul + attention + copies;  T_gen = max(comp, dtoc, ctog + f (cc + cn)(matmul + off-GPU attention) + f copies)
+ *   (the GPU waits for CPU attention, batch by batch; the next layer's weights overlap all of it but what queues
+ *   behind them: with CPU attention, everything after the first GPU batch's attention)
+ * </pre>
+ * The matmul rates meant here are a whole layer's ops outside attention (calibrate's layer probe), the CPU attention
+ * rates the executor's {@code HostAttention} with its K/V stores (calibrate's host-attention probe). Tandem's executor
+ * never keeps the KV cache or activations on disk, so its schedule has no terms for them and the search keeps them off.
  */
 public final class CostModel {
     /** 4-bit groups of 64 with an fp16 min and scale, relative to fp16: (64 / 2 + 2 + 2) / (64 * 2). */
@@ -96,9 +121,20 @@ public final class CostModel {
         }
     }
 
-    /** One phase's per-layer terms: the I/O directions, GPU matmuls and attention (on the GPU or the CPU). */
-    record Phase(Placement ctog, Placement gtoc, Placement dtoc, Placement ctod, Placement matmul, Placement attention) {
-        Placement comp() { return matmul.plus(attention); }
+    /**
+     * One phase's per-layer terms: the I/O directions, GPU matmuls, attention (on the GPU or the CPU), copies that run in
+     * line with compute (Tandem's schedule: on the compute stream; none in FlexGen's), and the groups of them whose
+     * maximum is the layer's time (each group's terms run one after the other, the groups overlap).
+     */
+    record Phase(Placement ctog, Placement gtoc, Placement dtoc, Placement ctod, Placement matmul, Placement attention,
+                 Placement copies, List<Placement> bounds) {
+        Placement comp() { return matmul.plus(attention).plus(copies); }
+
+        double time(double[] x) {
+            double t = 0;
+            for (Placement b : bounds) t = Math.max(t, b.at(x));
+            return t;
+        }
     }
 
     /** Every term of the model for one {@link Shape}. */
@@ -119,27 +155,33 @@ public final class CostModel {
         Placement hOff = Placement.offGpu(HG), hn = Placement.onDisk(HG);
         Placement wg = Placement.var(WG), hg = Placement.var(HG);
 
-        Phase prefill = new Phase(
-                wOff.times(wi).plus(hOff.times(hb * s * bls)).times(1 / hw.cpuToGpu()),
-                cOff.times(kv * (s + 1) * bls / hw.gpuToCpuCache()).plus(hOff.times(hb * s * bls / hw.gpuToCpuHidden())),
-                wn.times(wi).plus(hn.times(hb * s * bls)).times(1 / hw.diskToCpu()),
-                cn.times(kv * (s + 1) * bls / hw.cpuToDiskCachePrefill()).plus(hn.times(hb * s * bls / hw.cpuToDiskHiddenPrefill())),
-                Placement.of(2 * params * s * bls / hw.gpuMatmulPrefill()),
-                Placement.of(4 * (double) s * s * h1 * bls / hw.gpuBmmPrefill()));
+        Phase prefill, decode;
+        if (hw.schedule() == HardwareProfile.Schedule.TANDEM) {
+            prefill = tandemPrefill(p, wi, kv);
+            decode = tandemDecode(p, wi, kv);
+        } else {
+            prefill = flexGenPhase(
+                    wOff.times(wi).plus(hOff.times(hb * s * bls)).times(1 / hw.cpuToGpu()),
+                    cOff.times(kv * (s + 1) * bls / hw.gpuToCpuCache()).plus(hOff.times(hb * s * bls / hw.gpuToCpuHidden())),
+                    wn.times(wi).plus(hn.times(hb * s * bls)).times(1 / hw.diskToCpu()),
+                    cn.times(kv * (s + 1) * bls / hw.cpuToDiskCachePrefill()).plus(hn.times(hb * s * bls / hw.cpuToDiskHiddenPrefill())),
+                    Placement.of(2 * params * s * bls / hw.gpuMatmulPrefill()),
+                    Placement.of(4 * (double) s * s * h1 * bls / hw.gpuBmmPrefill()), true);
 
-        double attnWork = 4 * ctx * kvd * bls;
-        Placement decodeCtog = wOff.times(wi).plus(hOff.times(hb * bls));
-        if (!cpuAttn) decodeCtog = decodeCtog.plus(cOff.times(kv * ctx * bls));
-        Placement decodeAttention = cpuAttn
-                ? cg.times(attnWork / hw.gpuBmmDecode()).plus(cOff.times(attnWork / cpuAttention(p.gpuBatchSize())))
-                : Placement.of(attnWork / hw.gpuBmmDecode());
-        Phase decode = new Phase(
-                decodeCtog.times(1 / hw.cpuToGpu()),
-                hOff.times(hb * bls / hw.gpuToCpuHidden()),
-                cn.times(kv * ctx * bls).plus(hn.times(hb * bls)).times(1 / hw.diskToCpu()).plus(wn.times(wi / (0.95 * hw.diskToCpu()))),
-                cn.times(kv * bls).plus(hn.times(hb * bls)).times(1 / hw.cpuToDiskDecode()),
-                Placement.of(Math.max(2 * params * bls / hw.gpuMatmulDecode(), p.numGpuBatches() * wi / hw.gpuMemoryBandwidth())),
-                decodeAttention);
+            double attnWork = 4 * ctx * kvd * bls;
+            Placement decodeCtog = wOff.times(wi).plus(hOff.times(hb * bls));
+            if (!cpuAttn) decodeCtog = decodeCtog.plus(cOff.times(kv * ctx * bls));
+            Placement decodeAttention = cpuAttn
+                    ? cg.times(attnWork / hw.gpuBmmDecode()).plus(cOff.times(attnWork / cpuAttention(p.gpuBatchSize())))
+                    : Placement.of(attnWork / hw.gpuBmmDecode());
+            decode = flexGenPhase(
+                    decodeCtog.times(1 / hw.cpuToGpu()),
+                    hOff.times(hb * bls / hw.gpuToCpuHidden()),
+                    cn.times(kv * ctx * bls).plus(hn.times(hb * bls)).times(1 / hw.diskToCpu()).plus(wn.times(wi / (0.95 * hw.diskToCpu()))),
+                    cn.times(kv * bls).plus(hn.times(hb * bls)).times(1 / hw.cpuToDiskDecode()),
+                    decodeMatmul(p, wi),
+                    decodeAttention, false);
+        }
 
         // Working sets of one GPU batch. Attention's share on the GPU: the GPU-resident cache, or all of it (one batch
         // streamed in while the previous one computes) when attention does not run on the CPU.
@@ -161,6 +203,82 @@ public final class CostModel {
         return new Terms(p, prefill, decode, gpuPrefill, gpuDecode, cpuPrefill, cpuDecode, disk);
     }
 
+    /**
+     * FlexGen's overlap: prefill max(ctog + dtoc, gtoc + ctod, comp); decode ctog + max(gtoc, dtoc, ctod, comp) (its
+     * fit: the CPU-to-GPU copy of a decode step does not overlap).
+     */
+    private static Phase flexGenPhase(Placement ctog, Placement gtoc, Placement dtoc, Placement ctod, Placement matmul, Placement attention,
+                                      boolean prefill) {
+        Placement comp = matmul.plus(attention);
+        List<Placement> bounds = prefill
+                ? List.of(ctog.plus(dtoc), gtoc.plus(ctod), comp)
+                : List.of(ctog.plus(gtoc), ctog.plus(dtoc), ctog.plus(ctod), ctog.plus(comp));
+        return new Phase(ctog, gtoc, dtoc, ctod, matmul, attention, Placement.of(0), bounds);
+    }
+
+    /** A decode step's GPU matmuls: the FLOP rate, or each GPU batch reading the layer's weights once, whichever is slower. */
+    private Placement decodeMatmul(Shape p, double wi) {
+        return Placement.of(Math.max(2 * m.layerParameters() * (double) p.blockSize() / hw.gpuMatmulDecode(),
+                p.numGpuBatches() * wi / hw.gpuMemoryBandwidth()));
+    }
+
+    /**
+     * Prefill as Tandem's executor runs it. Weights stream on a copy stream (ctog) and from disk on an I/O thread one
+     * layer ahead (dtoc). Everything else is in line on the compute stream: the matmuls and attention, and with
+     * activations on the CPU each segment's residual stream (f32 rows) copied in before the layer and out after it, and
+     * for layers whose cache lives on the CPU the new K and V copied out. The layer's weight load is issued as the layer
+     * starts, and the host-to-device copies of both streams go through one queue: the first residual upload waits for
+     * it, and the layer's compute behind that upload.
+     */
+    private Phase tandemPrefill(Shape p, double wi, double kv) {
+        double bls = p.blockSize(), l = m.layers(), h1 = m.hidden();
+        Placement wOff = Placement.offGpu(WG), hOff = Placement.offGpu(HG), cOff = Placement.offGpu(CG);
+        Placement ctog = wOff.times(wi / hw.cpuToGpu()), dtoc = Placement.onDisk(WG).times(wi / hw.diskToCpu());
+        double residual = 4 * h1 * s * bls * (l - 1) / l;  // f32 rows; the first layer does not read them, the last does not write
+        Placement copies = hOff.times(residual / hw.cpuToGpu() + residual / hw.gpuToCpuHidden())
+                .plus(cOff.times(kv * s * bls / hw.gpuToCpuCache()));
+        double matmul = 2 * m.layerParameters() * s * bls / hw.gpuMatmulPrefill(), attention = 4 * (double) s * s * h1 * bls / hw.gpuBmmPrefill();
+        Placement comp = copies.plus(matmul + attention);
+        Placement queued = ctog.plus(hOff.times(matmul + attention)).plus(copies);
+        return new Phase(ctog, Placement.of(0), dtoc, Placement.of(0), Placement.of(matmul), Placement.of(attention), copies,
+                List.of(comp, dtoc, queued));
+    }
+
+    /**
+     * A decode step as Tandem's executor runs it: the residual stream stays on the GPU. For layers whose cache lives on
+     * the CPU, with attention on the CPU each GPU batch's q|k|v rows go to the host, the host stores K and V into the
+     * cache and runs {@code HostAttention} (at the calibrated rate for the cache's format, the store included) while the
+     * GPU waits, and the result comes back; without it, the batch's cached K and V are uploaded on the compute stream
+     * and the new ones copied back. Weights stream as in prefill, and the layer's weight load again holds up the
+     * host-to-device queue: with CPU attention the first GPU batch's attention overlaps it, later ones wait; without, the
+     * first cache upload waits and all behind it.
+     */
+    private Phase tandemDecode(Shape p, double wi, double kv) {
+        double bls = p.blockSize(), nb = p.numGpuBatches(), ctx = s + n / 2.0, attnWork = 4 * ctx * m.kvDim() * bls;
+        Placement wOff = Placement.offGpu(WG), cOff = Placement.offGpu(CG), cg = Placement.var(CG);
+        Placement ctog = wOff.times(wi / hw.cpuToGpu()), dtoc = Placement.onDisk(WG).times(wi / hw.diskToCpu());
+        Placement matmul = decodeMatmul(p, wi);
+        double mm = matmul.constant;
+        Placement attention, copies, offGpuWork;
+        double queuedShare;
+        if (p.cpuCacheCompute()) {
+            double rate = p.compressCache() ? hw.hostAttentionGq4() : hw.hostAttentionBf16();
+            double qkvRow = 4.0 * (m.hidden() + 2 * m.kvDim()), attRow = 4.0 * m.hidden();
+            attention = cg.times(attnWork / hw.gpuBmmDecode()).plus(cOff.times(attnWork / rate));
+            copies = cOff.times(bls * (qkvRow / hw.gpuToCpuHidden() + attRow / hw.cpuToGpu()));
+            offGpuWork = cOff.times(mm + attnWork / rate);
+            queuedShare = 1 - 1 / nb;
+        } else {
+            attention = Placement.of(attnWork / hw.gpuBmmDecode());
+            copies = cOff.times(kv * ctx * bls / hw.cpuToGpu() + kv * bls / hw.gpuToCpuCache());
+            offGpuWork = cOff.times(mm + attnWork / hw.gpuBmmDecode());
+            queuedShare = 1;
+        }
+        Placement comp = matmul.plus(attention).plus(copies);
+        Placement queued = ctog.plus(offGpuWork.plus(copies).times(queuedShare));
+        return new Phase(ctog, Placement.of(0), dtoc, Placement.of(0), matmul, attention, copies, List.of(comp, dtoc, queued));
+    }
+
     /** FlexGen's fitted CPU attention rate: slower for small GPU batches and small hidden sizes. */
     double cpuAttention(int gbs) {
         double a = Math.max(0, log2(64.0 / gbs)), b = Math.max(0, log2(4096.0 / m.hidden()));
@@ -169,22 +287,18 @@ public final class CostModel {
 
     private static double log2(double x) { return Math.log(x) / Math.log(2); }
 
-    /** Seconds per layer of one block: prefill max(ctog + dtoc, gtoc + ctod, comp), decode ctog + max(gtoc, dtoc, ctod, comp). */
-    static double prefillTime(Phase p, double[] x) {
-        return Math.max(Math.max(p.ctog.at(x) + p.dtoc.at(x), p.gtoc.at(x) + p.ctod.at(x)), p.comp().at(x));
-    }
-
-    static double decodeTime(Phase p, double[] x) {
-        return p.ctog.at(x) + Math.max(Math.max(p.gtoc.at(x), p.dtoc.at(x)), Math.max(p.ctod.at(x), p.comp().at(x)));
-    }
 
     /** The model's prediction for a policy (its memory is not checked against the capacities: see {@link Estimate#fits}). */
     public Estimate estimate(OffloadPolicy policy) {
+        if (hw.schedule() == HardwareProfile.Schedule.TANDEM && (policy.cacheDiskPercent() > 1e-9 || policy.actDiskPercent() > 1e-9)) {
+            throw new IllegalArgumentException("policy " + policy.format() + ": Tandem's executor keeps the KV cache and activations "
+                    + "on the GPU or the CPU, not on disk (hardware profile " + hw.name() + " describes Tandem's schedule)");
+        }
         return estimate(terms(Shape.of(policy)), fractions(policy), policy);
     }
 
     Estimate estimate(Terms t, double[] x, OffloadPolicy policy) {
-        double tpre = prefillTime(t.prefill, x), tgen = decodeTime(t.decode, x);
+        double tpre = t.prefill.time(x), tgen = t.decode.time(x);
         double l = m.layers();
         double prefillTotal = l * tpre, decodeTotal = l * (n - 1) * tgen;
         double throughput = t.shape.blockSize() * (double) n / (prefillTotal + decodeTotal);

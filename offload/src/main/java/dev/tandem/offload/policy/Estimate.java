@@ -14,11 +14,12 @@ public record Estimate(CostModel model, OffloadPolicy policy, double tokensPerSe
                        double gpuPeakPrefill, double gpuPeakDecode, double cpuPeakPrefill, double cpuPeakDecode, double diskPeak) {
 
     /** One phase's per-layer seconds for one block; {@code layer} is the overlapped total of the cost model. */
+    /** @param inlineCopies copies in line with compute (Tandem's schedule: activations and KV on the compute stream) */
     public record PhaseTimes(double cpuToGpu, double gpuToCpu, double diskToCpu, double cpuToDisk, double gpuMatmul,
-                             double attention, double layer) {
+                             double attention, double inlineCopies, double layer) {
         static PhaseTimes of(CostModel.Phase p, double[] x, double layer) {
             return new PhaseTimes(p.ctog().at(x), p.gtoc().at(x), p.dtoc().at(x), p.ctod().at(x), p.matmul().at(x),
-                    p.attention().at(x), layer);
+                    p.attention().at(x), p.copies().at(x), layer);
         }
     }
 
@@ -41,8 +42,9 @@ public record Estimate(CostModel model, OffloadPolicy policy, double tokensPerSe
         PhaseTimes p = decodeLonger ? decode : prefill;
         String phase = decodeLonger ? "decode" : "prefill";
         String attentionWhere = policy.cpuCacheCompute() && policy.cacheGpuPercent() < 100 ? "attention (mostly CPU)" : "attention (GPU)";
-        String[] names = {"CPU->GPU copies", "GPU->CPU copies", "disk reads", "disk writes", "GPU matmuls", attentionWhere};
-        double[] v = {p.cpuToGpu, p.gpuToCpu, p.diskToCpu, p.cpuToDisk, p.gpuMatmul, p.attention};
+        String[] names = {"CPU->GPU copies", "GPU->CPU copies", "disk reads", "disk writes", "GPU matmuls", attentionWhere,
+                "activation / KV copies on the compute stream"};
+        double[] v = {p.cpuToGpu, p.gpuToCpu, p.diskToCpu, p.cpuToDisk, p.gpuMatmul, p.attention, p.inlineCopies};
         int worst = 0;
         for (int i = 1; i < v.length; i++) if (v[i] > v[worst]) worst = i;
         return String.format(Locale.ROOT, "%s (%.0f%% of the time): %s, %.3f s of the %.3f s per layer and block",
@@ -60,8 +62,11 @@ public record Estimate(CostModel model, OffloadPolicy policy, double tokensPerSe
         b.append(row("activations", q.actGpuPercent(), q.actCpuPercent(), q.actDiskPercent(), false));
         b.append(String.format(Locale.ROOT, "%nGPU batch %d x %d batches = block of %d sequences; attention on the %s%n",
                 q.gpuBatchSize(), q.numGpuBatches(), q.blockSize(), q.cpuCacheCompute() ? "CPU (over the CPU-resident cache)" : "GPU"));
-        b.append(String.format(Locale.ROOT, "%n| per layer, one block (s) | CPU->GPU | GPU->CPU | disk->CPU | CPU->disk | GPU matmul | attention | layer |%n"
-                + "|---|---:|---:|---:|---:|---:|---:|---:|%n"));
+        b.append(hw.schedule() == HardwareProfile.Schedule.TANDEM
+                ? "times as Tandem's executor overlaps its work (weights on a copy stream, activation and KV copies in line with compute)\n"
+                : "times by FlexGen's cost model (its overlap rules)\n");
+        b.append(String.format(Locale.ROOT, "%n| per layer, one block (s) | CPU->GPU | GPU->CPU | disk->CPU | CPU->disk | GPU matmul | attention | in-line copies | layer |%n"
+                + "|---|---:|---:|---:|---:|---:|---:|---:|---:|%n"));
         b.append(phaseRow("prefill", prefill)).append(phaseRow("decode step", decode));
         b.append(String.format(Locale.ROOT, "%npeak memory: GPU %.2f GiB of %.2f, CPU %.2f GiB of %.2f, disk %.2f GiB of %.2f%n",
                 gib(gpuPeak()), gib(hw.gpuMemory()), gib(cpuPeak()), gib(hw.cpuMemory()), gib(diskPeak), gib(hw.diskMemory())));
@@ -77,8 +82,8 @@ public record Estimate(CostModel model, OffloadPolicy policy, double tokensPerSe
     }
 
     private static String phaseRow(String what, PhaseTimes p) {
-        return String.format(Locale.ROOT, "| %s | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f |%n", what,
-                p.cpuToGpu, p.gpuToCpu, p.diskToCpu, p.cpuToDisk, p.gpuMatmul, p.attention, p.layer);
+        return String.format(Locale.ROOT, "| %s | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f |%n", what,
+                p.cpuToGpu, p.gpuToCpu, p.diskToCpu, p.cpuToDisk, p.gpuMatmul, p.attention, p.inlineCopies, p.layer);
     }
 
     private static double gib(double bytes) { return bytes / HardwareProfile.GIB; }

@@ -40,22 +40,47 @@ import java.util.function.ToDoubleFunction;
  * @param cpuAttention           cpu_flops: CPU attention FLOP/s in decode (bound by reading the cache)
  * @param cpuC1                  c1, c2, c3: FlexGen's fitted penalty of CPU attention for small GPU batches and
  *                               hidden sizes (0 when the figure was measured at the shape that matters)
+ * @param hostAttentionBf16      Tandem's {@code HostAttention} over a bf16 host cache, FLOP/s counted as cpuAttention
+ *                               is (4 ctx kvd per query row), the row's K/V store into the cache included; the rate
+ *                               the {@link Schedule#TANDEM} schedule charges for CPU attention over an uncompressed cache
+ * @param hostAttentionGq4       the same over a 4-bit (GQ4) host cache
+ * @param schedule               whose overlap rules the cost model applies: FlexGen's runtime (as its model fits it) or
+ *                               Tandem's executor
  */
 public record HardwareProfile(String name, String source,
                               long gpuMemory, long cpuMemory, long diskMemory,
                               double cpuToGpu, double gpuToCpuCache, double gpuToCpuHidden,
                               double diskToCpu, double cpuToDiskCachePrefill, double cpuToDiskHiddenPrefill, double cpuToDiskDecode,
                               double gpuMatmulPrefill, double gpuMatmulDecode, double gpuBmmPrefill, double gpuBmmDecode,
-                              double gpuMemoryBandwidth, double cpuAttention, double cpuC1, double cpuC2, double cpuC3) {
+                              double gpuMemoryBandwidth, double cpuAttention, double cpuC1, double cpuC2, double cpuC3,
+                              double hostAttentionBf16, double hostAttentionGq4, Schedule schedule) {
+
+    /**
+     * Which runtime's overlap the time formulas describe. FLEXGEN: FlexGen's cost model as published (its fitted rules:
+     * in decode the CPU-to-GPU copy does not overlap, every other transfer does). TANDEM: what Tandem's
+     * {@code OffloadedGenerator} does, read from its code (see {@link CostModel}).
+     */
+    public enum Schedule {
+        FLEXGEN, TANDEM;
+
+        static Schedule parse(String s, Path file) {
+            try {
+                return valueOf(s.toUpperCase(Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(file + ": 'schedule' must be flexgen or tandem, got '" + s + "'");
+            }
+        }
+    }
 
     /** FlexGen's GB (flexgen/utils.py): 2^30 bytes. */
     public static final double GIB = 1L << 30;
     public static final double TERA = 1e12;
 
     public HardwareProfile {
+        java.util.Objects.requireNonNull(schedule, "hardware profile " + name + ": schedule");
         double[] v = {gpuMemory, cpuMemory, diskMemory, cpuToGpu, gpuToCpuCache, gpuToCpuHidden, diskToCpu, cpuToDiskCachePrefill,
                 cpuToDiskHiddenPrefill, cpuToDiskDecode, gpuMatmulPrefill, gpuMatmulDecode, gpuBmmPrefill, gpuBmmDecode,
-                gpuMemoryBandwidth, cpuAttention};
+                gpuMemoryBandwidth, cpuAttention, hostAttentionBf16, hostAttentionGq4};
         for (int i = 0; i < v.length; i++) {  // in the order of CONSTANTS; the c's may be zero or negative
             if (!(v[i] > 0) || Double.isInfinite(v[i])) {
                 throw new IllegalArgumentException("hardware profile " + name + ": " + KEYS[i] + " must be positive, got " + v[i]);
@@ -67,10 +92,16 @@ public record HardwareProfile(String name, String source,
     private static final String[] KEYS = {"gpu_memory_gib", "cpu_memory_gib", "disk_memory_gib", "cpu_to_gpu_gib_s",
             "gpu_to_cpu_cache_gib_s", "gpu_to_cpu_hidden_gib_s", "disk_to_cpu_gib_s", "cpu_to_disk_cache_prefill_gib_s",
             "cpu_to_disk_hidden_prefill_gib_s", "cpu_to_disk_decode_gib_s", "gpu_matmul_prefill_tflops", "gpu_matmul_decode_tflops",
-            "gpu_bmm_prefill_tflops", "gpu_bmm_decode_tflops", "gpu_memory_bandwidth_gib_s", "cpu_attention_tflops"};
+            "gpu_bmm_prefill_tflops", "gpu_bmm_decode_tflops", "gpu_memory_bandwidth_gib_s", "cpu_attention_tflops",
+            "host_attention_bf16_tflops", "host_attention_gq4_tflops"};
 
-    /** A constant as files name it, with its unit. */
-    private record Constant(String key, double unit, ToDoubleFunction<HardwareProfile> get) {}
+    /**
+     * A constant as files name it, with its unit. {@code fallback} is the index of the constant that stands in for it
+     * when a file lacks it (-1: required): profiles written before the host-attention probe still load.
+     */
+    private record Constant(String key, double unit, ToDoubleFunction<HardwareProfile> get, int fallback) {
+        Constant(String key, double unit, ToDoubleFunction<HardwareProfile> get) { this(key, unit, get, -1); }
+    }
 
     private static final List<Constant> CONSTANTS = List.of(
             new Constant("gpu_memory_gib", GIB, HardwareProfile::gpuMemory),
@@ -91,11 +122,13 @@ public record HardwareProfile(String name, String source,
             new Constant("cpu_attention_tflops", TERA, HardwareProfile::cpuAttention),
             new Constant("cpu_attention_c1", 1, HardwareProfile::cpuC1),
             new Constant("cpu_attention_c2", 1, HardwareProfile::cpuC2),
-            new Constant("cpu_attention_c3", 1, HardwareProfile::cpuC3));
+            new Constant("cpu_attention_c3", 1, HardwareProfile::cpuC3),
+            new Constant("host_attention_bf16_tflops", TERA, HardwareProfile::hostAttentionBf16, 15),
+            new Constant("host_attention_gq4_tflops", TERA, HardwareProfile::hostAttentionGq4, 19));
 
-    private static HardwareProfile of(String name, String source, double[] v) {
+    private static HardwareProfile of(String name, String source, double[] v, Schedule schedule) {
         return new HardwareProfile(name, source, (long) v[0], (long) v[1], (long) v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9],
-                v[10], v[11], v[12], v[13], v[14], v[15], v[16], v[17], v[18]);
+                v[10], v[11], v[12], v[13], v[14], v[15], v[16], v[17], v[18], v[19], v[20], schedule);
     }
 
     /**
@@ -109,7 +142,7 @@ public record HardwareProfile(String name, String source,
                 12.89 * g, 0.97 * g, 4.82 * g,
                 0.473 * g, 0.746 * g, 2.015 * g, 2.015 * g,
                 21.24 * t, 4.3 * t, 9.97 * t, 0.079 * t,
-                300e9, 0.0123 * t, 0.0168, 0.0328, 0.0621});
+                300e9, 0.0123 * t, 0.0168, 0.0328, 0.0621, 0.0123 * t, 0.0123 * t}, Schedule.FLEXGEN);
     }
 
     /**
@@ -128,7 +161,7 @@ public record HardwareProfile(String name, String source,
                 55e9, 55e9, 55e9,
                 2e9, 2e9, 2e9, 2e9,
                 761 * t, 152 * t, 100 * t, 4 * t,
-                4.8e12, 0.0156 * t, 0, 0, 0});
+                4.8e12, 0.0156 * t, 0, 0, 0, 0.0156 * t, 0.0156 * t}, Schedule.FLEXGEN);
     }
 
     /** A built-in profile by name, or a JSON / YAML file. */
@@ -151,7 +184,11 @@ public record HardwareProfile(String name, String source,
         return f.endsWith(".yaml") || f.endsWith(".yml") ? new ObjectMapper(new YAMLFactory()) : new ObjectMapper();
     }
 
-    /** Reads a profile file; every constant is required, and the error names the missing one and the file. */
+    /**
+     * Reads a profile file; every constant is required but the host-attention rates (missing: the CPU attention rate
+     * stands in) and the schedule (missing: flexgen, the formulas such files were written for), and the error names the
+     * missing one and the file.
+     */
     public static HardwareProfile load(Path file) {
         JsonNode n;
         try {
@@ -164,6 +201,10 @@ public record HardwareProfile(String name, String source,
         for (int i = 0; i < v.length; i++) {
             Constant k = CONSTANTS.get(i);
             JsonNode x = n.get(k.key);
+            if (x == null && k.fallback >= 0) {
+                v[i] = v[k.fallback];
+                continue;
+            }
             if (x == null || !x.isNumber()) {
                 throw new IllegalArgumentException(file + ": '" + k.key + "' missing or not a number (a profile needs "
                         + CONSTANTS.stream().map(Constant::key).toList() + ")");
@@ -171,7 +212,7 @@ public record HardwareProfile(String name, String source,
             v[i] = x.asDouble() * k.unit;
         }
         String name = n.path("name").asText(file.getFileName().toString());
-        return of(name, n.path("source").asText("file " + file), v);
+        return of(name, n.path("source").asText("file " + file), v, Schedule.parse(n.path("schedule").asText("flexgen"), file));
     }
 
     /** Writes this profile in the form {@link #load} reads (JSON, or YAML for a .yaml / .yml name). */
@@ -180,6 +221,7 @@ public record HardwareProfile(String name, String source,
         ObjectNode n = m.createObjectNode();
         n.put("name", name);
         n.put("source", source);
+        n.put("schedule", schedule.name().toLowerCase(Locale.ROOT));
         for (Constant k : CONSTANTS) n.put(k.key, k.get.applyAsDouble(this) / k.unit);
         Files.writeString(file, m.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n");
     }
@@ -188,12 +230,20 @@ public record HardwareProfile(String name, String source,
     public HardwareProfile withMemory(long gpu, long cpu, long disk) {
         return new HardwareProfile(name, source, gpu, cpu, disk, cpuToGpu, gpuToCpuCache, gpuToCpuHidden, diskToCpu,
                 cpuToDiskCachePrefill, cpuToDiskHiddenPrefill, cpuToDiskDecode, gpuMatmulPrefill, gpuMatmulDecode,
-                gpuBmmPrefill, gpuBmmDecode, gpuMemoryBandwidth, cpuAttention, cpuC1, cpuC2, cpuC3);
+                gpuBmmPrefill, gpuBmmDecode, gpuMemoryBandwidth, cpuAttention, cpuC1, cpuC2, cpuC3, hostAttentionBf16, hostAttentionGq4, schedule);
+    }
+
+    /** The same constants under another schedule. */
+    public HardwareProfile withSchedule(Schedule s) {
+        return new HardwareProfile(name, source, gpuMemory, cpuMemory, diskMemory, cpuToGpu, gpuToCpuCache, gpuToCpuHidden, diskToCpu,
+                cpuToDiskCachePrefill, cpuToDiskHiddenPrefill, cpuToDiskDecode, gpuMatmulPrefill, gpuMatmulDecode,
+                gpuBmmPrefill, gpuBmmDecode, gpuMemoryBandwidth, cpuAttention, cpuC1, cpuC2, cpuC3, hostAttentionBf16, hostAttentionGq4, s);
     }
 
     /** The constants as a table, for reports. */
     public String describe() {
         StringBuilder b = new StringBuilder(name).append(" (").append(source).append(")\n");
+        b.append(String.format(Locale.ROOT, "  %-34s %s%n", "schedule", schedule.name().toLowerCase(Locale.ROOT)));
         for (Constant k : CONSTANTS) {
             b.append(String.format(Locale.ROOT, "  %-34s %.4g%n", k.key, k.get.applyAsDouble(this) / k.unit));
         }

@@ -219,7 +219,7 @@ public final class PolicySearch {
 
     /**
      * The LP for one batch shape: minimise l T_pre + l (n - 1) T_gen over (wg, wc, cg, cc, hg, hc) with T_pre and T_gen
-     * bounded below by each overlapped group of terms, each tier's peaks within headroom x capacity (rows scaled by the
+     * bounded below by each overlapped group of terms (the schedule's {@code Phase.bounds}), each tier's peaks within headroom x capacity (rows scaled by the
      * capacity so the LP sees numbers near 1), wg + wc <= 1, cg + cc <= 1, and hg + hc = 1 (activations never on disk,
      * as in FlexGen's model and runtime). Returns the estimate at the optimum, or null when infeasible.
      */
@@ -234,14 +234,13 @@ public final class PolicySearch {
         Variable tgen = lp.addVariable("Tgen").lower(0).weight((double) l * (n - 1));
 
         sum(lp, "w", x, WG, WC).upper(1);
-        sum(lp, "c", x, CG, CC).upper(1);
+        Expression cache = sum(lp, "c", x, CG, CC).upper(1);
+        // Tandem's executor keeps the KV cache on the GPU or the CPU, never on disk (its schedule has no term for it).
+        if (model.hardware().schedule() == HardwareProfile.Schedule.TANDEM) cache.level(1);
         sum(lp, "h", x, HG, HC).level(1);
 
-        CostModel.Phase p = t.prefill(), d = t.decode();
-        atLeast(lp, "pre_load", tpre, x, p.ctog().plus(p.dtoc()));
-        atLeast(lp, "pre_store", tpre, x, p.gtoc().plus(p.ctod()));
-        atLeast(lp, "pre_comp", tpre, x, p.comp());
-        for (Placement term : List.of(d.gtoc(), d.dtoc(), d.ctod(), d.comp())) atLeast(lp, "gen", tgen, x, d.ctog().plus(term));
+        for (Placement bound : t.prefill().bounds()) atLeast(lp, "pre", tpre, x, bound);
+        for (Placement bound : t.decode().bounds()) atLeast(lp, "gen", tgen, x, bound);
 
         HardwareProfile hw = model.hardware();
         double h = options.headroom;
@@ -294,6 +293,7 @@ public final class PolicySearch {
                 p[i] = ((mask >> bit++ & 1) == 0 ? Math.floor(pct) : Math.ceil(pct - 2e-6)) / 10.0;
             }
             if (p[WG] + p[WC] > 100 || p[CG] + p[CC] > 100) continue;
+            if (model.hardware().schedule() == HardwareProfile.Schedule.TANDEM) p[CC] = Math.round(1000 - 10 * p[CG]) / 10.0;
             p[HG] = Math.round(v[HG] * 1000) / 10.0;
             p[HC] = 100 - p[HG];
             CostModel.Shape s = t.shape();

@@ -28,6 +28,31 @@ class HardwareProfileTest {
     }
 
     @Test
+    void scheduleAndHostAttentionRatesRoundTripAndOldFilesStillLoad(@TempDir Path dir) throws Exception {
+        HardwareProfile p = HardwareProfile.load(Path.of("profiles/h200x2-tandem-measured.json"));
+        assertEquals(HardwareProfile.Schedule.TANDEM, p.schedule());
+        assertEquals(0.061e12, p.hostAttentionBf16(), 1e3);
+        Path f = dir.resolve("back.yaml");
+        p.save(f);
+        HardwareProfile back = HardwareProfile.load(f);
+        assertEquals(HardwareProfile.Schedule.TANDEM, back.schedule());
+        assertEquals(p.hostAttentionGq4(), back.hostAttentionGq4(), 1e3);
+        // A profile written before the host-attention probe: no schedule, no host_attention_* keys. It loads under
+        // FlexGen's schedule (the formulas it was written for) with its CPU attention rate standing in.
+        Path oldYaml = dir.resolve("old.yaml");
+        Files.writeString(oldYaml, Files.readString(f).lines()
+                .filter(l -> !l.startsWith("schedule") && !l.startsWith("host_attention")).reduce("", (a, b) -> a + b + "\n"));
+        HardwareProfile o = HardwareProfile.load(oldYaml);
+        assertEquals(HardwareProfile.Schedule.FLEXGEN, o.schedule());
+        assertEquals(o.cpuAttention(), o.hostAttentionBf16(), 0);
+        assertEquals(o.cpuAttention(), o.hostAttentionGq4(), 0);
+        Path bad = dir.resolve("bad.yaml");
+        Files.writeString(bad, Files.readString(oldYaml) + "schedule: vllm\n");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> HardwareProfile.load(bad));
+        assertTrue(e.getMessage().contains("'schedule' must be flexgen or tandem"), e.getMessage());
+    }
+
+    @Test
     void missingConstantNamesTheKeyAndTheFile(@TempDir Path dir) throws Exception {
         Path f = dir.resolve("bad.yaml");
         Files.writeString(f, "name: bad\ngpu_memory_gib: 16\n");

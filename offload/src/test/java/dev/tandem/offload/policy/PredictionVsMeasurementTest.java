@@ -1,0 +1,83 @@
+package dev.tandem.offload.policy;
+
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Path;
+import java.util.Locale;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The cost model under Tandem's schedule against the runs recorded in BENCHMARKS.md ("Offloading: Tandem vs FlexGen's
+ * own code", "Llama-3-8B shape on one H200"), from the profiles in offload/profiles: constants of the kind
+ * {@code tandem calibrate} measures (pinned copy rates, GEMM and attention rates, HostAttention's rate), none fitted to
+ * the runs' times. Goal of issue 7: predicted throughput within 20% of the measured one.
+ */
+class PredictionVsMeasurementTest {
+    static final Path PROFILES = Path.of("profiles");
+
+    static Estimate predict(String profile, String model, String policy, long gpuMem, long cpuMem) {
+        HardwareProfile hw = HardwareProfile.load(PROFILES.resolve(profile));
+        hw = hw.withMemory(gpuMem, cpuMem, hw.diskMemory());
+        return new CostModel(ModelShape.known(model), hw, 512, 32).estimate(OffloadPolicy.parse(policy));
+    }
+
+    static void near(double measured, double predicted, double within, String what) {
+        System.out.printf(Locale.ROOT, "%s: predicted %.2f, measured %.2f (%+.1f%%)%n", what, predicted, measured, 100 * (predicted / measured - 1));
+        assertEquals(measured, predicted, within * measured, what);
+    }
+
+    @Test
+    void opt30bFlexGensPolicyOnTheTwoGpuHost() {
+        // bench offload --model opt-30b --offload "48 3 20 80 0 100 0 100 cpu-cache-compute" --gpu-mem 16GiB --cpu-mem 220GiB
+        // --chunk-rows 2048: prefill 16.18 s, decode 72.71 s, 51.84 tokens/s.
+        Estimate e = predict("h200x2-tandem-measured.json", "opt-30b", "48 3 20 80 0 100 0 100 cpu-cache-compute", 16L << 30, 220L << 30);
+        System.out.print(e.table());
+        near(51.84, e.tokensPerSecond(), 0.20, "OPT-30B 48x3 tokens/s");
+        near(16.18, e.prefillSeconds(), 0.20, "OPT-30B prefill s");
+        near(72.71, e.decodeSeconds(), 0.20, "OPT-30B decode s");
+    }
+
+    @Test
+    void llama8bPoliciesOnOneGpu() {
+        String p = "h200-tandem-measured.json";
+        long cap = 8L << 30, cpu = 100L << 30;
+        Estimate all = predict(p, "llama3-8b", "64 4 100 0 100 0 100 0", 80L << 30, cpu);
+        Estimate cpuAttn = predict(p, "llama3-8b", "64 4 20 80 0 100 0 100 cpu-cache-compute", cap, cpu);
+        Estimate gpuAttn = predict(p, "llama3-8b", "64 4 20 80 0 100 0 100", cap, cpu);
+        // All on the GPU: over by a third (decode runs eagerly, one launch per op, which the rates above, taken with CUDA
+        // graphs, do not carry); not an offloading case, so outside the issue's goal, but held where it is.
+        near(1315, all.tokensPerSecond(), 0.40, "8B all on GPU tokens/s");
+        near(252, cpuAttn.tokensPerSecond(), 0.20, "8B 20/80 CPU attention tokens/s");
+        near(289, gpuAttn.tokensPerSecond(), 0.20, "8B 20/80 cache to GPU tokens/s");
+    }
+
+    /** The same constants under FlexGen's schedule, for the record (BENCHMARKS.md's before / after table). */
+    @Test
+    void flexGensScheduleOnTheSameConstantsForComparison() {
+        for (String[] c : new String[][]{{"h200x2-tandem-measured.json", "opt-30b", "48 3 20 80 0 100 0 100 cpu-cache-compute", "16", "220"},
+                {"h200-tandem-measured.json", "llama3-8b", "64 4 20 80 0 100 0 100 cpu-cache-compute", "8", "100"},
+                {"h200-tandem-measured.json", "llama3-8b", "64 4 20 80 0 100 0 100", "8", "100"}}) {
+            HardwareProfile hw = HardwareProfile.load(PROFILES.resolve(c[0]));
+            hw = hw.withMemory(Long.parseLong(c[3]) << 30, Long.parseLong(c[4]) << 30, hw.diskMemory());
+            OffloadPolicy p = OffloadPolicy.parse(c[2]);
+            Estimate t = new CostModel(ModelShape.known(c[1]), hw, 512, 32).estimate(p);
+            Estimate f = new CostModel(ModelShape.known(c[1]), hw.withSchedule(HardwareProfile.Schedule.FLEXGEN), 512, 32).estimate(p);
+            System.out.printf(Locale.ROOT, "%s %s: FlexGen's schedule %.1f + %.1f s = %.2f tokens/s; Tandem's %.1f + %.1f s = %.2f tokens/s%n",
+                    c[1], c[2], f.prefillSeconds(), f.decodeSeconds(), f.tokensPerSecond(), t.prefillSeconds(), t.decodeSeconds(), t.tokensPerSecond());
+            // Tandem's schedule charges the in-line copies FlexGen's overlaps, and overlaps the weight stream it does not.
+            assertTrue(t.prefillSeconds() > f.prefillSeconds(), c[2]);
+        }
+    }
+
+    @Test
+    void flexGensScheduleIsUnchangedForItsProfile() {
+        // t4-flexgen keeps FlexGen's formulas (CostModelTest checks its figures); the same constants under Tandem's
+        // schedule overlap more, so they predict more.
+        CostModel flex = CostModelTest.opt30bOnT4();
+        OffloadPolicy p = OffloadPolicy.parse("48 3 20 80 0 100 0 100 cpu-cache-compute");
+        CostModel tandem = new CostModel(flex.model(), flex.hardware().withSchedule(HardwareProfile.Schedule.TANDEM), 512, 32);
+        assertTrue(tandem.estimate(p).decode().layer() < flex.estimate(p).decode().layer());
+    }
+}
