@@ -3,6 +3,7 @@
 #   bash scripts/device/gpu-run.sh [tests] [gq4] [bench25m] [random8b] [hf8b] [logits8b] [opt] [opt13b] [calibrate]   (default: all but the opt ones and calibrate)
 # Splitwise on 2 GPUs (kind nvidia-h200-x2): `tests handover8b` with a plain pack.sh, `splitwise8b` with pack.sh --serve.
 # Offloading: `offloadtest offload8b`; pipeline parallelism over two GPUs (x2): `pipelinetest pipeline8b`; FlexGen side by side: `flexgen30b offload30b` with pack.sh --flexgen (x2: 256 GiB host).
+# Compressed (x2): `flexgen30bc offload30bc` with pack.sh --flexgen; HF accelerate: `accelerate30b`.
 # Prediction beside measurement: `calibrate offload30b offload8b` (x2; calibrate prints plan-offload's figures for those policies).
 # Output goes to $OUT (files) and stdout.
 set -uo pipefail
@@ -89,6 +90,22 @@ for s in $steps; do
       timeout -k 15 ${STEP_TIMEOUT:-330} $JAVA -cp "$CP" dev.tandem.server.cli.Main bench offload --model opt-30b --device cuda \
         --offload "${POLICY:-48 3 20 80 0 100 0 100 cpu-cache-compute}" --gpu-mem 16GiB --cpu-mem 220GiB --prompt-len 512 --gen-len ${GEN:-32} \
         --chunk-rows ${CHUNK:-2048} 2>&1 | grep -v WARNING | tr '\r' '\n' | grep -v "^bench offload \[[# ]*\] [0-9]*/[0-9]* ([0-9.]* s)$" ;;
+    flexgen30bc)
+      # FlexGen's compressed-cache case for OPT-30B (its bench_suite: 64 x 8, everything on the CPU, --compress-cache).
+      timeout -k 15 ${STEP_TIMEOUT:-400} python3 scripts/device/flexgen_peer.py .device/flexgen 16 --model facebook/opt-30b --path _DUMMY_ \
+        --offload-dir /tmp/flexgen-offload --prompt-len 512 --gen-len ${GEN:-32} --cut-gen-len ${CUT:-8} --gpu-batch-size 64 --num-gpu-batches 8 \
+        --percent 0 100 0 100 0 100 --compress-cache --log-file $OUT/flexgen30bc.log 2>&1 | grep --line-buffered -v "it/s\]" ;;
+    offload30bc)
+      # Tandem on FlexGen's compressed policy (attention on the GPU over the 4-bit cache brought from the host), or $POLICY.
+      timeout -k 15 ${STEP_TIMEOUT:-400} $JAVA -cp "$CP" dev.tandem.server.cli.Main bench offload --model opt-30b --device cuda \
+        --offload "${POLICY:-64 8 0 100 0 100 0 100 compress-cache}" --gpu-mem 16GiB --cpu-mem 220GiB --prompt-len 512 --gen-len ${GEN:-32} \
+        --chunk-rows ${CHUNK:-2048} 2>&1 | grep -v WARNING | tr '\r' '\n' | grep -v "^bench offload \[[# ]*\] [0-9]*/[0-9]* ([0-9.]* s)$" ;;
+    accelerate30b)
+      # The other peer: HF accelerate's device_map offloading of OPT-30B (random weights written by init-random, fp16),
+      # GPU capped at 16 GiB, batch $HF_BATCH (default 8), prompt 512, generation 32.
+      [ -f /tmp/opt-30b-random/config.json ] || tandem init-random --config opt-30b --dtype f16 --seed 1 --out /tmp/opt-30b-random 2>&1 | grep -v WARNING
+      timeout -k 15 ${STEP_TIMEOUT:-400} python3 scripts/device/hf_accelerate.py --model /tmp/opt-30b-random --gpu-mem 16GiB --cpu-mem 200GiB \
+        --batch ${HF_BATCH:-8} --prompt-len 512 --gen-len ${GEN:-32} 2>&1 | grep --line-buffered -v "Warning\|warn(" ;;
     bench25m)
       tandem bench steps --model /tmp/gutenberg-stories-llama-25m --device cuda --decode-batches 1,16,64 --prefill 256,512 --context 128 --steps 64 ;;
     random8b)
