@@ -10,7 +10,8 @@ import java.util.Set;
 /** The options of {@code tandem bench serve}, parsed and checked; every mistake is a {@link UsageException} naming the option. */
 public record BenchOptions(String url, String model, Path tokenizer, Path trace, boolean replay, double rate, long seed,
                            double durationS, int maxRequests, double scaleTokens, int maxContext, String apiKey,
-                           int concurrency, Path out, boolean progress, int baselineRequests, double timeoutS) {
+                           int concurrency, Path out, boolean progress, int baselineRequests, double timeoutS,
+                           boolean ttftByLength) {
 
     /** Wrong command line: printed with a hint to --help, exit code 2. */
     public static final class UsageException extends BenchException {
@@ -41,6 +42,7 @@ public record BenchOptions(String url, String model, Path tokenizer, Path trace,
         VALUED.put("out", "output folder (default bench-out/serve-<timestamp>)");
         FLAGS.put("replay", "send at the trace's own arrival times (relative to its first row)");
         FLAGS.put("no-progress", "no progress bar on stderr");
+        FLAGS.put("median-ttft-only", "judge every TTFT against the median prompt's unloaded TTFT (default: also measure the 10th and 90th percentile prompt lengths and interpolate)");
         FLAGS.put("help", "show options");
     }
 
@@ -92,7 +94,7 @@ public record BenchOptions(String url, String model, Path tokenizer, Path trace,
         return new BenchOptions(required(v, "url"), v.get("model"), Path.of(required(v, "tokenizer")), Path.of(required(v, "trace")),
                 replay, rate, longValue(v, "seed", 42), positive(v, "duration", 0), integer(v, "max-requests", 0),
                 positive(v, "scale-tokens", 1), maxContext, v.get("api-key"), integer(v, "concurrency", 0), out,
-                !v.containsKey("no-progress"), baseline, positive(v, "timeout", 600));
+                !v.containsKey("no-progress"), baseline, positive(v, "timeout", 600), !v.containsKey("median-ttft-only"));
     }
 
     private static String required(Map<String, String> v, String name) {

@@ -70,9 +70,9 @@ public final class Charts {
     private static String sloRatios(Path dir, List<RequestRecord> ok, UnloadedBaseline base) throws IOException {
         XYSeriesCollection data = new XYSeriesCollection();
         // Clamped away from 0: a log axis cannot show two chunks that arrived in the same read.
-        data.addSeries(cdfSeries("TTFT", floor(values(ok, r -> r.ttftS() / base.ttftS())), 1));
+        data.addSeries(cdfSeries("TTFT", floor(values(ok, r -> r.ttftS() / base.ttftFor(r.promptTokens()))), 1));
         data.addSeries(cdfSeries("TBT", floor(ok.stream().flatMapToDouble(r -> Arrays.stream(r.chunkGapsS())).map(g -> g / base.tbtS()).toArray()), 1));
-        data.addSeries(cdfSeries("E2E", floor(values(ok, r -> r.e2eS() / base.expectedE2eS(r.outputTokens()))), 1));
+        data.addSeries(cdfSeries("E2E", floor(values(ok, r -> r.e2eS() / base.expectedE2eS(r.promptTokens(), r.outputTokens()))), 1));
         JFreeChart chart = ChartFactory.createXYLineChart("Slowdown vs unloaded (CDF)", "loaded / unloaded", "fraction of samples",
                 data, PlotOrientation.VERTICAL, true, false, false);
         XYPlot plot = chart.getXYPlot();

@@ -27,6 +27,12 @@ public final class MarkdownReport {
                 .append(fmt("%d requests one at a time, %d prompt / %d output tokens (the run's median sizes).%n%n", u.requests(), u.promptTokens(), u.outputTokens()))
                 .append("| TTFT (ms) | mean TBT (ms) | E2E (ms) |\n|---:|---:|---:|\n")
                 .append(fmt("| %s | %s | %s |%n", ms(u.ttftS()), ms(u.tbtS()), ms(u.e2eS())));
+        if (!u.ttftCurve().isEmpty()) {
+            md.append("\nUnloaded TTFT by prompt length (2 requests each beside the median's; a request's TTFT and E2E limits use "
+                    + "its own length, interpolated):");
+            for (double[] pt : u.ttftCurve()) md.append(fmt(" %d tokens %s ms;", (int) pt[0], ms(pt[1])));
+            md.append("\n");
+        }
 
         RunSummary.Counts n = s.requests();
         md.append("\n## Requests\n\n| issued | completed | failed | fewer tokens than asked | prompt-token count differs from server | no usage in stream | send late, mean / max (ms) |\n")

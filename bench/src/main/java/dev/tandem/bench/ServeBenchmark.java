@@ -128,7 +128,9 @@ public final class ServeBenchmark {
 
     /**
      * One warm-up request (not counted: first-call costs such as JIT or graph capture), then the baseline requests,
-     * at the run's median sizes; at least 2 output tokens so there is a gap to time.
+     * at the run's median sizes; at least 2 output tokens so there is a gap to time. Then the unloaded TTFT at the
+     * run's 10th and 90th percentile prompt lengths (two requests each, two output tokens), so that each request's
+     * TTFT is judged against a prompt of its own length.
      */
     private UnloadedBaseline baseline(LoadRunner runner, List<PlannedRequest> plan, PromptSynthesizer prompts) {
         int output = Math.max(2, median(plan.stream().mapToInt(PlannedRequest::outputTokens).toArray()));
@@ -138,7 +140,23 @@ public final class ServeBenchmark {
         checkBaseline(runner.sequential(1, prompt, output, -1));
         List<RequestRecord> measured = runner.sequential(options.baselineRequests(), prompt, output, -2);
         checkBaseline(measured);
-        return UnloadedBaseline.of(measured, prompt, output);
+        UnloadedBaseline base = UnloadedBaseline.of(measured, prompt, output);
+        int[] sizes = plan.stream().mapToInt(PlannedRequest::promptTokens).sorted().toArray();
+        java.util.Map<Integer, List<RequestRecord>> more = new java.util.TreeMap<>();
+        for (int pct : options.ttftByLength() ? new int[] {10, 90} : new int[0]) {
+            int p = Math.max(prompts.minimumTokens(), Math.min(sizes[(int) ((sizes.length - 1) * pct / 100.0)], options.maxContext() - 2));
+            if (p == prompt || more.containsKey(p)) continue;
+            List<RequestRecord> rs = runner.sequential(2, p, 2, -3 - pct);
+            checkBaseline(rs);
+            more.put(p, rs);
+        }
+        if (!more.isEmpty()) {
+            base = base.withTtftAt(more);
+            status("unloaded TTFT by prompt length: " + base.ttftCurve().stream()
+                    .map(pt -> String.format(java.util.Locale.ROOT, "%d tokens %.1f ms", (int) pt[0], pt[1] * 1e3))
+                    .collect(java.util.stream.Collectors.joining(", ")));
+        }
+        return base;
     }
 
     private void checkBaseline(List<RequestRecord> records) {

@@ -6,7 +6,8 @@ import java.util.List;
 /**
  * Splitwise-style SLOs, relative to the {@link UnloadedBaseline}, and goodput.
  *
- * <p>Nine SLOs: P50/P90/P99 of TTFT within 2x/3x/6x of unloaded TTFT; of TBT (every gap between text chunks)
+ * <p>Nine SLOs: P50/P90/P99 of TTFT within 2x/3x/6x of unloaded TTFT (of a prompt of the request's length,
+ * {@link UnloadedBaseline#ttftFor}); of TBT (every gap between text chunks)
  * within 1.25x/1.5x/5x of unloaded mean TBT; of E2E within 1.25x/1.5x/5x of the request's own unloaded E2E
  * ({@link UnloadedBaseline#expectedE2eS}). Attainment of a Pxx SLO is the share of samples within its limit,
  * failed requests counted as outside it; the SLO is met when that share is at least xx%. The percentile figures
@@ -18,8 +19,8 @@ import java.util.List;
  */
 public record SloReport(List<Result> results, int requests, int goodRequests, double goodputRps, String goodRule) {
 
-    public static final String GOOD_RULE = "completed, TTFT <= 3x unloaded TTFT, mean TBT <= 1.5x unloaded TBT (if >= 2 tokens), "
-            + "E2E <= 1.5x its unloaded E2E (unloaded TTFT + (tokens - 1) x unloaded TBT)";
+    public static final String GOOD_RULE = "completed, TTFT <= 3x unloaded TTFT (at its prompt length), mean TBT <= 1.5x unloaded TBT (if >= 2 tokens), "
+            + "E2E <= 1.5x its unloaded E2E (its unloaded TTFT + (tokens - 1) x unloaded TBT)";
 
     /** One SLO: limit {@code multiple} x unloaded at percentile {@code level}; ratios are loaded / unloaded. */
     public record Result(String metric, int level, double multiple, double unloadedS, double measuredRatio,
@@ -33,9 +34,9 @@ public record SloReport(List<Result> results, int requests, int goodRequests, do
         int good = 0;
         for (RequestRecord r : records) {
             if (!r.ok()) continue;
-            ttft.add(r.ttftS() / base.ttftS());
+            ttft.add(r.ttftS() / base.ttftFor(r.promptTokens()));
             for (double g : r.chunkGapsS()) tbt.add(g / base.tbtS());
-            e2e.add(r.e2eS() / base.expectedE2eS(r.outputTokens()));
+            e2e.add(r.e2eS() / base.expectedE2eS(r.promptTokens(), r.outputTokens()));
             if (isGood(base, r)) good++;
         }
         int failed = (int) records.stream().filter(r -> !r.ok()).count();
@@ -49,10 +50,10 @@ public record SloReport(List<Result> results, int requests, int goodRequests, do
 
     public static boolean isGood(UnloadedBaseline base, RequestRecord r) {
         if (!r.ok()) return false;
-        boolean ttftOk = r.ttftS() <= 3 * base.ttftS();
+        boolean ttftOk = r.ttftS() <= 3 * base.ttftFor(r.promptTokens());
         double tbt = r.meanTbtS();
         boolean tbtOk = Double.isNaN(tbt) || Double.isNaN(base.tbtS()) || tbt <= 1.5 * base.tbtS();
-        boolean e2eOk = r.e2eS() <= 1.5 * base.expectedE2eS(r.outputTokens());
+        boolean e2eOk = r.e2eS() <= 1.5 * base.expectedE2eS(r.promptTokens(), r.outputTokens());
         return ttftOk && tbtOk && e2eOk;
     }
 

@@ -48,7 +48,7 @@ class ServeBenchmarkTest {
             Path out = tmp.resolve("run");
             Run r = run("--url", server.url(), "--tokenizer", Shared.model().toString(), "--trace", Shared.conv().toString(),
                     "--rate", "25", "--max-requests", String.valueOf(n), "--scale-tokens", "0.05", "--max-context", "128",
-                    "--seed", "3", "--out", out.toString());
+                    "--seed", "3", "--out", out.toString(), "--median-ttft-only");
             assertEquals(0, r.code(), r.err());
             assertEquals(4 + n, server.completions.get());
             for (String f : List.of("summary.json", "report.md", "requests.csv", "timeseries.csv", "cdf-ttft.png", "cdf-tbt.png",
@@ -129,6 +129,14 @@ class ServeBenchmarkTest {
                 assertEquals(3 + i, Integer.parseInt(rows.get(i)[8]));
             }
             assertTrue(!r.err().contains("done,"), "no progress lines with --no-progress");
+            // Unloaded TTFT at the median prompt (23 tokens) and at the 10th / 90th percentile lengths (20, 25): two
+            // requests each beside the warm-up and the three median ones.
+            assertEquals(1 + 3 + 2 + 2 + 7, server.completions.get());
+            JsonNode curve = new ObjectMapper().readTree(out.resolve("summary.json").toFile()).path("unloaded").path("ttftCurve");
+            assertEquals(3, curve.size(), curve.toString());
+            assertEquals(20, curve.get(0).get(0).asInt());
+            assertEquals(25, curve.get(2).get(0).asInt());
+            assertTrue(r.err().contains("unloaded TTFT by prompt length: 20 tokens"), r.err());
         }
     }
 

@@ -32,6 +32,29 @@ class SloReportTest {
     }
 
     @Test
+    void unloadedTtftFollowsThePromptLengthWhereItWasMeasuredAtSeveralLengths() {
+        // measured: 100 tokens 0.100 s (the median run), 20 tokens 0.060 s, 900 tokens 0.500 s
+        UnloadedBaseline b = BASE.withTtftAt(java.util.Map.of(20, List.of(request(0, 0.060, 0.010)), 900, List.of(request(1, 0.500, 0.010))));
+        assertEquals(3, b.ttftCurve().size());
+        assertEquals(0.060, b.ttftFor(5), 1e-12);    // below the shortest: its TTFT
+        assertEquals(0.080, b.ttftFor(60), 1e-12);   // halfway between 20 and 100
+        assertEquals(0.300, b.ttftFor(500), 1e-12);  // halfway between 100 and 900
+        assertEquals(0.550, b.ttftFor(1000), 1e-12); // beyond: the last segment's slope, 0.5 ms per token
+        assertEquals(0.550 + 10 * 0.010, b.expectedE2eS(1000, 11), 1e-12);
+        assertEquals(0.100, BASE.ttftFor(5000), 1e-12); // one size measured: every prompt gets it
+        // A 900-token prompt whose first token took 0.6 s is good against its own length (<= 3 x 0.5 s), not against the median's (0.1 s).
+        RequestRecord longPrompt = new RequestRecord(7, 9, 0, 0, 900, 11, 900, 11, true, chunks(0.6, 0.010), 0.6 + 0.101, 200, null);
+        assertTrue(SloReport.isGood(b, longPrompt));
+        assertFalse(SloReport.isGood(BASE, longPrompt));
+    }
+
+    private static double[] chunks(double ttft, double tbt) {
+        double[] c = new double[11];
+        for (int i = 0; i < c.length; i++) c[i] = ttft + i * tbt;
+        return c;
+    }
+
+    @Test
     void attainmentIsTheShareWithinTheLimitAndFailuresCountAgainstIt() {
         List<RequestRecord> rs = new ArrayList<>();
         // TTFT ratios: 6 at 1x, 2 at 2.5x, 1 at 5x, then one failure: 10 requests.
