@@ -471,7 +471,8 @@ public final class OffloadedGenerator implements AutoCloseable {
                     }
                     case GQ4 -> {
                         dev.tandem.core.quant.GroupQuant4.quantize(src.asSlice(srcOff, 4L * kvDim), DType.F32,
-                                HostKvCache.slotLayout(1, config.kvHeads(), config.headDim()), dst, dstOff);
+                                HostKvCache.slotLayout(1, config.kvHeads(), config.headDim()), dst, dstOff,
+                                dev.tandem.core.quant.GroupQuant4.KV_RANGE);
                         return;
                     }
                     default -> { }
