@@ -8,8 +8,8 @@ import java.lang.foreign.MemorySegment;
 /**
  * FlexGen's group-wise 4-bit compression (group 64, asymmetric; each group's range by min / max or by least
  * squares: {@link Range}), for weights (grouped along the output channel: {@code groupDim = 0} of [out, in]) and
- * the KV cache (grouped along head_dim: the last dimension). The byte layout is {@link Gq4Layout}'s; the CUDA module's dequantize kernel reads the same bytes and gives the same
- * bits. Usage:
+ * the KV cache (grouped along head_dim: the last dimension). The byte layout is {@link Gq4Layout}'s; the CUDA
+ * module's dequantize kernel reads the same bytes and gives the same bits. Usage:
  * <pre>
  *   Packed p = GroupQuant4.quantize(src, DType.BF16, 0, arena, out, in);   // a weight, grouped along out
  *   GroupQuant4.dequantizeRows(p, 0, out, dst, 0, DType.BF16);              // back to bf16 rows
