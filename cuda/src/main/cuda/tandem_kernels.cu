@@ -960,9 +960,51 @@ extern "C" __global__ void tdm_gq4_dequant_cols_f32(const unsigned char* src, fl
 }
 
 // Quantize, grouped along the last dimension (the KV cache): one thread per group, which owns its 32 bytes of
-// nibbles. The same IEEE operations as Gq4Quantizer (min rounded down and scale up to fp16; q = floor((x - min) /
-// scale + 0.5) clamped), so the bytes equal the CPU's. Values beyond fp16's range give infinite parameters (the
-// CPU quantizer rejects those).
+// nibbles. The same IEEE operations as Gq4Quantizer and Gq4RangeSearch.refine (GroupQuant4.Range.REFIT: min
+// rounded down and scale up to fp16, then up to 4 least-squares refits of (min, scale) while the squared error
+// falls; q = floor((x - min) / scale + 0.5) clamped), every one an explicit _rn intrinsic so that nvcc fuses
+// nothing, and the sums in index order: the bytes equal the CPU's. Values beyond fp16's range give infinite
+// parameters (the CPU quantizer rejects those).
+__device__ __forceinline__ float gq4Code(float v, float mn, float sc) {
+    return sc != 0.f ? fminf(15.f, fmaxf(0.f, floorf(__fadd_rn(__fdiv_rn(__fsub_rn(v, mn), sc), 0.5f)))) : 0.f;
+}
+
+// Squared error of the group through (mn, sc), summed in f32 in index order (Gq4RangeSearch.error).
+template <typename T>
+__device__ float gq4Error(const T* x, int n, float mn, float sc) {
+    float err = 0.f;
+    for (int j = 0; j < n; j++) {
+        float d = __fsub_rn(__fmaf_rn(gq4Code(load(x + j), mn, sc), sc, mn), load(x + j));
+        err = __fadd_rn(err, __fmul_rn(d, d));
+    }
+    return err;
+}
+
+// The least-squares (min, scale) given the codes under (mn16, sc16), as fp16 into them; false where there is none
+// (Gq4RangeSearch.refit).
+template <typename T>
+__device__ bool gq4Refit(const T* x, int n, __half& mn16, __half& sc16) {
+    float mn = __half2float(mn16), sc = __half2float(sc16), sq = 0.f, sx = 0.f;
+    for (int j = 0; j < n; j++) {
+        sq = __fadd_rn(sq, gq4Code(load(x + j), mn, sc));
+        sx = __fadd_rn(sx, load(x + j));
+    }
+    float mq = __fdiv_rn(sq, (float) n), mx = __fdiv_rn(sx, (float) n), cov = 0.f, var = 0.f;
+    for (int j = 0; j < n; j++) {
+        float dq = __fsub_rn(gq4Code(load(x + j), mn, sc), mq);
+        cov = __fadd_rn(cov, __fmul_rn(dq, __fsub_rn(load(x + j), mx)));
+        var = __fadd_rn(var, __fmul_rn(dq, dq));
+    }
+    if (!(var > 0.f) || !(cov > 0.f)) return false;
+    float s = __fdiv_rn(cov, var), m = __fsub_rn(mx, __fmul_rn(s, mq));
+    __half s16 = __float2half_rn(s), m16 = __float2half_rn(m);
+    float s2 = __half2float(s16), m2 = __half2float(m16);
+    if (!(s2 > 0.f) || isinf(s2) || isinf(m2)) return false;
+    mn16 = m16;
+    sc16 = s16;
+    return true;
+}
+
 template <typename T>
 __device__ void gq4QuantRows(const T* src, unsigned char* dst, Gq4 l, int groups, long n) {
     for (long g = blockIdx.x * (long) blockDim.x + threadIdx.x; g < n; g += (long) gridDim.x * blockDim.x) {
@@ -978,6 +1020,17 @@ __device__ void gq4QuantRows(const T* src, unsigned char* dst, Gq4 l, int groups
         __half mn16 = __float2half_rd(lo);
         float mn = __half2float(mn16);
         __half sc16 = __float2half_ru(__fdiv_rn(__fsub_rn(hi, mn), 15.f));
+        float err = gq4Error(x, rows, mn, __half2float(sc16));
+        for (int it = 0; it < 4 && err > 0.f; it++) {
+            __half m16 = mn16, s16 = sc16;
+            if (!gq4Refit(x, rows, m16, s16)) break;
+            float e = gq4Error(x, rows, __half2float(m16), __half2float(s16));
+            if (!(e < err)) break;
+            err = e;
+            mn16 = m16;
+            sc16 = s16;
+        }
+        mn = __half2float(mn16);
         float sc = __half2float(sc16);
         unsigned char* rec = dst + o * l.recordBytes;
         *(__half*) (rec + l.minsOffset + 2L * k) = mn16;
@@ -986,7 +1039,7 @@ __device__ void gq4QuantRows(const T* src, unsigned char* dst, Gq4 l, int groups
             int q[2];
             for (int h = 0; h < 2; h++) {
                 float t = 0.f;
-                if (j + h < rows && sc != 0.f) t = fminf(15.f, fmaxf(0.f, floorf(__fadd_rn(__fdiv_rn(__fsub_rn(load(x + j + h), mn), sc), 0.5f))));
+                if (j + h < rows) t = gq4Code(load(x + j + h), mn, sc);
                 q[h] = (int) t;
             }
             rec[(j0 + j) >> 1] = (unsigned char) (q[0] | q[1] << 4);

@@ -12,6 +12,7 @@ import dev.tandem.core.model.LlamaModel;
 import dev.tandem.core.model.Model;
 import dev.tandem.core.model.ModelConfig;
 import dev.tandem.core.model.StepBatch;
+import dev.tandem.core.quant.GroupQuant4;
 import dev.tandem.core.quant.WeightCompression;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -74,27 +75,32 @@ class PerplexityTest {
     }
 
     /**
-     * FlexGen's 4-bit compression raises the perplexity of two 512-token windows by a bounded amount. The KV cache
-     * alone stays within the issue's 2% (measured +1.7% here, +1.9% on 16k tokens). Weights and KV together do not:
-     * +5.8% here, +5.7% on 16k tokens, +4.65% on all of val.txt; the weights alone +3.1-3.7% (+2.9% with groups of 32): this 25M-parameter
-     * model (hidden size 448) loses more to 4-bit round-to-nearest than the OPT models FlexGen reports on. The bound
-     * of 7% catches a regression in the format or kernels, not the issue's target; BENCHMARKS.md has the figures.
+     * 4-bit compression in FlexGen's format raises the perplexity of two 512-token windows by a bounded amount, and
+     * the least-squares range choice for weights costs less than FlexGen's min / max. Measured here: KV cache +1.22%,
+     * weights (least squares) and KV +4.06%, weights by min / max and KV +6.61%; on all of val.txt the issue's 2% is
+     * met by the KV cache and by the weights alone, not by both together (BENCHMARKS.md has the figures). The bounds
+     * catch a regression in the format, the kernels or the range search.
      */
     @Test
     void compressionRaisesPerplexityBoundedly() {
         long tokens = 1024;
         double base = Perplexity.evaluate(model, backend, stream, 512, tokens, KvLayout.Format.F32).perplexity();
         double kv = Perplexity.evaluate(model, backend, stream, 512, tokens, KvLayout.Format.GQ4).perplexity();
-        double both;
-        try (Model compressed = WeightCompression.roundTrip(new Model(model.config(), model.weights(), model.tokenizer(), model.format(), () -> {}))) {
-            both = Perplexity.evaluate(compressed, backend, stream, 512, tokens, KvLayout.Format.GQ4).perplexity();
-        }
-        System.out.printf("perplexity on %d tokens: %.4f, KV GQ4 %.4f (%+.2f%%), weights and KV GQ4 %.4f (%+.2f%%)%n", tokens, base, kv,
-                100 * (kv / base - 1), both, 100 * (both / base - 1));
+        double both = bothCompressed(GroupQuant4.Range.LEAST_SQUARES, tokens), minMax = bothCompressed(GroupQuant4.Range.MIN_MAX, tokens);
+        System.out.printf("perplexity on %d tokens: %.4f, KV GQ4 %.4f (%+.2f%%), weights (least squares) and KV GQ4 %.4f (%+.2f%%),"
+                        + " weights (min / max) and KV GQ4 %.4f (%+.2f%%)%n", tokens, base, kv, 100 * (kv / base - 1), both,
+                100 * (both / base - 1), minMax, 100 * (minMax / base - 1));
         assertTrue(kv > base && both > kv, "compression costs something: " + base + " / " + kv + " / " + both);
         assertTrue(kv / base <= KV_BOUND, "KV compression: " + base + " -> " + kv);
         assertTrue(both / base <= BOTH_BOUND, "weight and KV compression: " + base + " -> " + both);
+        assertTrue(both < minMax, "least-squares weights " + both + ", min / max weights " + minMax);
     }
 
-    static final double KV_BOUND = 1.02, BOTH_BOUND = 1.07;
+    private static double bothCompressed(GroupQuant4.Range range, long tokens) {
+        try (Model compressed = WeightCompression.roundTrip(new Model(model.config(), model.weights(), model.tokenizer(), model.format(), () -> {}), range)) {
+            return Perplexity.evaluate(compressed, backend, stream, 512, tokens, KvLayout.Format.GQ4).perplexity();
+        }
+    }
+
+    static final double KV_BOUND = 1.015, BOTH_BOUND = 1.05;
 }

@@ -86,6 +86,11 @@ public final class Gq4Bench {
             System.out.printf("%-34s %-6s %10.2f %10.2f %10.2f%n", name, type, v * 1e3, s * 1e3, bytes / v / 1e9);
         }
         System.out.printf("%-34s %-6s %10.2f %10s %10.2f (GB/s read)%n", name, "quant", quant * 1e3, "", 4 * n / quant / 1e9);
+        // The range choices beyond min / max: the KV cache's refits, the weights' search (in parallel over columns).
+        GroupQuant4.Range range = l.groupedAlongRows() ? GroupQuant4.KV_RANGE : WeightCompression.DEFAULT_RANGE;
+        double chosen = best(Math.max(1, runs / 5), () -> GroupQuant4.quantize(src, DType.F32, l, packed, 0, range));
+        System.out.printf("%-34s %-6s %10.2f %10s %10.2f (GB/s read; %.1fx min / max's time; %s)%n", name, "quant", chosen * 1e3, "",
+                4 * n / chosen / 1e9, chosen / quant, range + (l.groupedAlongRows() ? "" : ", " + java.util.concurrent.ForkJoinPool.getCommonPoolParallelism() + " pool threads"));
     }
 
     /** Element by element from the layout: the reference the vector path is measured against. */

@@ -39,8 +39,9 @@ public final class CudaGq4 {
     }
 
     /**
-     * Compresses {@code src} (bf16 or f32, row-major) into {@code packed}. Only tensors grouped along their last
-     * dimension (the KV cache's head_dim); weights are compressed once on the host.
+     * Compresses {@code src} (bf16 or f32, row-major) into {@code packed}, each group's range chosen as
+     * {@link dev.tandem.core.quant.GroupQuant4#KV_RANGE} (min / max, then a few least-squares refits). Only tensors
+     * grouped along their last dimension (the KV cache's head_dim); weights are compressed once on the host.
      */
     public void quantize(long src, DType type, Gq4Layout l, long packed) {
         if (l.inner() != 1) throw new IllegalArgumentException(l + ": the GPU compresses tensors grouped along their last dimension only");

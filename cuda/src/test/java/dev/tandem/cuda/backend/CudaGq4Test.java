@@ -69,7 +69,7 @@ class CudaGq4Test {
             for (int s = 3; s < SHAPES.length; s++) {
                 for (DType type : new DType[] {DType.F32, DType.BF16}) {
                     MemorySegment src = random(arena, SHAPES[s], type, s);
-                    GroupQuant4.Packed want = GroupQuant4.quantize(src, type, DIMS[s], arena, SHAPES[s]);
+                    GroupQuant4.Packed want = GroupQuant4.quantize(src, type, DIMS[s], GroupQuant4.KV_RANGE, arena, SHAPES[s]);
                     Gq4Layout l = want.layout();
                     long dSrc = cuda.malloc(src.byteSize()), dPacked = cuda.malloc(l.packedBytes());
                     try {

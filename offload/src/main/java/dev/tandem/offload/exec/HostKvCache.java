@@ -97,7 +97,7 @@ public final class HostKvCache {
         switch (format) {
             case F32 -> MemorySegment.copy(src, srcOff, dst, dstOff, 4L * kvDim);
             case GQ4 -> dev.tandem.core.quant.GroupQuant4.quantize(src.asSlice(srcOff, 4L * kvDim), DType.F32, slotLayout(1, kvHeads, headDim),
-                    dst, dstOff);
+                    dst, dstOff, dev.tandem.core.quant.GroupQuant4.KV_RANGE); // the same refits as the GPU's KV quantizer
             case BF16 -> {
                 MemorySegment.copy(src, java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, srcOff, row, 0, kvDim);
                 dev.tandem.core.tensor.Codec.encode(DType.BF16, row, 0, kvDim, dst, dstOff);

@@ -2,6 +2,7 @@ package dev.tandem.offload.exec;
 
 import dev.tandem.core.quant.Gq4Layout;
 import dev.tandem.core.quant.GroupQuant4;
+import dev.tandem.core.quant.WeightCompression;
 import dev.tandem.core.tensor.DType;
 import dev.tandem.core.tensor.Tensor;
 
@@ -10,7 +11,8 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * FlexGen's weight compression as the executor uses it: a matrix [out, in] in 4-bit groups of 64 output channels
- * (GQ4 grouped along dimension 0), decompressed to bf16 where it is used.
+ * (GQ4 grouped along dimension 0), each group's range chosen as {@link WeightCompression} chooses it (on the CPU,
+ * once, whatever the device), decompressed to bf16 where it is used.
  */
 final class WeightRounding {
     private WeightRounding() {}
@@ -18,7 +20,7 @@ final class WeightRounding {
     static Gq4Layout layout(MatrixShape m) { return Gq4Layout.of(0, m.rows(), m.cols()); }
 
     static void compress(Tensor matrix, MemorySegment dst) {
-        GroupQuant4.quantize(matrix.data(), matrix.dtype(), layout(MatrixShape.of(matrix)), dst, 0);
+        GroupQuant4.quantize(matrix.data(), matrix.dtype(), layout(MatrixShape.of(matrix)), dst, 0, WeightCompression.DEFAULT_RANGE);
     }
 
     /** The compressed bytes at {@code src} as bf16 rows into {@code dst}. */

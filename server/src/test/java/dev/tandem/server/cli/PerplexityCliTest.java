@@ -37,6 +37,9 @@ class PerplexityCliTest {
         r = CliTest.run("perplexity", "--model", model, "--text", text, "--device", "reference", "--compress-kv", "--max-tokens", "8");
         assertEquals(1, r.code());
         assertTrue(r.err().contains("reference backend keeps its KV cache in f32"), r.err());
+        r = CliTest.run("perplexity", "--model", model, "--text", text, "--compress-weights", "--weight-range", "minmax");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--weight-range must be least-squares or min-max, got minmax"), r.err());
     }
 
     private static double perplexity(String model, String text, String... flags) {

@@ -210,8 +210,8 @@ public final class CpuBackend implements Backend {
             Gq4Layout slot = s.layout().slotLayout();
             for (int t = 0; t < kk.rows(); t++) {
                 if (slots[t] < 0 || slots[t] >= s.layout().slots()) throw new IllegalArgumentException("slot " + slots[t]);
-                GroupQuant4.quantize(kk.segment().asSlice(kk.offset(t, 0), rowBytes), DType.F32, slot, s.keys(layer), s.offset(slots[t], 0));
-                GroupQuant4.quantize(vv.segment().asSlice(vv.offset(t, 0), rowBytes), DType.F32, slot, s.values(layer), s.offset(slots[t], 0));
+                GroupQuant4.quantize(kk.segment().asSlice(kk.offset(t, 0), rowBytes), DType.F32, slot, s.keys(layer), s.offset(slots[t], 0), GroupQuant4.KV_RANGE);
+                GroupQuant4.quantize(vv.segment().asSlice(vv.offset(t, 0), rowBytes), DType.F32, slot, s.values(layer), s.offset(slots[t], 0), GroupQuant4.KV_RANGE);
             }
             return;
         }

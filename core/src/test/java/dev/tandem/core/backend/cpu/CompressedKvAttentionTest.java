@@ -62,7 +62,7 @@ class CompressedKvAttentionTest {
             for (int s = 0; s < rows.length; s++) {
                 out[s] = new float[rows[s].length][];
                 for (int t = 0; t < rows[s].length; t++) {
-                    GroupQuant4.Packed p = GroupQuant4.quantize(MemorySegment.ofArray(rows[s][t]), DType.F32, 1, arena, kvHeads, headDim);
+                    GroupQuant4.Packed p = GroupQuant4.quantize(MemorySegment.ofArray(rows[s][t]), DType.F32, 1, GroupQuant4.KV_RANGE, arena, kvHeads, headDim);
                     assertEquals(Gq4Layout.of(1, kvHeads, headDim), p.layout());
                     out[s][t] = GroupQuant4.dequantize(p);
                 }
