@@ -21,6 +21,7 @@ public final class CpuOffloadDevice implements OffloadDevice {
     private final HostMemory host;
     private final Arena slots = Arena.ofShared();
     private boolean compress;
+    private dev.tandem.core.quant.GroupQuant4.Range range = dev.tandem.core.quant.WeightCompression.DEFAULT_RANGE;
 
     public CpuOffloadDevice(CpuBackend backend, long cpuMemoryCap) {
         this.backend = backend;
@@ -40,8 +41,11 @@ public final class CpuOffloadDevice implements OffloadDevice {
     public void compressWeights(boolean on) { compress = on; }
 
     @Override
+    public void weightRange(dev.tandem.core.quant.GroupQuant4.Range range) { this.range = range; }
+
+    @Override
     public Weight resident(Tensor matrix, boolean layerMatrix) {
-        if (compress && layerMatrix) matrix = WeightRounding.roundTrip(matrix, slots);
+        if (compress && layerMatrix) matrix = WeightRounding.roundTrip(matrix, range, slots);
         // Packed now (the matrix may live in an arena about to close), counted against the RAM cap.
         long bytes = backend.packedBytes(matrix);
         host.reserve(bytes);
@@ -55,7 +59,7 @@ public final class CpuOffloadDevice implements OffloadDevice {
 
     @Override
     public void toStreamed(Tensor matrix, MemorySegment dst) {
-        if (compress) WeightRounding.compress(matrix, dst);
+        if (compress) WeightRounding.compress(matrix, range, dst);
         else MemorySegment.copy(matrix.data(), 0, dst, 0, matrix.data().byteSize());
     }
 

@@ -24,6 +24,7 @@ public final class CudaOffloadDevice implements OffloadDevice {
     private final long gpuCap, baseline;
     private final dev.tandem.cuda.backend.CudaGq4 gq4;
     private boolean compress;
+    private dev.tandem.core.quant.GroupQuant4.Range range = dev.tandem.core.quant.WeightCompression.DEFAULT_RANGE;
     /** Device staging for compressed KV slots on their way to or from the host (grown on demand). */
     private long kvPacked, kvPackedBytes;
 
@@ -73,11 +74,14 @@ public final class CudaOffloadDevice implements OffloadDevice {
     public void compressWeights(boolean on) { compress = on; }
 
     @Override
+    public void weightRange(dev.tandem.core.quant.GroupQuant4.Range range) { this.range = range; }
+
+    @Override
     public Weight resident(Tensor matrix, boolean layerMatrix) {
         Weight w;
         if (compress && layerMatrix) {
             try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
-                w = backend.upload(WeightRounding.roundTrip(matrix, a));
+                w = backend.upload(WeightRounding.roundTrip(matrix, range, a));
             }
         } else {
             w = backend.upload(matrix);
@@ -94,7 +98,7 @@ public final class CudaOffloadDevice implements OffloadDevice {
     @Override
     public void toStreamed(Tensor matrix, MemorySegment dst) {
         if (compress) {
-            WeightRounding.compress(matrix, dst);
+            WeightRounding.compress(matrix, range, dst);
             return;
         }
         DType t = offload.weightType();

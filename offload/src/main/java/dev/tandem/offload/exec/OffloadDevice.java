@@ -32,6 +32,13 @@ public interface OffloadDevice extends AutoCloseable {
     void compressWeights(boolean on);
 
     /**
+     * How compression picks each group's range: least squares by default ({@code WeightCompression.DEFAULT_RANGE}),
+     * min / max for synthetic weights, whose throughput runs have no accuracy to protect and whose least-squares
+     * search would cost hours at 30B shapes. Set before any weight is placed.
+     */
+    void weightRange(dev.tandem.core.quant.GroupQuant4.Range range);
+
+    /**
      * A matrix kept in device memory for the whole run; {@code layerMatrix} false for the embeddings and the output head,
      * which compression leaves as stored (as {@code WeightCompression} does).
      */

@@ -19,8 +19,8 @@ final class WeightRounding {
 
     static Gq4Layout layout(MatrixShape m) { return Gq4Layout.of(0, m.rows(), m.cols()); }
 
-    static void compress(Tensor matrix, MemorySegment dst) {
-        GroupQuant4.quantize(matrix.data(), matrix.dtype(), layout(MatrixShape.of(matrix)), dst, 0, WeightCompression.DEFAULT_RANGE);
+    static void compress(Tensor matrix, GroupQuant4.Range range, MemorySegment dst) {
+        GroupQuant4.quantize(matrix.data(), matrix.dtype(), layout(MatrixShape.of(matrix)), dst, 0, range);
     }
 
     /** The compressed bytes at {@code src} as bf16 rows into {@code dst}. */
@@ -29,10 +29,10 @@ final class WeightRounding {
     }
 
     /** The matrix with the values compression leaves (for weights kept resident, so that every matrix sees the same rounding). */
-    static Tensor roundTrip(Tensor matrix, Arena arena) {
+    static Tensor roundTrip(Tensor matrix, GroupQuant4.Range range, Arena arena) {
         MatrixShape m = MatrixShape.of(matrix);
         MemorySegment packed = arena.allocate(layout(m).packedBytes(), 64), out = arena.allocate(2 * m.elements(), 64);
-        compress(matrix, packed);
+        compress(matrix, range, packed);
         decompress(m, packed, out);
         return new Tensor(matrix.name(), DType.BF16, matrix.shape(), out);
     }

@@ -78,7 +78,7 @@ class CompressedOffloadTest {
             for (Tensor t : List.of(model.weights().layers().get(0).wq(), model.weights().layers().get(3).down())) {
                 MatrixShape m = MatrixShape.of(t);
                 MemorySegment packed = a.allocate(WeightRounding.layout(m).packedBytes(), 64), out = a.allocate(2 * m.elements(), 64);
-                WeightRounding.compress(t, packed);
+                WeightRounding.compress(t, dev.tandem.core.quant.WeightCompression.DEFAULT_RANGE, packed);
                 WeightRounding.decompress(m, packed, out);
                 Tensor want = WeightCompression.decompress(WeightCompression.compress(t, a), t.name(), WeightCompression.decompressedType(t.dtype()), a);
                 assertEquals(-1L, out.mismatch(want.data()), t.name());

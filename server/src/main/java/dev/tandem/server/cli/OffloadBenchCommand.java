@@ -68,6 +68,9 @@ final class OffloadBenchCommand {
             } else {
                 config = InitRandomCommand.preset(args, name);
                 program = dev.tandem.offload.exec.OptProgram.synthetic(new SyntheticWeights(config, 1), stacked);
+                // Random weights have no accuracy to protect: compress them by min / max, as FlexGen does, not by
+                // the least-squares search (hours of CPU at 30B shapes).
+                for (var d : stages.devices()) d.weightRange(dev.tandem.core.quant.GroupQuant4.Range.MIN_MAX);
             }
             try (OffloadedGenerator g = new OffloadedGenerator(program, stages.devices(), null, policy, disk, args.integer("chunk-rows", 4096), -1)) {
                 System.err.printf("bench offload: %s on %s; weights placed in %.1f s%n", config.describe(), stages.describe(),
