@@ -154,8 +154,8 @@ final class CpuAttention {
         int kvDim = kv.layout().kvDim(), heads = kv.layout().kvHeads();
         long bytes = (long) CHUNK * kvDim * Float.BYTES;
         if (s.keys.byteSize() < bytes) {
-            s.keys = Arena.ofAuto().allocate(bytes, 64);
-            s.values = Arena.ofAuto().allocate(bytes, 64);
+            s.keys = Arena.ofAuto().allocate(bytes + CpuKvStorage.SLACK, 64);
+            s.values = Arena.ofAuto().allocate(bytes + CpuKvStorage.SLACK, 64);
             s.slots = new long[CHUNK];
         }
         MemorySegment k = s.keys, v = s.values;
@@ -204,7 +204,7 @@ final class CpuAttention {
             return;
         }
         int full = hd - hd % L;
-        VectorMask<Float> tail = F.indexInRange(full, hd);
+        VectorMask<Float> drop = F.indexInRange(full, hd).not();
         for (int j = 0; j < len; j++) {
             long ko = slots[p0 + j] - 4L * hd;
             for (int h = 0, gi = 0; h < nh; h++, gi = gi + 1 == group ? 0 : gi + 1) {
@@ -214,8 +214,8 @@ final class CpuAttention {
                 for (int d = 0; d < full; d += L) {
                     a = FloatVector.fromArray(F, qv, qo + d).fma(FloatVector.fromMemorySegment(F, keys, ko + 4L * d, LE), a);
                 }
-                if (full < hd) {
-                    a = FloatVector.fromArray(F, qv, qo + full).fma(FloatVector.fromMemorySegment(F, keys, ko + 4L * full, LE, tail), a);
+                if (full < hd) { // a whole-vector load, as in weightedValuesShort: a masked one is far slower
+                    a = FloatVector.fromArray(F, qv, qo + full).fma(FloatVector.fromMemorySegment(F, keys, ko + 4L * full, LE).blend(0f, drop), a);
                 }
                 a = a.add(a.rearrange(VectorMath.SWAP1));
                 a = a.add(a.rearrange(VectorMath.SWAP2));
@@ -287,10 +287,15 @@ final class CpuAttention {
      */
     static void weightedValues(float[] sc, int lenPad, int len, int nh, int group, int hd, int hdPad,
                                MemorySegment values, long[] slots, int p0, float[] part, int off) {
+        if (hdPad <= 4 * L) {
+            weightedValuesShort(sc, lenPad, len, nh, group, hd, hdPad, values, slots, p0, part, off);
+            return;
+        }
         int hs = hdPad + 2;
         for (int h = 0; h < nh; h++) Arrays.fill(part, off + h * hs + 2, off + (h + 1) * hs, 0f);
         boolean aligned = hd % L == 0 && hd <= 8 * L;
-        int K = hd / L;
+        int K = hd / L, full = hd - hd % L;
+        VectorMask<Float> drop = F.indexInRange(full, hd).not();
         for (int j = 0; j < len; j++) {
             long vo = slots[p0 + j] - 4L * hd;
             for (int h = 0, gi = 0; h < nh; h++, gi = gi + 1 == group ? 0 : gi + 1) {
@@ -307,12 +312,59 @@ final class CpuAttention {
                     if (K > 6) FloatVector.fromMemorySegment(F, values, vo + 24L * L, LE).fma(w, FloatVector.fromArray(F, part, a + 6 * L)).intoArray(part, a + 6 * L);
                     if (K > 7) FloatVector.fromMemorySegment(F, values, vo + 28L * L, LE).fma(w, FloatVector.fromArray(F, part, a + 7 * L)).intoArray(part, a + 7 * L);
                 } else {
-                    for (int d = 0; d < hd; d += L) {
-                        FloatVector v = FloatVector.fromMemorySegment(F, values, vo + 4L * d, LE, F.indexInRange(d, hd));
+                    for (int d = 0; d < full; d += L) {
+                        FloatVector v = FloatVector.fromMemorySegment(F, values, vo + 4L * d, LE);
                         v.fma(w, FloatVector.fromArray(F, part, a + d)).intoArray(part, a + d);
+                    }
+                    if (full < hd) {
+                        FloatVector v = FloatVector.fromMemorySegment(F, values, vo + 4L * full, LE).blend(0f, drop);
+                        v.fma(w, FloatVector.fromArray(F, part, a + full)).intoArray(part, a + full);
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * {@link #weightedValues} for head_dim of up to 4 vectors: head by head, the FMA chains of each element over the
+     * positions in order held in registers (the same operations from the same zero), not read from and written back
+     * to part at every position.
+     */
+    private static void weightedValuesShort(float[] sc, int lenPad, int len, int nh, int group, int hd, int hdPad,
+                                            MemorySegment values, long[] slots, int p0, float[] part, int off) {
+        int hs = hdPad + 2, nv = hdPad / L;
+        // Whole-vector loads (the cache has a vector of slack at its end), the last vector's lanes past head_dim
+        // replaced by zeros, as a masked load would give: masked loads from a segment are not intrinsified here.
+        VectorMask<Float> drop = F.indexInRange((nv - 1) * L, hd).not();
+        for (int h = 0; h < nh; h++) {
+            long ho = 4L * hd * (h / group);
+            int so = h * lenPad;
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+            for (int j = 0; j < len; j++) {
+                FloatVector w = FloatVector.broadcast(F, sc[so + j]);
+                long vo = slots[p0 + j] + ho;
+                if (nv == 1) {
+                    a0 = FloatVector.fromMemorySegment(F, values, vo, LE).blend(0f, drop).fma(w, a0);
+                    continue;
+                }
+                a0 = FloatVector.fromMemorySegment(F, values, vo, LE).fma(w, a0);
+                if (nv == 2) {
+                    a1 = FloatVector.fromMemorySegment(F, values, vo + 4L * L, LE).blend(0f, drop).fma(w, a1);
+                    continue;
+                }
+                a1 = FloatVector.fromMemorySegment(F, values, vo + 4L * L, LE).fma(w, a1);
+                if (nv == 3) {
+                    a2 = FloatVector.fromMemorySegment(F, values, vo + 8L * L, LE).blend(0f, drop).fma(w, a2);
+                    continue;
+                }
+                a2 = FloatVector.fromMemorySegment(F, values, vo + 8L * L, LE).fma(w, a2);
+                a3 = FloatVector.fromMemorySegment(F, values, vo + 12L * L, LE).blend(0f, drop).fma(w, a3);
+            }
+            int a = off + h * hs + 2;
+            a0.intoArray(part, a);
+            if (nv > 1) a1.intoArray(part, a + L);
+            if (nv > 2) a2.intoArray(part, a + 2 * L);
+            if (nv > 3) a3.intoArray(part, a + 3 * L);
         }
     }
 }

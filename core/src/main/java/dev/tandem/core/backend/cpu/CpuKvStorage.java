@@ -12,6 +12,8 @@ import java.lang.foreign.MemorySegment;
  * {@link KvLayout.Format#GQ4} one 4-bit record per KV head (nibbles, then the fp16 mins and scales of its groups).
  */
 public final class CpuKvStorage implements KvStorage {
+    /** Bytes past the last slot: attention reads a head's last values as a whole vector and drops the lanes beyond. */
+    static final long SLACK = 64;
     private final KvLayout layout;
     private final long slotBytes;
     private final MemorySegment[] keys;
@@ -24,8 +26,8 @@ public final class CpuKvStorage implements KvStorage {
         values = new MemorySegment[layout.layers()];
         long bytes = layout.slots() * slotBytes;
         for (int l = 0; l < layout.layers(); l++) {
-            keys[l] = arena.allocate(bytes, 64);
-            values[l] = arena.allocate(bytes, 64);
+            keys[l] = arena.allocate(bytes + SLACK, 64);
+            values[l] = arena.allocate(bytes + SLACK, 64);
         }
     }
 
