@@ -18,12 +18,16 @@ JAVA="java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED
 tandem() { $JAVA -cp "$CP" dev.tandem.server.cli.Main "$@"; }
 steps=${*:-tests bench25m random8b bench8b hf8b logits8b}
 # Every step streams its output and has a time limit (STEP_TIMEOUT s): a hung test must not eat the device session.
-cuda_tests() {
+# junit REPORT_DIR [JUnit selectors and filters...]: the GPU test classes, reports under $OUT/REPORT_DIR.
+junit() {
+  local reports=$1; shift
   timeout -k 15 ${STEP_TIMEOUT:-300} $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
     --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test:.device/cp/engine-test:.device/cp/cluster-test:.device/cp/offload-test" \
-    --select-package dev.tandem.cuda --select-package dev.tandem.engine.cuda --select-package dev.tandem.cluster.device \
-    --select-class dev.tandem.offload.calibrate.CalibrationTest "$@" \
-    --details=testfeed --disable-ansi-colors --reports-dir "$OUT/junit" 2>&1 | grep --line-buffered -v "^$\|WARNING"
+    "$@" --details=testfeed --disable-ansi-colors --reports-dir "$OUT/$reports" 2>&1 | grep --line-buffered -v "^$\|WARNING"
+}
+cuda_tests() {
+  junit junit --select-package dev.tandem.cuda --select-package dev.tandem.engine.cuda --select-package dev.tandem.cluster.device \
+    --select-class dev.tandem.offload.calibrate.CalibrationTest "$@"
 }
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader
 for s in $steps; do
@@ -43,22 +47,14 @@ for s in $steps; do
         --details=tree --disable-ansi-colors 2>&1 | tail -20
       $JAVA -cp "$CP:.device/cp/core-test:.device/cp/cuda-test" dev.tandem.cuda.backend.CudaGq4Bench 2>&1 | grep -v WARNING ;;
     offloadtest)
-      timeout -k 15 ${STEP_TIMEOUT:-240} $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
-        --class-path "$CP:.device/cp/core-test:.device/cp/offload-test" --select-class dev.tandem.offload.exec.OffloadedGeneratorCudaTest --select-class dev.tandem.offload.exec.OptOffloadTest \
-        --details=testfeed --disable-ansi-colors --reports-dir "$OUT/junit-offload" 2>&1 | grep --line-buffered -v "^$\|WARNING" ;;
+      STEP_TIMEOUT=${STEP_TIMEOUT:-240} junit junit-offload --select-class dev.tandem.offload.exec.OffloadedGeneratorCudaTest \
+        --select-class dev.tandem.offload.exec.OptOffloadTest ;;
     junit)
       # Chosen JUnit selectors, e.g. SELECT="--select-method dev.tandem.engine.cuda.CudaEngineTest#promptChunksThatSampleNothingAlone"
-      cuda_tests_only() {
-        timeout -k 15 ${STEP_TIMEOUT:-300} $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
-          --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test:.device/cp/engine-test:.device/cp/cluster-test:.device/cp/offload-test" \
-          $SELECT --details=testfeed --disable-ansi-colors --reports-dir "$OUT/junit-selected" 2>&1 | grep --line-buffered -v "^$\|WARNING"
-      }
-      cuda_tests_only ;;
+      junit junit-selected $SELECT ;;
     pipelinetest)
       # Offloaded generation pipelined over cuda:0 and cuda:1 (the two-stages-on-one-GPU cases run with one GPU) vs one GPU.
-      timeout -k 15 ${STEP_TIMEOUT:-300} $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
-        --class-path "$CP:.device/cp/core-test:.device/cp/offload-test" --select-class dev.tandem.offload.exec.PipelinedGeneratorCudaTest \
-        --details=testfeed --disable-ansi-colors --reports-dir "$OUT/junit-pipeline" 2>&1 | grep --line-buffered -v "^$\|WARNING" ;;
+      junit junit-pipeline --select-class dev.tandem.offload.exec.PipelinedGeneratorCudaTest ;;
     pipeline8b)
       # The same policy and per-GPU cap on one GPU (two blocks, one after the other) and pipelined over two GPUs (two blocks
       # in flight, half the layers each): the same 512 sequences, prompt 512, generation 32, synthetic Llama-3-8B weights.

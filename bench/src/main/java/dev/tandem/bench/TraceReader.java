@@ -104,7 +104,8 @@ public final class TraceReader {
     }
 
     private static int column(String[] names, String wanted, Path file) {
-        for (int i = 0; i < names.length; i++) if (names[i].strip().equalsIgnoreCase(wanted)) return i;
+        int i = indexOf(names, wanted);
+        if (i >= 0) return i;
         throw new BenchException(file + ": line 1: no column '" + wanted + "' in header '" + String.join(",", names)
                 + "' (expected TIMESTAMP,ContextTokens,GeneratedTokens)");
     }

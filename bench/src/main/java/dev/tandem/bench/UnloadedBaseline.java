@@ -28,18 +28,19 @@ public record UnloadedBaseline(int requests, int promptTokens, int outputTokens,
     }
 
     public static UnloadedBaseline of(List<RequestRecord> records, int promptTokens, int outputTokens) {
-        double[] ttft = records.stream().mapToDouble(RequestRecord::ttftS).toArray();
-        double[] tbt = records.stream().mapToDouble(RequestRecord::meanTbtS).toArray();
-        double[] e2e = records.stream().mapToDouble(RequestRecord::e2eS).toArray();
-        return new UnloadedBaseline(records.size(), promptTokens, outputTokens,
-                LatencyStats.of(ttft).p50(), LatencyStats.of(tbt).p50(), LatencyStats.of(e2e).p50());
+        return new UnloadedBaseline(records.size(), promptTokens, outputTokens, median(records, RequestRecord::ttftS),
+                median(records, RequestRecord::meanTbtS), median(records, RequestRecord::e2eS));
+    }
+
+    private static double median(List<RequestRecord> records, java.util.function.ToDoubleFunction<RequestRecord> metric) {
+        return LatencyStats.of(records.stream().mapToDouble(metric).toArray()).p50();
     }
 
     /** This baseline with TTFT measured at more prompt lengths (each the median of its requests' TTFT). */
     public UnloadedBaseline withTtftAt(java.util.Map<Integer, List<RequestRecord>> byPromptTokens) {
         java.util.TreeMap<Integer, Double> points = new java.util.TreeMap<>();
         points.put(promptTokens, ttftS);
-        byPromptTokens.forEach((p, rs) -> points.put(p, LatencyStats.of(rs.stream().mapToDouble(RequestRecord::ttftS).toArray()).p50()));
+        byPromptTokens.forEach((p, rs) -> points.put(p, median(rs, RequestRecord::ttftS)));
         List<double[]> curve = new java.util.ArrayList<>();
         points.forEach((p, t) -> curve.add(new double[] {p, t}));
         return new UnloadedBaseline(requests, promptTokens, outputTokens, ttftS, tbtS, e2eS, curve.size() > 1 ? curve : List.of());

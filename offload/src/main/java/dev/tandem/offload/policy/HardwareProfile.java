@@ -96,11 +96,11 @@ public record HardwareProfile(String name, String source,
             "host_attention_bf16_tflops", "host_attention_gq4_tflops"};
 
     /**
-     * A constant as files name it, with its unit. {@code fallback} is the index of the constant that stands in for it
-     * when a file lacks it (-1: required): profiles written before the host-attention probe still load.
+     * A constant as files name it, with its unit. {@code fallback} names the earlier constant that stands in for it
+     * when a file lacks it (null: required): profiles written before the host-attention probe still load.
      */
-    private record Constant(String key, double unit, ToDoubleFunction<HardwareProfile> get, int fallback) {
-        Constant(String key, double unit, ToDoubleFunction<HardwareProfile> get) { this(key, unit, get, -1); }
+    private record Constant(String key, double unit, ToDoubleFunction<HardwareProfile> get, String fallback) {
+        Constant(String key, double unit, ToDoubleFunction<HardwareProfile> get) { this(key, unit, get, null); }
     }
 
     private static final List<Constant> CONSTANTS = List.of(
@@ -123,8 +123,13 @@ public record HardwareProfile(String name, String source,
             new Constant("cpu_attention_c1", 1, HardwareProfile::cpuC1),
             new Constant("cpu_attention_c2", 1, HardwareProfile::cpuC2),
             new Constant("cpu_attention_c3", 1, HardwareProfile::cpuC3),
-            new Constant("host_attention_bf16_tflops", TERA, HardwareProfile::hostAttentionBf16, 15),
-            new Constant("host_attention_gq4_tflops", TERA, HardwareProfile::hostAttentionGq4, 19));
+            new Constant("host_attention_bf16_tflops", TERA, HardwareProfile::hostAttentionBf16, "cpu_attention_tflops"),
+            new Constant("host_attention_gq4_tflops", TERA, HardwareProfile::hostAttentionGq4, "host_attention_bf16_tflops"));
+
+    private static int indexOf(String key) {
+        for (int i = 0; i < CONSTANTS.size(); i++) if (CONSTANTS.get(i).key.equals(key)) return i;
+        throw new IllegalStateException("no constant " + key);
+    }
 
     private static HardwareProfile of(String name, String source, double[] v, Schedule schedule) {
         return new HardwareProfile(name, source, (long) v[0], (long) v[1], (long) v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9],
@@ -201,8 +206,8 @@ public record HardwareProfile(String name, String source,
         for (int i = 0; i < v.length; i++) {
             Constant k = CONSTANTS.get(i);
             JsonNode x = n.get(k.key);
-            if (x == null && k.fallback >= 0) {
-                v[i] = v[k.fallback];
+            if (x == null && k.fallback != null) {
+                v[i] = v[indexOf(k.fallback)];
                 continue;
             }
             if (x == null || !x.isNumber()) {
