@@ -114,6 +114,20 @@ for s in $steps; do
       for v in "TANDEM_GEMV=0"; do
         echo "--- $v"; env $v bash -c "$(declare -f tandem); JAVA='$JAVA'; CP='$CP'; tandem bench steps --model /tmp/llama3-8b-random --device cuda --decode-batches 1,64 --prefill 2048 --context 128 --steps 32 -r 3" 2>&1 | grep '^|'
       done ;;
+    decodeattn8b)
+      # Decode steps of the 8B shape over long contexts: the tiled decode attention kernel against the older one
+      # (TANDEM_DECODE_ATTENTION=split), then where the time of a batch-32 step over 2,048 tokens goes.
+      [ -f /tmp/llama3-8b-random/config.json ] || tandem init-random --config llama3-8b --dtype bf16 --seed 1 --out /tmp/llama3-8b-random 2>&1 | grep -v WARNING
+      for ctx in ${DECODE_CONTEXTS:-128 1024 4096}; do
+        for v in split tiled; do
+          echo "--- $v, context $ctx"
+          TANDEM_DECODE_ATTENTION=$v tandem bench steps --model /tmp/llama3-8b-random --device cuda --decode-batches ${DECODE_BATCHES:-1,16,64} --prefill= --context $ctx --steps 32 -r 1 2>&1 | grep --line-buffered '^| decode'
+        done
+      done
+      for v in split tiled; do
+        echo "--- profile, $v"
+        TANDEM_DECODE_ATTENTION=$v TANDEM_CUDA_PROFILE=1 tandem bench steps --model /tmp/llama3-8b-random --device cuda --decode-batches 32 --prefill= --context 2048 --steps 16 -r 1 2>&1 | grep -v WARNING | head -24
+      done ;;
     profile8b)
       for args in "--decode-batches 1 --prefill=" "--decode-batches= --prefill 2048 -r 2" "--decode-batches= --prefill 8192 -r 1"; do
         TANDEM_CUDA_PROFILE=1 tandem bench steps --model /tmp/llama3-8b-random --device cuda --steps 16 $args 2>&1 | grep -v WARNING | head -40

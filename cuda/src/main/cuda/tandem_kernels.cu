@@ -456,13 +456,16 @@ SPLIT_GROUPS(bf16, bf16, 2)
 SPLIT_GROUPS(f32, float, 1)
 SPLIT_GROUPS(f32, float, 2)
 
-// Merges the splits of tdm_attn_split in split order: grid (listed rows, heads), threads over head_dim. rowList
+// Merges the splits of tdm_attn_split or tdm_attn_decode (stride of them per row and head) in split order: grid (listed rows, heads), threads over head_dim. rowList
 // (null: rows 0..) names the batch rows, as for tdm_attn_split.
-extern "C" __global__ void tdm_attn_combine(const int* rowList, const float* partO, const float* partML, int splits,
-                                            int heads, int hd, float* out, bf16* mirror) {
+// Splits that start past the row's context hold nothing (tdm_attn_decode does not even write them): only the first
+// ceil(context / chunk) are read.
+extern "C" __global__ void tdm_attn_combine(const int* rowList, const int* rowPos, int chunk, const float* partO,
+                                            const float* partML, int stride, int heads, int hd, float* out, bf16* mirror) {
     int ri = blockIdx.x, h = blockIdx.y;
     int r = rowList ? rowList[ri] : ri;
-    long po = ((long) ri * heads + h) * splits;
+    int splits = min(stride, (rowPos[r] + chunk) / chunk);
+    long po = ((long) ri * heads + h) * stride;
     float M = NEG_INF;
     for (int s = 0; s < splits; s++) M = fmaxf(M, partML[(po + s) * 2]);
     float L = 0.f;
@@ -794,6 +797,171 @@ __device__ void flash2(const float* q, int qld, const bf16* kc, const bf16* vc, 
 
 FLASH2_ENTRY(64)
 FLASH2_ENTRY(128)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Paged decode attention over bf16 KV, tiled: grid (rows, KV heads, splits), 128 threads; the arguments (hd = HD),
+// partials and combine of tdm_attn_split. tdm_attn_split reduces every key's dot product across a warp and keeps only
+// a few keys in flight per warp, which leaves most of the memory bandwidth unused on long contexts (0.5 TB/s on an
+// H200, from the decode step times of sim/profiles/h200-llama3-8b.csv). Here the block streams DT keys of K and V at
+// a time into shared memory (cp.async, two stages: the next tile loads while this one is computed), each thread
+// computes whole dot products from shared memory (no per-key warp reduction), the G query heads of the KV head share
+// every load, and one warp per head updates the online softmax.
+// ---------------------------------------------------------------------------------------------------------------
+
+#define DT 32          // keys per tile (one per lane in the softmax update)
+#define DEC_THREADS 128
+
+template <int G, int HD>
+__device__ void attnDecode(const float* q, int qld, const bf16* kc, const bf16* vc, const int* rowList, const int* rowSeq,
+                           const int* rowPos, const int* blockTables, int btStride, int blockSize, int heads, int kvHeads,
+                           float scale, int chunk, float* partO, float* partML, float* out, bf16* mirror) {
+    constexpr int LD = HD + 8;                          // padded rows: 8 lanes' 16-byte reads hit different banks
+    constexpr int CH = HD / 8;                          // 16-byte pieces per key
+    constexpr int PAIRS = G * DT;                       // (head, key) dot products per tile
+    constexpr int TPP = PAIRS >= DEC_THREADS ? 1 : DEC_THREADS / PAIRS;   // threads per dot product (G = 1, 2)
+    constexpr int DPT = HD / TPP;                       // elements of a dot product per thread
+    constexpr int UNITS = G * HD / 4;                   // 4 output elements per unit
+    constexpr int NU = (UNITS + DEC_THREADS - 1) / DEC_THREADS;
+    __shared__ __align__(16) bf16 sk[2][DT][LD];
+    __shared__ __align__(16) bf16 sv[2][DT][LD];
+    __shared__ __align__(16) float sq[G][HD];
+    __shared__ float sp[G][DT];
+    __shared__ float sm[G], sl[G], sc[G];
+    int ri = blockIdx.x, kvh = blockIdx.y, s = blockIdx.z, splits = gridDim.z;
+    int r = rowList ? rowList[ri] : ri;
+    int n = rowPos[r] + 1;
+    int start = s * chunk, end = min(n, start + chunk);
+    if (start >= end) return;                           // past this row's context: tdm_attn_combine reads no such split
+    int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    long kvDim = (long) kvHeads * HD;
+    const int* bt = blockTables + (long) rowSeq[r] * btStride;
+    for (int i = tid; i < G * HD; i += DEC_THREADS) {
+        sq[i / HD][i % HD] = q[(long) r * qld + (long) kvh * G * HD + i] * scale;
+    }
+    if (tid < G) { sm[tid] = NEG_INF; sl[tid] = 0.f; }
+    float acc[NU][4];
+#pragma unroll
+    for (int j = 0; j < NU; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) acc[j][e] = 0.f;
+    int tiles = (end - start + DT - 1) / DT;
+    auto load = [&](int stage, int t0) {
+        for (int i = tid; i < DT * CH; i += DEC_THREADS) {
+            int k = i / CH, c = i % CH;
+            int p = t0 + k;
+            bool valid = p < end;                       // past the end: zeros (their weight is 0 anyway)
+            p = min(p, end - 1);
+            long base = ((long) bt[p / blockSize] * blockSize + p % blockSize) * kvDim + (long) kvh * HD + c * 8;
+            cpAsync16(&sk[stage][k][c * 8], kc + base, valid);
+            cpAsync16(&sv[stage][k][c * 8], vc + base, valid);
+        }
+        asm volatile("cp.async.commit_group;\n" ::);
+    };
+    load(0, start);
+    for (int t = 0; t < tiles; t++) {
+        int t0 = start + t * DT, stage = t & 1;
+        if (t + 1 < tiles) {
+            load(stage ^ 1, t0 + DT);
+            asm volatile("cp.async.wait_group 1;\n" ::);
+        } else {
+            asm volatile("cp.async.wait_group 0;\n" ::);
+        }
+        __syncthreads();
+        // Scores: TPP threads (adjacent lanes) per (head, key).
+        for (int pi = tid / TPP; pi < PAIRS; pi += DEC_THREADS / TPP) {
+            int g = pi / DT, k = pi % DT, part = tid % TPP;
+            const bf16* kr = &sk[stage][k][part * DPT];
+            const float* qr = &sq[g][part * DPT];
+            float dot = 0.f;
+#pragma unroll
+            for (int d = 0; d < DPT; d += 8) {
+                float f[8];
+                unpack8(*reinterpret_cast<const uint4*>(kr + d), f);
+                float4 a = *reinterpret_cast<const float4*>(qr + d);
+                float4 b = *reinterpret_cast<const float4*>(qr + d + 4);
+                dot += a.x * f[0] + a.y * f[1] + a.z * f[2] + a.w * f[3] + b.x * f[4] + b.y * f[5] + b.z * f[6] + b.w * f[7];
+            }
+#pragma unroll
+            for (int o = TPP / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+            if (part == 0) sp[g][k] = t0 + k < end ? dot : NEG_INF;
+        }
+        __syncthreads();
+        // Online softmax: warp w owns heads w, w + 4, ...; lane = key.
+        for (int g = warp; g < G; g += DEC_THREADS / 32) {
+            float x = sp[g][lane];
+            float mOld = sm[g], mNew = fmaxf(mOld, warpMax(x));   // finite: a tile holds at least one key
+            float e = x == NEG_INF ? 0.f : expf(x - mNew);
+            float sum = warpSum(e);
+            sp[g][lane] = e;
+            __syncwarp();
+            if (lane == 0) {
+                float corr = mOld == NEG_INF ? 0.f : expf(mOld - mNew);
+                sc[g] = corr;
+                sl[g] = sl[g] * corr + sum;
+                sm[g] = mNew;
+            }
+        }
+        __syncthreads();
+        // Weighted values: each thread owns 4 consecutive elements of a head's output.
+#pragma unroll
+        for (int j = 0; j < NU; j++) {
+            int u = tid + j * DEC_THREADS;
+            if (u < UNITS) {
+                int g = u / (HD / 4), d0 = (u % (HD / 4)) * 4;
+                float corr = sc[g];
+#pragma unroll
+                for (int e = 0; e < 4; e++) acc[j][e] *= corr;
+#pragma unroll 8
+                for (int k = 0; k < DT; k++) {
+                    float w = sp[g][k];
+                    float v[4];
+                    load4(&sv[stage][k][d0], v);
+#pragma unroll
+                    for (int e = 0; e < 4; e++) acc[j][e] += w * v[e];
+                }
+            }
+        }
+        __syncthreads();                                // the stage is reloaded two tiles on
+    }
+#pragma unroll
+    for (int j = 0; j < NU; j++) {
+        int u = tid + j * DEC_THREADS;
+        if (u >= UNITS) continue;
+        int g = u / (HD / 4), d0 = (u % (HD / 4)) * 4, h = kvh * G + g;
+        if (splits == 1) {
+            float inv = 1.f / sl[g];
+            long o = (long) r * heads * HD + (long) h * HD + d0;
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                float v = acc[j][e] * inv;
+                out[o + e] = v;
+                if (mirror) mirror[o + e] = __float2bfloat16(v);
+            }
+        } else {
+            long po = ((long) ri * heads + h) * splits + s;
+#pragma unroll
+            for (int e = 0; e < 4; e++) partO[po * HD + d0 + e] = acc[j][e];
+            if (d0 == 0) {
+                partML[po * 2] = sm[g];
+                partML[po * 2 + 1] = sl[g];
+            }
+        }
+    }
+}
+
+#define DECODE_ENTRY(G, HD)                                                                                           \
+    extern "C" __global__ void __launch_bounds__(DEC_THREADS) tdm_attn_decode_g##G##_##HD(                            \
+        const float* q, int qld, const bf16* kc, const bf16* vc, const int* rowList, const int* rowSeq,               \
+        const int* rowPos, const int* blockTables, int btStride, int blockSize, int heads, int kvHeads, int hd,        \
+        float scale, int chunk, float* partO, float* partML, float* out, bf16* mirror) {                              \
+        attnDecode<G, HD>(q, qld, kc, vc, rowList, rowSeq, rowPos, blockTables, btStride, blockSize, heads, kvHeads,  \
+                          scale, chunk, partO, partML, out, mirror);                                                 \
+    }
+#define DECODE_GROUPS(HD)                                                                                             \
+    DECODE_ENTRY(1, HD) DECODE_ENTRY(2, HD) DECODE_ENTRY(3, HD) DECODE_ENTRY(4, HD) DECODE_ENTRY(5, HD)               \
+    DECODE_ENTRY(6, HD) DECODE_ENTRY(7, HD) DECODE_ENTRY(8, HD)
+DECODE_GROUPS(64)
+DECODE_GROUPS(128)
 
 // ---------------------------------------------------------------------------------------------------------------
 // Sampling on the device (one block per row), so that only a token id per sequence crosses PCIe. Per row params:

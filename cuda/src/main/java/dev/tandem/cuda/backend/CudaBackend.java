@@ -51,6 +51,13 @@ public final class CudaBackend implements Backend {
      */
     private static final int GEMV_ROWS = 1;
     /** Decode batch sizes recorded as graphs; a step of n sequences is padded to the next one. */
+    /** Keys per tile of tdm_attn_decode (DT in the kernel source). */
+    private static final int DECODE_TILE = 32;
+    /**
+     * Decode attention over bf16 KV with head_dim 64 or 128 runs the tiled kernel; TANDEM_DECODE_ATTENTION=split
+     * keeps the older warp-per-key kernel (for side-by-side timing).
+     */
+    private static final boolean TILED_DECODE = !"split".equals(System.getenv("TANDEM_DECODE_ATTENTION"));
     private static final int[] GRAPH_SIZES = {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256};
 
     private final CudaDriver cuda;
@@ -768,19 +775,30 @@ public final class CudaBackend implements Backend {
             int maxCtx = recordings.replaying() ? s.stride * bs : s.maxDecodeContext;
             int group = heads / batch.kvHeads();
             if (group > 8) throw new IllegalArgumentException("a GQA group of " + group + " query heads per KV head is not supported on CUDA (at most 8)");
-            // Enough blocks to fill the GPU (a batch of one sequence has only kvHeads of them otherwise), at least 32
-            // keys per split.
-            int splits = Math.clamp(Math.ceilDiv(4L * smCount, (long) s.decodeRows * batch.kvHeads()), 1, Math.max(1, Math.ceilDiv(maxCtx, 32)));
-            int chunk = Math.ceilDiv(maxCtx, splits);
+            boolean tiled = TILED_DECODE && c.elementBytes() == 2 && (hd == 64 || hd == 128);
+            int splits, chunk;
+            if (tiled) {
+                // Splits of whole tiles, enough for 16 blocks per SM were every row maxCtx long: rows are shorter on
+                // average, and a split past a row's context returns at once.
+                splits = Math.clamp(Math.ceilDiv(16L * smCount, (long) s.decodeRows * batch.kvHeads()), 1, Math.ceilDiv(maxCtx, DECODE_TILE));
+                chunk = Math.ceilDiv(Math.ceilDiv(maxCtx, splits), DECODE_TILE) * DECODE_TILE;
+                splits = Math.ceilDiv(maxCtx, chunk);
+            } else {
+                // Enough blocks to fill the GPU (a batch of one sequence has only kvHeads of them otherwise), at least
+                // 32 keys per split.
+                splits = Math.clamp(Math.ceilDiv(4L * smCount, (long) s.decodeRows * batch.kvHeads()), 1, Math.max(1, Math.ceilDiv(maxCtx, 32)));
+                chunk = Math.ceilDiv(maxCtx, splits);
+            }
             long need = (long) s.decodeRows * heads * splits;
             ensurePartials(need, hd);
-            String kernel = "tdm_attn_split_" + (c.elementBytes() == 2 ? "bf16" : "f32") + "_g" + group + "_v" + (hd <= 128 ? 1 : 2);
+            String kernel = tiled ? "tdm_attn_decode_g" + group + "_" + hd
+                    : "tdm_attn_split_" + (c.elementBytes() == 2 ? "bf16" : "f32") + "_g" + group + "_v" + (hd <= 128 ? 1 : 2);
             launch(kernel, s.decodeRows, batch.kvHeads(), splits, 128, 0, qa.f32(), qa.ld(), c.keys(layer), c.values(layer), meta(s.decodeRowsAt),
                     meta(s.rowSeqAt), meta(s.rowPosAt), meta(s.tablesAt), s.stride, bs, heads, batch.kvHeads(), hd, batch.scale(),
                     chunk, partO, partML, o.f32(), o.bf16());
             if (splits > 1) {
-                launch("tdm_attn_combine", s.decodeRows, heads, 1, Math.min(256, Math.max(32, hd)), 0, meta(s.decodeRowsAt), partO, partML,
-                        splits, heads, hd, o.f32(), o.bf16());
+                launch("tdm_attn_combine", s.decodeRows, heads, 1, Math.min(256, Math.max(32, hd)), 0, meta(s.decodeRowsAt), meta(s.rowPosAt),
+                        chunk, partO, partML, splits, heads, hd, o.f32(), o.bf16());
             }
         }
         wrote(o, true);

@@ -286,6 +286,10 @@ public abstract class BackendOpsContract {
                 // a prefill chunk longer than one GPU attention tile (128 rows) after cached context, beside a decode
                 {4, 2, 128, 16, new int[]{150, 1}, new int[]{170, 40}},
                 {2, 1, 64, 8, new int[]{130}, new int[]{130}},
+                // decodes over contexts of many 32-key tiles, one ending mid-tile: GQA groups 8 and 4 (the GPU's tiled
+                // decode kernel and its splits)
+                {8, 1, 128, 16, new int[]{1, 1, 1}, new int[]{1000, 33, 517}},
+                {16, 4, 64, 16, new int[]{1, 1}, new int[]{2049, 5}},
         };
         for (Factory f : factories()) for (Object[] c : cases) a.add(Arguments.of(f, c[0], c[1], c[2], c[3], c[4], c[5]));
         return a.stream();
