@@ -9,6 +9,7 @@ import java.util.Set;
 
 /** The options of {@code tandem bench serve}, parsed and checked; every mistake is a {@link UsageException} naming the option. */
 public record BenchOptions(String url, String model, Path tokenizer, Path trace, boolean replay, double rate, long seed,
+                           long promptSeed,
                            double durationS, int maxRequests, double scaleTokens, int maxContext, String apiKey,
                            int concurrency, Path out, boolean progress, int baselineRequests, double timeoutS,
                            boolean ttftByLength) {
@@ -30,7 +31,8 @@ public record BenchOptions(String url, String model, Path tokenizer, Path trace,
         VALUED.put("tokenizer", "model folder or tokenizer file that sizes the prompts in tokens (required)");
         VALUED.put("trace", "Azure 2023 trace CSV: TIMESTAMP,ContextTokens,GeneratedTokens (required)");
         VALUED.put("rate", "Poisson arrivals at R requests/s, sizes from the trace rows in order");
-        VALUED.put("seed", "seed of the Poisson arrivals and of the prompts (default 42)");
+        VALUED.put("seed", "seed of the Poisson arrivals (default 42)");
+        VALUED.put("prompt-seed", "seed of the prompts' words (default: a new one each run, so that a server's prefix cache holds nothing of earlier runs)");
         VALUED.put("duration", "stop issuing after S seconds");
         VALUED.put("max-requests", "stop issuing after N requests");
         VALUED.put("scale-tokens", "multiply prompt and output sizes by F (default 1)");
@@ -92,7 +94,9 @@ public record BenchOptions(String url, String model, Path tokenizer, Path trace,
         int baseline = integer(v, "baseline-requests", 3);
         if (baseline < 1) throw new UsageException("--baseline-requests must be at least 1, got " + baseline);
         return new BenchOptions(required(v, "url"), v.get("model"), Path.of(required(v, "tokenizer")), Path.of(required(v, "trace")),
-                replay, rate, longValue(v, "seed", 42), positive(v, "duration", 0), integer(v, "max-requests", 0),
+                replay, rate, longValue(v, "seed", 42),
+                v.containsKey("prompt-seed") ? longValue(v, "prompt-seed", 0) : java.util.concurrent.ThreadLocalRandom.current().nextLong(),
+                positive(v, "duration", 0), integer(v, "max-requests", 0),
                 positive(v, "scale-tokens", 1), maxContext, v.get("api-key"), integer(v, "concurrency", 0), out,
                 !v.containsKey("no-progress"), baseline, positive(v, "timeout", 600), !v.containsKey("median-ttft-only"));
     }

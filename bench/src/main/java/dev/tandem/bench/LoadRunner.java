@@ -24,11 +24,12 @@ public final class LoadRunner {
     private final StreamingClient client;
     private final String model;
     private final PromptSynthesizer prompts;
-    private final long seed;
+    private final long seed; // of the prompts
     private final int concurrency;
     private final double durationS;
 
     /**
+     * @param seed        of the prompts' words (each request's prompt has a seed of its own, derived from this)
      * @param concurrency most requests in flight, 0 for no cap
      * @param durationS   no request is sent after this many seconds of run, 0 for no limit (the plan already
      *                    stops there; this also holds when a concurrency cap makes sends fall behind the plan)

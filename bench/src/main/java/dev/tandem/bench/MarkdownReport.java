@@ -21,6 +21,7 @@ public final class MarkdownReport {
         row(md, "token sizes", fmt("x%s, prompt + output clamped to %d", trim(c.scaleTokens()), c.maxContext()));
         row(md, "concurrency", c.concurrency() > 0 ? "at most " + c.concurrency() + " in flight" : "open loop (no cap)");
         row(md, "tokenizer", c.tokenizer());
+        row(md, "prompts", fmt("random words, prompt seed %d", c.promptSeed()));
 
         UnloadedBaseline u = s.unloaded();
         md.append("\n## Unloaded baseline\n\n")

@@ -14,7 +14,7 @@ import java.util.TreeMap;
 public record RunSummary(Config config, UnloadedBaseline unloaded, Counts requests, Latency latencySeconds,
                          Throughput throughput, SloReport slo, Map<String, Integer> errors, Series timeSeries) {
 
-    public record Config(String url, String model, String trace, String arrivals, double ratePerS, long seed,
+    public record Config(String url, String model, String trace, String arrivals, double ratePerS, long seed, long promptSeed,
                          double durationS, int maxRequests, double scaleTokens, int maxContext, int concurrency,
                          String tokenizer, int baselineRequests, int plannedRequests) {}
 

@@ -84,7 +84,7 @@ public final class ServeBenchmark {
         PromptSynthesizer prompts = new PromptSynthesizer(tokenizer);
         StreamingClient client = new StreamingClient(options.url(), options.apiKey(), Duration.ofMillis((long) (options.timeoutS() * 1000)));
         String model = options.model() != null ? options.model() : client.firstModel();
-        LoadRunner runner = new LoadRunner(client, model, prompts, options.seed(), options.concurrency(), options.durationS());
+        LoadRunner runner = new LoadRunner(client, model, prompts, options.promptSeed(), options.concurrency(), options.durationS());
 
         UnloadedBaseline base = baseline(runner, plan, prompts);
         status(String.format(Locale.ROOT, "unloaded: TTFT %s ms, TBT %s ms, E2E %s ms (%d prompt / %d output tokens); sending %d requests",
@@ -169,7 +169,7 @@ public final class ServeBenchmark {
 
     private RunSummary.Config config(String model, int planned) {
         BenchOptions o = options;
-        return new RunSummary.Config(o.url(), model, o.trace().toString(), o.replay() ? "replay" : "poisson", o.rate(), o.seed(),
+        return new RunSummary.Config(o.url(), model, o.trace().toString(), o.replay() ? "replay" : "poisson", o.rate(), o.seed(), o.promptSeed(),
                 o.durationS(), o.maxRequests(), o.scaleTokens(), o.maxContext(), o.concurrency(), o.tokenizer().toString(),
                 o.baselineRequests(), planned);
     }

@@ -36,11 +36,14 @@ public record UnloadedBaseline(int requests, int promptTokens, int outputTokens,
         return LatencyStats.of(records.stream().mapToDouble(metric).toArray()).p50();
     }
 
-    /** This baseline with TTFT measured at more prompt lengths (each the median of its requests' TTFT). */
+    /**
+     * This baseline with TTFT measured at more prompt lengths, each the fastest of its requests: the first request of
+     * a length may pay one-time costs (a new GEMM shape's algorithm choice) that are no part of serving it unloaded.
+     */
     public UnloadedBaseline withTtftAt(java.util.Map<Integer, List<RequestRecord>> byPromptTokens) {
         java.util.TreeMap<Integer, Double> points = new java.util.TreeMap<>();
         points.put(promptTokens, ttftS);
-        byPromptTokens.forEach((p, rs) -> points.put(p, median(rs, RequestRecord::ttftS)));
+        byPromptTokens.forEach((p, rs) -> points.put(p, rs.stream().mapToDouble(RequestRecord::ttftS).min().orElseThrow()));
         List<double[]> curve = new java.util.ArrayList<>();
         points.forEach((p, t) -> curve.add(new double[] {p, t}));
         return new UnloadedBaseline(requests, promptTokens, outputTokens, ttftS, tbtS, e2eS, curve.size() > 1 ? curve : List.of());

@@ -24,6 +24,8 @@ final class FakeOpenAiServer implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     final AtomicInteger completions = new AtomicInteger();
+    /** Every completion's prompt, in arrival order. */
+    final java.util.List<String> prompts = new java.util.concurrent.CopyOnWriteArrayList<>();
     private final HttpServer server;
     private final Tokenizer tokenizer;
     private final long firstTokenMillis, tokenMillis;
@@ -57,6 +59,7 @@ final class FakeOpenAiServer implements AutoCloseable {
             reply(ex, 500, "{\"error\":{\"message\":\"injected failure\"}}");
             return;
         }
+        prompts.add(req.path("prompt").asText());
         int maxTokens = req.path("max_tokens").asInt();
         int promptTokens = tokenizer.encode(req.path("prompt").asText(), true).length;
         ex.getResponseHeaders().set("Content-Type", "text/event-stream");

@@ -140,6 +140,31 @@ class ServeBenchmarkTest {
         }
     }
 
+    /**
+     * Runs against one server do not share prompts (its prefix cache would make later runs' prefills free), unless
+     * asked to with the same --prompt-seed; the arrivals' --seed does not decide the prompts.
+     */
+    @Test
+    void eachRunHasPromptsOfItsOwnUnlessThePromptSeedIsGiven() throws IOException {
+        try (FakeOpenAiServer server = new FakeOpenAiServer(tokenizer, 1, 1, k -> false, k -> false)) {
+            java.util.function.Function<String[], List<String>> prompts = extra -> {
+                server.prompts.clear();
+                List<String> args = new java.util.ArrayList<>(List.of("--url", server.url(), "--tokenizer", Shared.model().toString(),
+                        "--trace", Shared.conv().toString(), "--rate", "50", "--max-requests", "6", "--scale-tokens", "0.05",
+                        "--max-context", "128", "--seed", "3", "--no-progress", "--median-ttft-only", "--out", tmp.resolve("p" + server.completions.get()).toString()));
+                args.addAll(List.of(extra));
+                Run r = run(args.toArray(String[]::new));
+                assertEquals(0, r.code(), r.err());
+                return List.copyOf(server.prompts);
+            };
+            List<String> a = prompts.apply(new String[0]), b = prompts.apply(new String[0]);
+            assertEquals(1 + 3 + 6, a.size());
+            for (String p : a) for (String q : b) assertTrue(!p.startsWith(q.substring(0, Math.min(q.length(), 20))), "runs share a prompt start: " + p);
+            List<String> c = prompts.apply(new String[] {"--prompt-seed", "11"}), d = prompts.apply(new String[] {"--prompt-seed", "11"});
+            assertEquals(c, d);
+        }
+    }
+
     @Test
     void concurrencyCapBoundsRequestsInFlight() throws IOException {
         try (FakeOpenAiServer server = new FakeOpenAiServer(tokenizer, 10, 2, k -> false, k -> false)) {
