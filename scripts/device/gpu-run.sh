@@ -154,39 +154,52 @@ for s in $steps; do
         tandem bench handover --model /tmp/llama3-8b-random --device cuda:0 --token-device cuda:1 -p $p --ubatch $p -r 5 2>&1 | grep -v WARNING
       done ;;
     splitwise8b|splitwise4gpu)
-      # Splitwise vs colocated (pack.sh --serve), both clusters up at once, designs interleaved at each rate; Poisson
-      # arrivals with the Azure traces' sizes; goodput at Splitwise's SLOs (relative to each design's own unloaded latency).
+      # Splitwise vs colocated (pack.sh --serve), every design's cluster up at once, designs interleaved at each rate;
+      # Poisson arrivals with the Azure traces' sizes; goodput at Splitwise's SLOs (relative to each design's own
+      # unloaded latency). Each server first takes a short unrecorded run (JIT, GEMM algorithms, graphs).
       #   splitwise8b:   2 GPUs: split (prompt worker on cuda:0, token worker on cuda:1) vs mixed (a mixed worker on each)
       #   splitwise4gpu: 4 GPUs: split with the mixed pool (2 prompt + 2 token workers) vs 4 mixed workers
-      # SW_DURATION (s per run, default 10), SW_CONV_RATES / SW_CODE_RATES (req/s lists) change the sweep.
+      # SW_DURATION (s per run, default 10), SW_CONV_RATES / SW_CODE_RATES (req/s lists) change the sweep; SW_MIXED512=1
+      # adds the colocated design with a 512-token step budget (less prefill in each decode step); SW_KV: KV memory per worker.
       [ -d .device/serve-lib ] || { echo "$s needs the server's jars: run scripts/device/pack.sh --serve here"; continue; }
       [ -f /tmp/llama3-8b-random/config.json ] || tandem init-random --config llama3-8b --dtype bf16 --seed 1 --out /tmp/llama3-8b-random 2>&1 | grep -v WARNING
-      opts="--model /tmp/llama3-8b-random --device cuda --max-num-seqs 128 --max-num-batched-tokens 2048 --kv-cache-memory ${SW_KV:-40G}"
+      opts="--model /tmp/llama3-8b-random --device cuda --max-num-seqs 128 --kv-cache-memory ${SW_KV:-40G}"
       if [ $s = splitwise8b ]; then
-        a=mixed; a_args="--design mixed --prompt-workers 1 --token-workers 1"; b=split; b_args="--design split --prompt-workers 1 --token-workers 1"
+        designs=("mixed|--design mixed --prompt-workers 1 --token-workers 1 --max-num-batched-tokens 2048"
+                 "split|--design split --prompt-workers 1 --token-workers 1 --max-num-batched-tokens 2048")
+        [ -n "${SW_MIXED512:-}" ] && designs+=("mixed512|--design mixed --prompt-workers 1 --token-workers 1 --max-num-batched-tokens 512")
         conv_rates=${SW_CONV_RATES:-6,16,32}; code_rates=${SW_CODE_RATES:-4,10,20}
       else
-        a=mixed4; a_args="--design mixed --prompt-workers 2 --token-workers 2"; b=splitpool4; b_args="--design split-mixed-pool --prompt-workers 2 --token-workers 2"
+        designs=("mixed4|--design mixed --prompt-workers 2 --token-workers 2 --max-num-batched-tokens 2048"
+                 "splitpool4|--design split-mixed-pool --prompt-workers 2 --token-workers 2 --max-num-batched-tokens 2048")
         conv_rates=${SW4_CONV_RATES:-16,32,48}; code_rates=${SW4_CODE_RATES:-8,20,32}
       fi
-      # exec: $! is the JVM itself, so that the kill below reaches it
-      (exec $JAVA -cp "$CP" dev.tandem.server.cli.Main serve $opts $a_args --port 8100) > "$OUT/serve-$a.log" 2>&1 & pa=$!
-      (exec $JAVA -cp "$CP" dev.tandem.server.cli.Main serve $opts $b_args --port 8101) > "$OUT/serve-$b.log" 2>&1 & pb=$!
+      names=(); ports=(); pids=(); logs=()
+      for i in "${!designs[@]}"; do
+        d=${designs[$i]}; names+=("${d%%|*}"); ports+=($((8100 + i))); logs+=("serve-${d%%|*}.log")
+        # exec: $! is the JVM itself, so that the kill below reaches it
+        (exec $JAVA -cp "$CP" dev.tandem.server.cli.Main serve $opts ${d#*|} --port $((8100 + i))) > "$OUT/serve-${d%%|*}.log" 2>&1 & pids+=($!)
+      done
       up() { for i in $(seq 300); do kill -0 $2 2>/dev/null || return 1; python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$1/v1/models', timeout=2)" 2>/dev/null && return 0; sleep 1; done; return 1; }
-      if up 8100 $pa && up 8101 $pb; then
+      bench() {  # port trace rate dir
+        timeout $(( ${SW_DURATION:-10} * 4 + 60 )) $JAVA -cp "$CP" dev.tandem.server.cli.Main bench serve --url http://127.0.0.1:$1 --tokenizer /tmp/llama3-8b-random \
+          --trace /tmp/traces/AzureLLMInferenceTrace_$2.csv --rate $3 --duration ${SW_DURATION:-10} --max-context 8192 --no-progress --out "$4" > "$4.txt" 2>&1
+      }
+      ok=yes; for i in "${!names[@]}"; do up ${ports[$i]} ${pids[$i]} || ok=no; done
+      if [ $ok = yes ]; then
         echo "servers up ($(date +%T))"
+        for i in "${!names[@]}"; do bench ${ports[$i]} conv 8 /tmp/warm-${names[$i]}; done
+        echo "warmed up ($(date +%T))"
         echo "| trace | rate (req/s) | design | completed / issued | TTFT p50 / p90 (ms) | mean TBT p50 / p90 (ms) | E2E p90 (ms) | good | goodput (req/s) |"
         echo "|---|---:|---|---:|---:|---:|---:|---:|---:|"
         for tr in conv:$conv_rates code:$code_rates; do
           trace=${tr%%:*}; n=0
           for rate in $(echo ${tr#*:} | tr ',' ' '); do
-            n=$((n + 1)); order="$a:8100 $b:8101"; [ $((n % 2)) = 0 ] && order="$b:8101 $a:8100"
-            for d in $order; do
-              dir="$OUT/sw-$trace-$rate-${d%%:*}"
-              timeout $(( ${SW_DURATION:-10} * 4 + 60 )) $JAVA -cp "$CP" dev.tandem.server.cli.Main bench serve --url http://127.0.0.1:${d#*:} --tokenizer /tmp/llama3-8b-random --trace /tmp/traces/AzureLLMInferenceTrace_$trace.csv \
-                --rate $rate --duration ${SW_DURATION:-10} --max-context 8192 --no-progress --out "$dir" > "$dir.txt" 2>&1 \
-                || { echo "| $trace | $rate | ${d%%:*} | bench serve failed: $(grep -v WARNING "$dir.txt" | tail -2 | tr '\n' ' ') |"; continue; }
-              awk -F'|' -v tr=$trace -v rate=$rate -v d=${d%%:*} '
+            n=$((n + 1)); order=("${!names[@]}"); [ $((n % 2)) = 0 ] && order=($(printf '%s\n' "${!names[@]}" | tac))
+            for i in "${order[@]}"; do
+              name=${names[$i]}; dir="$OUT/sw-$trace-$rate-$name"
+              bench ${ports[$i]} $trace $rate "$dir" || { echo "| $trace | $rate | $name | bench serve failed: $(grep -v WARNING "$dir.txt" | tail -2 | tr '\n' ' ') |"; continue; }
+              awk -F'|' -v tr=$trace -v rate=$rate -v d=$name '
                 /^\| issued \|/ {getline; getline; iss=$2; comp=$3}
                 /^\| TTFT \|/ && ttft == "" {ttft=$5 "/" $6}
                 /^\| TBT \(mean per request\) \|/ && tbt == "" {tbt=$5 "/" $6}
@@ -197,15 +210,15 @@ for s in $steps; do
             done
           done
         done
-        grep -h "ready\|error\|Exception" "$OUT/serve-$a.log" "$OUT/serve-$b.log" | head -8
+        for l in "${logs[@]}"; do grep -h "ready\|error\|Exception" "$OUT/$l" | head -3; done
       else
-        echo "a server did not come up:"; tail -20 "$OUT/serve-$a.log" "$OUT/serve-$b.log"
+        echo "a server did not come up:"; for l in "${logs[@]}"; do tail -20 "$OUT/$l"; done
       fi
-      kill $pa $pb 2>/dev/null
-      for i in $(seq 40); do kill -0 $pa 2>/dev/null || kill -0 $pb 2>/dev/null || break; sleep 0.5; done
-      kill -9 $pa $pb 2>/dev/null; wait $pa $pb 2>/dev/null
+      kill "${pids[@]}" 2>/dev/null
+      for i in $(seq 40); do alive=no; for p in "${pids[@]}"; do kill -0 $p 2>/dev/null && alive=yes; done; [ $alive = no ] && break; sleep 0.5; done
+      kill -9 "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null
       # one archive: only a few files come back from a device call
-      (cd "$OUT" && tar -czf $s-runs.tar.gz sw-* serve-$a.log serve-$b.log && rm -rf sw-* serve-$a.log serve-$b.log) ;;
+      (cd "$OUT" && tar -czf $s-runs.tar.gz sw-* "${logs[@]}" && rm -rf sw-* "${logs[@]}") ;;
     hf8b)
       python3 scripts/device/hf_bench.py --model /tmp/llama3-8b-random --decode-batches 1,64 --prefill 2048,8192 --context 128 --steps 32 ;;
     logits8b)
