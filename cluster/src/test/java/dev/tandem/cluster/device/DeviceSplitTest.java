@@ -21,6 +21,7 @@ import dev.tandem.engine.handover.Reservation;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import java.nio.file.Path;
 import java.time.Duration;
@@ -39,8 +40,11 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * Splitwise on GPUs: prompt and token workers with their KV caches on the device, KV handed over layer by layer over
  * NCCL between two GPUs (a device copy when both share one), give exactly the greedy tokens of the colocated design
  * on the same GPUs; a transfer stuck past its deadline is aborted and the sequence recomputed on the token worker.
- * Skips without a CUDA GPU (the NCCL cases without two GPUs and libnccl); runs on the GPU machine.
+ * Skips without a CUDA GPU (the NCCL cases without two GPUs and libnccl); runs on the GPU machine. Every case has a
+ * time limit of its own (on a thread of its own, so a call stuck in the driver cannot hold it): an earlier run of
+ * this class on two H200s hung without saying where.
  */
+@Timeout(value = 150, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class DeviceSplitTest {
     static final Path MODEL = Path.of(System.getProperty("tandem.shared", "../../shared"), "models", "gutenberg-stories-llama-25m");
     static final String[] PROMPTS = {"Once upon a time", "The little dog", "Tom and Lily went to the park to play with their red ball and",
