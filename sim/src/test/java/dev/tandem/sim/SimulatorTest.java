@@ -142,7 +142,7 @@ class SimulatorTest {
     void everyExampleConfigLoadsAndRuns() throws Exception {
         try (var files = Files.list(Path.of("configs"))) {
             var list = files.sorted().toList();
-            assertEquals(9, list.size()); // the six designs, a fixed-pool JSON one, and two H200 configs on a measured profile
+            assertEquals(10, list.size()); // the six designs, a fixed-pool JSON one, and three H200 configs on a measured profile
             for (Path f : list) {
                 SimConfig c = ConfigLoader.load(f);
                 SimResult r = Simulation.run(c.withWorkload(new WorkloadSpec(c.workload().trace(), 10, 10, 0, 1)));
@@ -183,6 +183,30 @@ class SimulatorTest {
         assertTrue(Double.isNaN(r.e2eS()[1]));
         assertTrue(Double.isNaN(r.e2eS()[2]));
         assertEquals(Simulation.profile(PERF).get("llama2-70b", "a100-80gb", 8).promptSeconds(200), r.ttftS()[0], 1e-12);
+    }
+
+    /**
+     * chunked_prefill: a 5,000-token prompt takes three iterations of at most 2,048 tokens, less the decodes running
+     * beside it; its first token comes at the end of the third. Without it the prompt runs whole in one iteration.
+     */
+    @Test
+    void chunkedPrefillSplitsALongPromptOverIterationsOfTheTokenBudget() {
+        SimConfig c = design(Design.BASELINE_A100, 1, 0, CONV);
+        SimConfig chunked = new SimConfig(c.name(), c.model(), c.perfModel(), c.pools(), c.router(), c.kvLink(),
+                new InstanceSpec(2048, 512, 16, 0.9, 0, true), c.power(), c.workload());
+        PhaseTimes a100 = times("a100-80gb");
+        Workload alone = one(5000, 2);
+        assertEquals(a100.promptSeconds(5000), Simulation.run(c, alone).ttftS()[0], 1e-12);
+        double threeChunks = a100.iterationSeconds(2048, 0) + a100.iterationSeconds(2048, 0) + a100.iterationSeconds(904, 0);
+        assertEquals(threeChunks, Simulation.run(chunked, alone).ttftS()[0], 1e-12);
+        // Beside a running decode each chunk leaves one token of the budget to it, and the decode's tokens keep
+        // coming between the chunks instead of waiting for the whole prompt.
+        Workload two = new Workload("two", new double[]{0, 0.001}, new int[]{100, 5000}, new int[]{400, 2});
+        SimResult whole = Simulation.run(c, two), split = Simulation.run(chunked, two);
+        assertEquals(2, split.summary().completed());
+        assertTrue(split.tbtS()[0] < whole.tbtS()[0], split.tbtS()[0] + " vs " + whole.tbtS()[0]);
+        double chunksBesideADecode = a100.mixedSeconds(2047, 1) + a100.mixedSeconds(2047, 1) + a100.mixedSeconds(906, 1);
+        assertEquals(a100.promptSeconds(100) - 0.001 + chunksBesideADecode, split.ttftS()[1], 1e-12);
     }
 
     @Test

@@ -8,9 +8,17 @@ package dev.tandem.sim.config;
  * @param blockSize         tokens per KV block, as the router's policies count memory
  * @param memoryUtilisation share of GPU memory the engine may use (weights + KV cache)
  * @param kvCapacityTokens  when > 0, the KV capacity per instance in tokens, instead of deriving it from memory
+ * @param chunkedPrefill    false: SplitwiseSim's scheduler (whole prompts; maxBatchTokens bounds the prompt tokens an
+ *                          iteration starts, a longer prompt runs alone); true: Tandem's engine (running decodes first,
+ *                          then prompt chunks filling what is left of maxBatchTokens, a prompt over several iterations)
  */
-public record InstanceSpec(int maxBatchTokens, int maxBatchSize, int blockSize, double memoryUtilisation, long kvCapacityTokens) {
-    public static final InstanceSpec DEFAULT = new InstanceSpec(2048, 512, 16, 0.9, 0);
+public record InstanceSpec(int maxBatchTokens, int maxBatchSize, int blockSize, double memoryUtilisation, long kvCapacityTokens,
+                           boolean chunkedPrefill) {
+    public static final InstanceSpec DEFAULT = new InstanceSpec(2048, 512, 16, 0.9, 0, false);
+
+    public InstanceSpec(int maxBatchTokens, int maxBatchSize, int blockSize, double memoryUtilisation, long kvCapacityTokens) {
+        this(maxBatchTokens, maxBatchSize, blockSize, memoryUtilisation, kvCapacityTokens, false);
+    }
 
     public InstanceSpec {
         if (maxBatchTokens < 1 || maxBatchSize < 1 || blockSize < 1) {

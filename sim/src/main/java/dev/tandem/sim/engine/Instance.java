@@ -26,6 +26,8 @@ final class Instance implements WorkerState {
     final int blockSize;
     private final int blockShift;                 // log2(blockSize) when a power of two, else -1
     final int maxBatchTokens, maxBatchSize;
+    final boolean chunkedPrefill;
+    int[] stepChunk = new int[16];           // prompt tokens each of stepBatch's requests prefills this iteration
 
     final IntDeque queue = new IntDeque();       // waiting to prefill (new prompts; preempted ones in front)
     final IntDeque ready = new IntDeque();       // KV arrived, joins the decode batch at the next iteration
@@ -53,7 +55,7 @@ final class Instance implements WorkerState {
     long iterations;
 
     Instance(int id, int pool, Role role, PhaseTimes times, long kvCapacity, int blockSize, int maxBatchTokens, int maxBatchSize,
-             double[] clock) {
+             boolean chunkedPrefill, double[] clock) {
         this.id = id;
         this.clock = clock;
         this.pool = pool;
@@ -65,6 +67,7 @@ final class Instance implements WorkerState {
         this.blockShift = Integer.bitCount(blockSize) == 1 ? Integer.numberOfTrailingZeros(blockSize) : -1;
         this.maxBatchTokens = maxBatchTokens;
         this.maxBatchSize = maxBatchSize;
+        this.chunkedPrefill = chunkedPrefill;
     }
 
     /** The simulation clock, for reading KV use in the middle of a multi-iteration step. */
@@ -192,6 +195,7 @@ final class Instance implements WorkerState {
         rq.remaining[victim] = (int) (rq.finishIteration[victim] - iteration);
         rq.context[victim] = tokens;
         rq.state[victim] = Requests.QUEUED;
+        rq.prefilled[victim] = 0;
         rq.preemptions[victim]++;
         queue.addFirst(victim);
         pendingPromptTokens += tokens;

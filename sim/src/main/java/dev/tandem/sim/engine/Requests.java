@@ -17,6 +17,7 @@ final class Requests {
     final double[] firstToken, finish;
     final int[] promptInstance, tokenInstance;
     final int[] context, remaining, runSlot;
+    final int[] prefilled;  // tokens of context already prefilled (chunked prefill: a prompt over several iterations)
     final long[] joinIteration, finishIteration, joinOrder;
     final short[] preemptions;
     final byte[] state;
@@ -35,6 +36,7 @@ final class Requests {
         context = new int[n];
         remaining = new int[n];
         runSlot = new int[n];
+        prefilled = new int[n];
         joinIteration = new long[n];
         finishIteration = new long[n];
         joinOrder = new long[n];

@@ -68,7 +68,7 @@ public final class Simulator {
             largest = Math.max(largest, cap);
             for (int i = 0; i < ps.instances(); i++) {
                 list.add(new Instance(list.size(), p, ps.role(), times, cap, config.instance().blockSize(),
-                        config.instance().maxBatchTokens(), config.instance().maxBatchSize(), clock));
+                        config.instance().maxBatchTokens(), config.instance().maxBatchSize(), config.instance().chunkedPrefill(), clock));
                 roleCounts[ps.role().ordinal()]++;
             }
         }
@@ -225,7 +225,8 @@ public final class Simulator {
         while (!in.queue.isEmpty() && decodes + prefills < in.maxBatchSize) {
             int r = in.queue.peekFirst();
             int len = rq.context[r];
-            if (len + 1L > in.kvCapacity) { // can never run here (a smaller instance, or a sequence outgrew memory): dropped
+            boolean started = rq.prefilled[r] > 0; // a chunked prompt part way through: its memory is held
+            if (!started && len + 1L > in.kvCapacity) { // can never run here (a smaller instance, or a sequence outgrew memory): dropped
                 in.queue.pollFirst();
                 in.pendingPromptTokens -= len;
                 if (Double.isNaN(rq.firstToken[r])) release(r); // not started: its hand-over reservation is still held
@@ -233,14 +234,26 @@ public final class Simulator {
                 rejected++;
                 continue;
             }
-            if (prefills > 0 && promptTokens + len > in.maxBatchTokens) break;
-            if (in.usedTokens() + decodes + len > in.kvCapacity) break; // waits for memory
+            int chunk = len - rq.prefilled[r];
+            if (in.chunkedPrefill) {
+                // The engine's step budget: running decodes first, then as much of the prompt as is left of it.
+                long left = in.maxBatchTokens - decodes - promptTokens;
+                if (left <= 0) break;
+                chunk = (int) Math.min(chunk, left);
+            } else if (prefills > 0 && promptTokens + len > in.maxBatchTokens) {
+                break;
+            }
+            if (!started && in.usedTokens() + decodes + len > in.kvCapacity) break; // waits for memory
             in.queue.pollFirst();
             rq.state[r] = Requests.PREFILLING;
-            if (prefills == in.stepBatch.length) in.stepBatch = Arrays.copyOf(in.stepBatch, prefills * 2);
+            if (prefills == in.stepBatch.length) {
+                in.stepBatch = Arrays.copyOf(in.stepBatch, prefills * 2);
+                in.stepChunk = Arrays.copyOf(in.stepChunk, prefills * 2);
+            }
+            in.stepChunk[prefills] = chunk;
             in.stepBatch[prefills++] = r;
-            promptTokens += len;
-            in.hold(len);
+            promptTokens += chunk;
+            if (!started) in.hold(len);
         }
         if (decodes == 0 && prefills == 0) return;
         // Decode-only iterations with nothing waiting repeat identically until a sequence finishes or memory runs
@@ -296,6 +309,14 @@ public final class Simulator {
         }
         for (int i = 0; i < in.stepPrefills; i++) {
             int r = in.stepBatch[i];
+            // Only the step's last prompt can be part way through (its chunk took what was left of the budget).
+            rq.prefilled[r] += in.stepChunk[i];
+            if (rq.prefilled[r] < rq.context[r]) {
+                rq.state[r] = Requests.QUEUED;
+                in.queue.addFirst(r);
+                continue;
+            }
+            rq.prefilled[r] = 0;
             if (Double.isNaN(rq.firstToken[r])) { // the prompt phase made the first token
                 rq.firstToken[r] = now;
                 rq.remaining[r] = rq.output[r] - 1;
