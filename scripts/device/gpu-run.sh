@@ -29,6 +29,14 @@ cuda_tests() {
   junit junit --select-package dev.tandem.cuda --select-package dev.tandem.engine.cuda --select-package dev.tandem.cluster.device \
     --select-class dev.tandem.offload.calibrate.CalibrationTest "$@"
 }
+thin_progress() {  # offload progress bars: one line per tenth of the run (a run killed at its limit still says how far it got)
+  tr '\r' '\n' | awk 'BEGIN { last = -1 }
+    /^bench offload \[[# ]*\] [0-9]+\/[0-9]+ \([0-9.]+ s\)$/ {
+      match($0, /[0-9]+\/[0-9]+ \(/); split(substr($0, RSTART, RLENGTH - 2), a, "/"); d = int(10 * a[1] / a[2])
+      if (d != last) { print; fflush(); last = d }
+      next }
+    { print; fflush() }'
+}
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader
 for s in $steps; do
   echo "=== $s ($(date +%T))"
@@ -70,10 +78,10 @@ for s in $steps; do
       for pol in "64 4 100 0 100 0 100 0" "64 4 20 80 0 100 0 100 cpu-cache-compute" "64 4 20 80 0 100 0 100" "64 4 0 50 0 100 0 100 cpu-cache-compute"; do
         cap=8GiB; case "$pol" in "64 4 100 0 100"*) cap=80GiB ;; esac
         tandem bench offload --model llama3-8b --device cuda --offload "$pol" --gpu-mem $cap --cpu-mem 100GiB --disk-dir /tmp/offload-disk \
-          --prompt-len 512 --gen-len 32 2>&1 | grep -v WARNING | tr '\r' '\n' | grep -v "^bench offload \[[# ]*\] [0-9]*/[0-9]* ([0-9.]* s)$" ; done ;;
+          --prompt-len 512 --gen-len 32 2>&1 | grep -v WARNING | thin_progress ; done ;;
     offload8bone)
       tandem bench offload --model llama3-8b --device cuda --offload "${POLICY:-64 4 20 80 0 100 0 100 cpu-cache-compute}" --gpu-mem ${CAP:-6GiB} \
-        --cpu-mem 100GiB --disk-dir /tmp/offload-disk --prompt-len 512 --gen-len ${GEN:-32} 2>&1 | tr '\r' '\n' | grep -v "^bench offload \[[# ]*\] [0-9]*/[0-9]* ([0-9.]* s)$" | tail -30; echo "exit ${PIPESTATUS[0]}" ;;
+        --cpu-mem 100GiB --disk-dir /tmp/offload-disk --prompt-len 512 --gen-len ${GEN:-32} 2>&1 | thin_progress | tail -30; echo "exit ${PIPESTATUS[0]}" ;;
     flexgen30b)
       # The peer: FlexGen's own code, dummy weights, its published T4 policy for OPT-30B, GPU capped at 16 GiB.
       python3 -c "import attr, tqdm" 2>&1 | tail -1
@@ -85,7 +93,7 @@ for s in $steps; do
       # Tandem on the same shape, policy and cap (synthetic weights, like FlexGen's dummy ones).
       timeout -k 15 ${STEP_TIMEOUT:-330} $JAVA -cp "$CP" dev.tandem.server.cli.Main bench offload --model opt-30b --device cuda \
         --offload "${POLICY:-48 3 20 80 0 100 0 100 cpu-cache-compute}" --gpu-mem 16GiB --cpu-mem 220GiB --prompt-len 512 --gen-len ${GEN:-32} \
-        --chunk-rows ${CHUNK:-2048} 2>&1 | grep -v WARNING | tr '\r' '\n' | grep -v "^bench offload \[[# ]*\] [0-9]*/[0-9]* ([0-9.]* s)$" ;;
+        --chunk-rows ${CHUNK:-2048} 2>&1 | grep -v WARNING | thin_progress ;;
     flexgen30bc)
       # FlexGen's compressed-cache case for OPT-30B (its bench_suite: 64 x 8, everything on the CPU, --compress-cache).
       timeout -k 15 ${STEP_TIMEOUT:-400} python3 scripts/device/flexgen_peer.py .device/flexgen 16 --model facebook/opt-30b --path _DUMMY_ \
@@ -95,7 +103,7 @@ for s in $steps; do
       # Tandem on FlexGen's compressed policy (attention on the GPU over the 4-bit cache brought from the host), or $POLICY.
       timeout -k 15 ${STEP_TIMEOUT:-400} $JAVA -cp "$CP" dev.tandem.server.cli.Main bench offload --model opt-30b --device cuda \
         --offload "${POLICY:-64 8 0 100 0 100 0 100 compress-cache}" --gpu-mem 16GiB --cpu-mem 220GiB --prompt-len 512 --gen-len ${GEN:-32} \
-        --chunk-rows ${CHUNK:-2048} 2>&1 | grep -v WARNING | tr '\r' '\n' | grep -v "^bench offload \[[# ]*\] [0-9]*/[0-9]* ([0-9.]* s)$" ;;
+        --chunk-rows ${CHUNK:-2048} 2>&1 | grep -v WARNING | thin_progress ;;
     accelerate30b)
       # The other peer: HF accelerate's device_map offloading of OPT-30B (random weights written by init-random, fp16),
       # GPU capped at 16 GiB, batch $HF_BATCH (default 8), prompt 512, generation 32.
