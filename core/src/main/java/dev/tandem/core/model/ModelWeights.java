@@ -17,4 +17,9 @@ public record ModelWeights(Tensor embedding, List<LayerWeights> layers, Tensor f
     public ModelWeights(Tensor embedding, List<LayerWeights> layers, Tensor finalNorm, Tensor output) {
         this(embedding, layers, finalNorm, output, null, null);
     }
+
+    /** These weights with other layers (the rest, OPT's position table and final bias included, as they are). */
+    public ModelWeights withLayers(List<LayerWeights> newLayers) {
+        return new ModelWeights(embedding, newLayers, finalNorm, output, positions, finalNormBias);
+    }
 }

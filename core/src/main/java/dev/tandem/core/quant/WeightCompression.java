@@ -61,15 +61,16 @@ public final class WeightCompression {
     /** The type a compressed weight of this type is decompressed to: bf16 for bf16 weights, f32 otherwise. */
     public static DType decompressedType(DType stored) { return stored == DType.BF16 ? DType.BF16 : DType.F32; }
 
-    /** Every layer matrix compressed and decompressed (see the class comment); the rest as it was. */
+    /** Every layer matrix compressed and decompressed (see the class comment); the rest, OPT's biases included, as it was. */
     public static ModelWeights roundTrip(ModelWeights w, GroupQuant4.Range range, Arena arena) {
         List<LayerWeights> layers = new ArrayList<>();
         for (LayerWeights l : w.layers()) {
             layers.add(new LayerWeights(l.attnNorm(), roundTrip(l.wq(), range, arena), roundTrip(l.wk(), range, arena),
                     roundTrip(l.wv(), range, arena), roundTrip(l.wo(), range, arena), l.bq(), l.bk(), l.bv(), l.ffnNorm(),
-                    roundTrip(l.gate(), range, arena), roundTrip(l.up(), range, arena), roundTrip(l.down(), range, arena)));
+                    roundTrip(l.gate(), range, arena), roundTrip(l.up(), range, arena), roundTrip(l.down(), range, arena),
+                    l.attnNormBias(), l.bo(), l.ffnNormBias(), l.bUp(), l.bDown()));
         }
-        return new ModelWeights(w.embedding(), layers, w.finalNorm(), w.output());
+        return w.withLayers(layers);
     }
 
     /** A model whose layer matrices went through GQ4 with {@link #DEFAULT_RANGE}; closing it frees those copies and closes the original. */
@@ -92,6 +93,7 @@ public final class WeightCompression {
     }
 
     private static Tensor roundTrip(Tensor t, GroupQuant4.Range range, Arena arena) {
+        if (t == null) return null; // OPT has no gate
         try (Arena scratch = Arena.ofConfined()) {
             return decompress(compress(t, range, scratch), t.name(), decompressedType(t.dtype()), arena);
         } catch (IllegalArgumentException e) {
