@@ -103,6 +103,21 @@ class SimulatorTest {
         assertTrue(r.summary().e2eS().p99() > roomy.summary().e2eS().p99());
     }
 
+    /**
+     * Chunked prefill under memory pressure: a prompt part way through keeps its memory and goes on first, ahead of
+     * sequences that preemption puts back in the queue (which could otherwise wait for memory that only the half-done
+     * prompt holds); every request still finishes.
+     */
+    @Test
+    void chunkedPrefillUnderMemoryPressureFinishesEveryRequest() {
+        SimConfig c = design(Design.BASELINE_A100, 2, 0, new WorkloadSpec("conv", 6, 60, 0, 5));
+        SimConfig tight = new SimConfig(c.name(), c.model(), c.perfModel(), c.pools(), c.router(), c.kvLink(),
+                new InstanceSpec(2048, 512, 16, 0.9, 12_000, true), c.power(), c.workload());
+        SimResult r = Simulation.run(tight);
+        assertTrue(r.summary().preemptions() > 0);
+        assertEquals(r.summary().requests(), r.summary().completed());
+    }
+
     @Test
     void mixedPoolLendsTokenMachinesUnderAPromptBacklog() {
         SimConfig c = design(Design.SPLITWISE_AA, 1, 4, new WorkloadSpec("code", 12, 30, 0, 9));

@@ -50,7 +50,6 @@ public final class CudaBackend implements Backend {
      * while cuBLASLt's pass over 9 rows cost 1.02.
      */
     private static final int GEMV_ROWS = 1;
-    /** Decode batch sizes recorded as graphs; a step of n sequences is padded to the next one. */
     /** Keys per tile of tdm_attn_decode (DT in the kernel source). */
     private static final int DECODE_TILE = 32;
     /**
@@ -58,6 +57,7 @@ public final class CudaBackend implements Backend {
      * keeps the older warp-per-key kernel (for side-by-side timing).
      */
     private static final boolean TILED_DECODE = !"split".equals(System.getenv("TANDEM_DECODE_ATTENTION"));
+    /** Decode batch sizes recorded as graphs; a step of n sequences is padded to the next one. */
     private static final int[] GRAPH_SIZES = {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256};
 
     private final CudaDriver cuda;

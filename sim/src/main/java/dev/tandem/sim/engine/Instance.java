@@ -30,6 +30,7 @@ final class Instance implements WorkerState {
     int[] stepChunk = new int[16];           // prompt tokens each of stepBatch's requests prefills this iteration
 
     final IntDeque queue = new IntDeque();       // waiting to prefill (new prompts; preempted ones in front)
+    int partial = -1;                            // chunked prefill: the prompt part way through (memory held), served first
     final IntDeque ready = new IntDeque();       // KV arrived, joins the decode batch at the next iteration
     long pendingPromptTokens;
     // What KV use is made of. Changed only through the methods below, which forget the cached free KV.

@@ -222,11 +222,18 @@ public final class Simulator {
         int decodes = in.running;
         long promptTokens = 0;
         int prefills = 0;
+        if (in.partial >= 0) { // chunked prefill: the prompt part way through goes on first (its memory is held)
+            int r = in.partial;
+            int chunk = (int) Math.min(rq.context[r] - rq.prefilled[r], Math.max(1, in.maxBatchTokens - decodes));
+            in.partial = -1;
+            in.stepChunk[0] = chunk;
+            in.stepBatch[prefills++] = r;
+            promptTokens += chunk;
+        }
         while (!in.queue.isEmpty() && decodes + prefills < in.maxBatchSize) {
             int r = in.queue.peekFirst();
             int len = rq.context[r];
-            boolean started = rq.prefilled[r] > 0; // a chunked prompt part way through: its memory is held
-            if (!started && len + 1L > in.kvCapacity) { // can never run here (a smaller instance, or a sequence outgrew memory): dropped
+            if (len + 1L > in.kvCapacity) { // can never run here (a smaller instance, or a sequence outgrew memory): dropped
                 in.queue.pollFirst();
                 in.pendingPromptTokens -= len;
                 if (Double.isNaN(rq.firstToken[r])) release(r); // not started: its hand-over reservation is still held
@@ -234,7 +241,7 @@ public final class Simulator {
                 rejected++;
                 continue;
             }
-            int chunk = len - rq.prefilled[r];
+            int chunk = len;
             if (in.chunkedPrefill) {
                 // The engine's step budget: running decodes first, then as much of the prompt as is left of it.
                 long left = in.maxBatchTokens - decodes - promptTokens;
@@ -243,7 +250,7 @@ public final class Simulator {
             } else if (prefills > 0 && promptTokens + len > in.maxBatchTokens) {
                 break;
             }
-            if (!started && in.usedTokens() + decodes + len > in.kvCapacity) break; // waits for memory
+            if (in.usedTokens() + decodes + len > in.kvCapacity) break; // waits for memory
             in.queue.pollFirst();
             rq.state[r] = Requests.PREFILLING;
             if (prefills == in.stepBatch.length) {
@@ -253,7 +260,7 @@ public final class Simulator {
             in.stepChunk[prefills] = chunk;
             in.stepBatch[prefills++] = r;
             promptTokens += chunk;
-            if (!started) in.hold(len);
+            in.hold(len);
         }
         if (decodes == 0 && prefills == 0) return;
         // Decode-only iterations with nothing waiting repeat identically until a sequence finishes or memory runs
@@ -312,8 +319,7 @@ public final class Simulator {
             // Only the step's last prompt can be part way through (its chunk took what was left of the budget).
             rq.prefilled[r] += in.stepChunk[i];
             if (rq.prefilled[r] < rq.context[r]) {
-                rq.state[r] = Requests.QUEUED;
-                in.queue.addFirst(r);
+                in.partial = r; // stays PREFILLING, its memory held: the next iteration goes on with it first
                 continue;
             }
             rq.prefilled[r] = 0;
