@@ -146,7 +146,8 @@ public final class ServeBenchmark {
         for (int pct : options.ttftByLength() ? new int[] {10, 90} : new int[0]) {
             int p = Math.max(prompts.minimumTokens(), Math.min(sizes[(int) ((sizes.length - 1) * pct / 100.0)], options.maxContext() - 2));
             if (p == prompt || more.containsKey(p)) continue;
-            List<RequestRecord> rs = runner.sequential(2, p, 2, -3 - pct);
+            // seeds well apart from the median's (-2, -3, ...: one per --baseline-requests): no two share a prompt start
+            List<RequestRecord> rs = runner.sequential(2, p, 2, -1_000_000L - 1000L * pct);
             checkBaseline(rs);
             more.put(p, rs);
         }
