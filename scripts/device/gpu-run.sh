@@ -186,7 +186,8 @@ for s in $steps; do
       for i in "${!designs[@]}"; do
         d=${designs[$i]}; names+=("${d%%|*}"); ports+=($((8100 + i))); logs+=("serve-${d%%|*}.log")
         # exec: $! is the JVM itself, so that the kill below reaches it
-        (exec $JAVA -cp "$CP" dev.tandem.server.cli.Main serve $opts ${d#*|} --port $((8100 + i))) > "$OUT/serve-${d%%|*}.log" 2>&1 & pids+=($!)
+        # -Dtandem.stepLog: each engine logs its steps by kind every SW_STEP_LOG s (mean / max ms, tokens) into serve-*.log
+        (exec $JAVA -Dtandem.stepLog=${SW_STEP_LOG:-2} -cp "$CP" dev.tandem.server.cli.Main serve $opts ${d#*|} --port $((8100 + i))) > "$OUT/serve-${d%%|*}.log" 2>&1 & pids+=($!)
       done
       up() { for i in $(seq 300); do kill -0 $2 2>/dev/null || return 1; python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$1/v1/models', timeout=2)" 2>/dev/null && return 0; sleep 1; done; return 1; }
       bench() {  # port trace rate dir

@@ -45,6 +45,7 @@ public final class Engine implements GenerationService {
     private final KvCacheManager kv;
     private final Scheduler scheduler;
     private final ModelRunner runner;
+    private final StepLog stepLog; // null unless -Dtandem.stepLog=SECONDS
     /** Speculative decoding, or null when off. */
     private final Speculator speculator;
     private final Thread loop;
@@ -87,6 +88,7 @@ public final class Engine implements GenerationService {
         this.runner = new ModelRunner(c, model.weights(), backend, kv, config.maxNumBatchedTokens(), Math.max(config.maxNumSeqs(), logitRows));
         if (speculator != null) scheduler.setLookahead(seq -> speculator.lookahead(seq, contextLength(), scheduler.numRunning()));
         this.role = config.role();
+        this.stepLog = StepLog.fromProperty("engine " + config.role().name().toLowerCase(java.util.Locale.ROOT) + " on " + backend.name());
         this.reservations = new Reservations(runner.kvStorage(), o -> {
             arrivals.add(o);
             LockSupport.unpark(loop());
@@ -271,15 +273,21 @@ public final class Engine implements GenerationService {
             stats = snapshot();
             return moved;
         }
+        long stepPrompt = 0;
+        int stepDecodes = 0;
         for (Scheduler.Scheduled w : work) {
             // A request counts against the queue bound until it first runs.
             if (w.seq().markAdmitted()) pending.decrementAndGet();
-            promptTokens += Math.max(0, Math.min(w.count(), w.seq().promptLength() - w.start()));
+            long p = Math.max(0, Math.min(w.count(), w.seq().promptLength() - w.start()));
+            promptTokens += p;
+            stepPrompt += p;
+            if (p == 0) stepDecodes++;
         }
         List<Draft> drafts = speculator == null ? null : speculator.propose(work);
         long t0 = System.nanoTime();
         List<ModelRunner.Sampled> sampled = runner.execute(work, drafts);
         steps++;
+        if (stepLog != null) stepLog.step(stepPrompt, stepDecodes, System.nanoTime() - t0);
         if (speculator != null) {
             long nanos = System.nanoTime() - t0;
             int tokens = 0;
