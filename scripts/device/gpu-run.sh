@@ -3,7 +3,7 @@
 #   bash scripts/device/gpu-run.sh [tests] [gq4] [bench25m] [random8b] [hf8b] [logits8b] [opt] [opt13b] [calibrate]   (default: all but the opt ones and calibrate)
 # Splitwise on 2 GPUs (kind nvidia-h200-x2): `tests handover8b` with a plain pack.sh, `splitwise8b` with pack.sh --serve.
 # Offloading: `offloadtest offload8b`; pipeline parallelism over two GPUs (x2): `pipelinetest pipeline8b`; FlexGen side by side: `flexgen30b offload30b` with pack.sh --flexgen (x2: 256 GiB host).
-# Compressed (x2): `flexgen30bc offload30bc` with pack.sh --flexgen; HF accelerate: `accelerate30b`.
+# Compressed (x2): `flexgen30bc offload30bc` with pack.sh --flexgen; HF accelerate: `accelerate30b`; OPT-66B (x2): `offload66b`.
 # Prediction beside measurement: `calibrate offload30b offload8b` (x2; calibrate prints plan-offload's figures for those policies).
 # Output goes to $OUT (files) and stdout.
 set -uo pipefail
@@ -93,6 +93,12 @@ for s in $steps; do
       # Tandem on the same shape, policy and cap (synthetic weights, like FlexGen's dummy ones).
       timeout -k 15 ${STEP_TIMEOUT:-330} $JAVA -cp "$CP" dev.tandem.server.cli.Main bench offload --model opt-30b --device cuda \
         --offload "${POLICY:-48 3 20 80 0 100 0 100 cpu-cache-compute}" --gpu-mem 16GiB --cpu-mem 220GiB --prompt-len 512 --gen-len ${GEN:-32} \
+        --chunk-rows ${CHUNK:-2048} 2>&1 | grep -v WARNING | thin_progress ;;
+    offload66b)
+      # The larger shape: OPT-66B, synthetic weights (132 GB in fp16), GPU capped at 16 GiB, the policy plan-offload
+      # picks for this host (h200 profile, 16 / 256 GiB: 24 x 3, weights 4.4% GPU, cache and activations on the CPU), or $POLICY.
+      timeout -k 15 ${STEP_TIMEOUT:-500} $JAVA -cp "$CP" dev.tandem.server.cli.Main bench offload --model opt-66b --device cuda \
+        --offload "${POLICY:-24 3 4.4 95.5 0 100 0 100}" --gpu-mem 16GiB --cpu-mem 230GiB --prompt-len 512 --gen-len ${GEN:-32} \
         --chunk-rows ${CHUNK:-2048} 2>&1 | grep -v WARNING | thin_progress ;;
     flexgen30bc)
       # FlexGen's compressed-cache case for OPT-30B (its bench_suite: 64 x 8, everything on the CPU, --compress-cache).
