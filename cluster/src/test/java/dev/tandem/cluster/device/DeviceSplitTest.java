@@ -46,7 +46,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  */
 @Timeout(value = 150, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class DeviceSplitTest {
-    static final Path MODEL = Path.of(System.getProperty("tandem.shared", "../../shared"), "models", "gutenberg-stories-llama-25m");
+    /** The small draft model of the test pair (4.6 MB packed): it travels in every device pack, the serving one too. */
+    static final Path MODEL = Path.of(System.getProperty("tandem.shared", "../../shared"), "models", "gutenberg-stories-llama-3m");
     static final String[] PROMPTS = {"Once upon a time", "The little dog", "Tom and Lily went to the park to play with their red ball and",
             "The old king had three daughters. The youngest was the most beautiful of all, and every morning she",
             "It was a cold winter night, and", "\"Where are you going?\" asked the", "She opened the door", "In the morning the"};
