@@ -91,7 +91,9 @@ public final class ServeBenchmark {
                 MarkdownReport.ms(base.ttftS()), MarkdownReport.ms(base.tbtS()), MarkdownReport.ms(base.e2eS()),
                 base.promptTokens(), base.outputTokens(), plan.size()));
 
-        SpecDecodeMetrics specBefore = SpecDecodeMetrics.parse(client.metricsText());
+        // The server's own counters around the run (Prometheus text, where it has /metrics), kept beside the results.
+        String metricsBefore = client.metricsText();
+        SpecDecodeMetrics specBefore = SpecDecodeMetrics.parse(metricsBefore);
         LiveCounters counters = new LiveCounters();
         boolean terminal = ProgressBar.stderrIsTerminal();
         List<RequestRecord> records = runner.run(plan, counters,
@@ -106,13 +108,18 @@ public final class ServeBenchmark {
             // Figures in the report still stand without pictures; say so rather than lose the run.
             err.println("tandem bench serve: warning: charts not written: " + e);
         }
+        String metricsAfter = metricsBefore == null ? null : client.metricsText();
         String report = MarkdownReport.render(summary, charts)
-                + SpecDecodeMetrics.section(specBefore, specBefore == null ? null : SpecDecodeMetrics.parse(client.metricsText()));
+                + SpecDecodeMetrics.section(specBefore, specBefore == null ? null : SpecDecodeMetrics.parse(metricsAfter));
         try {
             ResultFiles.summaryJson(dir.resolve("summary.json"), summary);
             ResultFiles.requestsCsv(dir.resolve("requests.csv"), records, base);
             ResultFiles.timeSeriesCsv(dir.resolve("timeseries.csv"), series);
             Files.writeString(dir.resolve("report.md"), report, StandardCharsets.UTF_8);
+            if (metricsBefore != null && metricsAfter != null) {
+                Files.writeString(dir.resolve("metrics-before.txt"), metricsBefore, StandardCharsets.UTF_8);
+                Files.writeString(dir.resolve("metrics-after.txt"), metricsAfter, StandardCharsets.UTF_8);
+            }
         } catch (IOException e) {
             throw new BenchException(dir + ": cannot write results: " + e.getMessage(), e);
         }

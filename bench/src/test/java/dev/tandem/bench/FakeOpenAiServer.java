@@ -41,6 +41,7 @@ final class FakeOpenAiServer implements AutoCloseable {
         server.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
         server.createContext("/v1/models", ex -> reply(ex, 200, "{\"object\":\"list\",\"data\":[{\"id\":\"fake-model\",\"object\":\"model\"}]}"));
         server.createContext("/v1/completions", this::complete);
+        server.createContext("/metrics", ex -> reply(ex, 200, "# TYPE fake_completions_total counter\nfake_completions_total " + completions.get() + "\n"));
         server.start();
     }
 

@@ -56,6 +56,9 @@ class ServeBenchmarkTest {
                 assertTrue(Files.size(out.resolve(f)) > 0, f);
             }
             assertTrue(isPng(out.resolve("cdf-ttft.png")));
+            // the server's /metrics around the run: the 4 unmeasured requests before, all of them after
+            assertEquals("# TYPE fake_completions_total counter\nfake_completions_total 4\n", Files.readString(out.resolve("metrics-before.txt")));
+            assertEquals("# TYPE fake_completions_total counter\nfake_completions_total " + (4 + n) + "\n", Files.readString(out.resolve("metrics-after.txt")));
             assertEquals(Files.readString(out.resolve("report.md")), r.out()); // the report is also printed
 
             int failures500 = 4, cutOffs = 4; // 10, 20, 30, 40 and 5, 15, 25, 35
