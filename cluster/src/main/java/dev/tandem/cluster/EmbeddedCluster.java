@@ -115,6 +115,9 @@ public final class EmbeddedCluster implements AutoCloseable {
 
     public List<LocalWorker> workers() { return workers; }
 
+    /** The in-process KV transport between CPU workers (fault injection in tests: {@link InProcessKvTransport#holdCommits}). */
+    public InProcessKvTransport transport() { return transport; }
+
     /** The GPU workers' receiving ends (fault injection in tests: {@link DeviceKvHub#stallDeliveries}). */
     public DeviceKvHub deviceHub() { return deviceHub; }
 

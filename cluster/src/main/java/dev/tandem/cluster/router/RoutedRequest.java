@@ -128,7 +128,7 @@ final class RoutedRequest {
             if (placement.colocated()) {
                 a.promptHandle = p.submit(rest, whole(a));
             } else {
-                a.reservation = t.reserve(rest, tokenSide(a), router.config().transferTimeout().multipliedBy(2).plusSeconds(1));
+                a.reservation = t.reserve(rest, tokenSide(a), router.config().reservationTimeout());
                 a.promptHandle = p.prefill(rest, promptSide(a), t.kvAddress(), a.reservation.id(), router.config().transferTimeout());
             }
             return true;
@@ -198,8 +198,38 @@ final class RoutedRequest {
 
             void finished(FinishReason r, int cached) { complete(r, cached); }
 
-            void failed(Throwable e) { failover(a.token, e); }
+            void failed(Throwable e) {
+                // The token worker dropped its reservation because no KV came (a stuck transfer whose prompt side has
+                // not failed yet): the worker itself is fine, so it recomputes the sequence once the first token is out.
+                if (e instanceof KvTransferException && a.token.healthy() && a.tokenSide == 0 && count == a.base + 1) {
+                    recomputeOnTokenWorker(a, e);
+                } else {
+                    failover(a.token, e);
+                }
+            }
         };
+    }
+
+    /**
+     * A split attempt whose KV never reached the token worker after the first token went out: that worker takes the
+     * rest on a new reservation and computes the KV of everything sent itself, and the prompt side (still waiting on its
+     * transfer) is cancelled.
+     */
+    private void recomputeOnTokenWorker(Attempt a, Throwable e) {
+        Worker t = a.token;
+        a.abandon();
+        ahead.clear();
+        lastFailure = e;
+        router.recomputed();
+        Attempt b = new Attempt(t, t, 0);
+        attempt = b;
+        try {
+            GenerationRequest before = a.base == 0 ? request : request.continuedAfter(delivered, a.base);
+            b.reservation = t.reserve(before, whole(b), router.config().reservationTimeout());
+            b.reservation.recompute(remainder().promptTokens());
+        } catch (RuntimeException gone) {
+            failover(t, gone);
+        }
     }
 
     /** Serializes a worker's callbacks with everything else and drops those of abandoned attempts. */

@@ -50,17 +50,28 @@ public final class Router implements GenerationService {
      * @param maxAttempts      failures of one request's workers before it fails
      * @param maxQueue         requests waiting for a placement before new ones are refused (the server answers 429)
      */
+    /**
+     * @param reservationTimeout how long a token worker holds a reservation without its hand-over; null: twice the
+     *                           transfer timeout and a second, so that the prompt side's failure normally comes first
+     */
     public record Config(ClusterDesign design, Duration transferTimeout, Duration placementTimeout, int maxAttempts, Duration rebalanceEvery,
-                         int maxQueue) {
+                         int maxQueue, Duration reservationTimeout) {
         public static Config of(ClusterDesign design) {
-            return new Config(design, Duration.ofSeconds(30), Duration.ofSeconds(60), 3, Duration.ofMillis(20), 1024);
+            return new Config(design, Duration.ofSeconds(30), Duration.ofSeconds(60), 3, Duration.ofMillis(20), 1024, null);
         }
 
-        public Config withTransferTimeout(Duration d) { return new Config(design, d, placementTimeout, maxAttempts, rebalanceEvery, maxQueue); }
+        public Config withTransferTimeout(Duration d) { return new Config(design, d, placementTimeout, maxAttempts, rebalanceEvery, maxQueue, reservationTimeout); }
 
-        public Config withPlacementTimeout(Duration d) { return new Config(design, transferTimeout, d, maxAttempts, rebalanceEvery, maxQueue); }
+        public Config withPlacementTimeout(Duration d) { return new Config(design, transferTimeout, d, maxAttempts, rebalanceEvery, maxQueue, reservationTimeout); }
 
-        public Config withMaxQueue(int n) { return new Config(design, transferTimeout, placementTimeout, maxAttempts, rebalanceEvery, n); }
+        public Config withMaxQueue(int n) { return new Config(design, transferTimeout, placementTimeout, maxAttempts, rebalanceEvery, n, reservationTimeout); }
+
+        public Config withReservationTimeout(Duration d) { return new Config(design, transferTimeout, placementTimeout, maxAttempts, rebalanceEvery, maxQueue, d); }
+
+        /** The reservation a token worker holds for a split attempt's hand-over. */
+        public Duration reservationTimeout() {
+            return reservationTimeout != null ? reservationTimeout : transferTimeout.multipliedBy(2).plusSeconds(1);
+        }
     }
 
     /** The request can never be placed: no healthy worker of a needed kind, or none big enough. */

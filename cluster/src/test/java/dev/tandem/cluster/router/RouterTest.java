@@ -238,6 +238,28 @@ class RouterTest {
         }
     }
 
+    /**
+     * The token worker gives up on its reservation while the transfer is still stuck on the prompt side (the order the
+     * GPU path showed: the reservation's deadline came before the sender's): the token worker is not at fault, so it
+     * recomputes the sequence itself, and the client gets the colocated tokens.
+     */
+    @Test
+    void aReservationThatRunsOutBeforeTheStuckTransferFailsIsRecomputedOnTheTokenWorker() throws Exception {
+        Router.Config config = Router.Config.of(ClusterDesign.SPLIT).withTransferTimeout(Duration.ofSeconds(30))
+                .withReservationTimeout(Duration.ofMillis(1500));
+        try (EmbeddedCluster c = cluster(ClusterDesign.SPLIT, 1, 1, config)) {
+            c.transport().holdCommits(true);
+            try {
+                assertAllColocated(c.router(), 4);
+            } finally {
+                c.transport().holdCommits(false);
+            }
+            Router.RouterStats s = c.router().routerStats();
+            assertEquals(4, s.recomputes(), "each request was recomputed on the token worker");
+            assertEquals(0, s.failovers(), "no worker was given up on");
+        }
+    }
+
     @Test
     void aRequestNoWorkerCanServeEndsWithAClearError() throws Exception {
         try (EmbeddedCluster c = cluster(ClusterDesign.SPLIT, 1, 1, Router.Config.of(ClusterDesign.SPLIT).withPlacementTimeout(Duration.ofSeconds(2)))) {

@@ -15,6 +15,8 @@ public final class InProcessKvTransport implements KvTransport {
     private final Map<String, KvReceiver> receivers = new ConcurrentHashMap<>();
     private final Map<String, KvChannel> channels = new ConcurrentHashMap<>();
     private final KvTransferStats stats = new KvTransferStats();
+    /** Fault injection: while set, commits wait (a token worker whose KV stopped arriving after the blocks). */
+    private volatile java.util.concurrent.CountDownLatch held;
 
     /** Makes {@code receiver} reachable as {@code address}. */
     public void register(String address, KvReceiver receiver) { receivers.put(address, receiver); }
@@ -39,6 +41,20 @@ public final class InProcessKvTransport implements KvTransport {
     @Override
     public KvTransferStats stats() { return stats; }
 
+    /**
+     * Fault injection (tests): while on, every hand-over's commit waits on the sender thread, at most a minute, so
+     * that transfers are stuck after their blocks; turning it off lets the held commits go.
+     */
+    public void holdCommits(boolean on) {
+        if (on) {
+            if (held == null) held = new java.util.concurrent.CountDownLatch(1);
+        } else {
+            java.util.concurrent.CountDownLatch h = held;
+            held = null;
+            if (h != null) h.countDown();
+        }
+    }
+
     @Override
     public void close() {
         channels.values().forEach(KvChannel::close);
@@ -62,7 +78,18 @@ public final class InProcessKvTransport implements KvTransport {
         }
 
         @Override
-        protected void commit(long reservation, int[] tokens) { receiver.commit(reservation, tokens); }
+        protected void commit(long reservation, int[] tokens) throws IOException {
+            java.util.concurrent.CountDownLatch h = held;
+            if (h != null) {
+                try {
+                    h.await(60, java.util.concurrent.TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IOException("interrupted while a commit was held", e);
+                }
+            }
+            receiver.commit(reservation, tokens);
+        }
 
         @Override
         protected void abort(long reservation, String reason) { receiver.abort(reservation, reason); }
