@@ -1088,13 +1088,15 @@ __device__ __forceinline__ float gq4Value(const unsigned char* rec, const Gq4& l
     return __fmaf_rn((float) q, sc, mn);
 }
 
-// Grouped along the last dimension (inner = 1: the KV cache): one thread per element of the n = outer * len.
+// Grouped along the last dimension (inner = 1: the KV cache): one thread per element of the n = outer * len. The
+// output may be split into runs of perSeq elements (a sequence's slots), run s written from dst + s * dstStride (the
+// offload executor's KV layer, where sequences sit capacity slots apart); perSeq = n, dstStride = 0 is one plain run.
 template <typename T>
-__device__ void gq4DequantRows(const unsigned char* src, T* dst, Gq4 l, long n) {
+__device__ void gq4DequantRows(const unsigned char* src, T* dst, Gq4 l, long n, long perSeq, long dstStride) {
     for (long e = blockIdx.x * (long) blockDim.x + threadIdx.x; e < n; e += (long) gridDim.x * blockDim.x) {
-        long o = e / l.len;
+        long o = e / l.len, s = e / perSeq;
         int j = (int) (e - o * l.len);
-        store(dst + e, gq4Value(src + o * l.recordBytes, l, j, 0));
+        store(dst + s * dstStride + (e - s * perSeq), gq4Value(src + o * l.recordBytes, l, j, 0));
     }
 }
 
@@ -1109,12 +1111,22 @@ __device__ void gq4DequantCols(const unsigned char* src, T* dst, Gq4 l) {
 
 extern "C" __global__ void tdm_gq4_dequant_rows_bf16(const unsigned char* src, bf16* dst, long recordBytes, long minsOffset,
                                                      long scalesOffset, int len, long n) {
-    gq4DequantRows(src, dst, Gq4{recordBytes, minsOffset, scalesOffset, len, 1}, n);
+    gq4DequantRows(src, dst, Gq4{recordBytes, minsOffset, scalesOffset, len, 1}, n, n, 0);
 }
 
 extern "C" __global__ void tdm_gq4_dequant_rows_f32(const unsigned char* src, float* dst, long recordBytes, long minsOffset,
                                                     long scalesOffset, int len, long n) {
-    gq4DequantRows(src, dst, Gq4{recordBytes, minsOffset, scalesOffset, len, 1}, n);
+    gq4DequantRows(src, dst, Gq4{recordBytes, minsOffset, scalesOffset, len, 1}, n, n, 0);
+}
+
+extern "C" __global__ void tdm_gq4_dequant_seqs_bf16(const unsigned char* src, bf16* dst, long recordBytes, long minsOffset,
+                                                     long scalesOffset, int len, long n, long perSeq, long dstStride) {
+    gq4DequantRows(src, dst, Gq4{recordBytes, minsOffset, scalesOffset, len, 1}, n, perSeq, dstStride);
+}
+
+extern "C" __global__ void tdm_gq4_dequant_seqs_f32(const unsigned char* src, float* dst, long recordBytes, long minsOffset,
+                                                     long scalesOffset, int len, long n, long perSeq, long dstStride) {
+    gq4DequantRows(src, dst, Gq4{recordBytes, minsOffset, scalesOffset, len, 1}, n, perSeq, dstStride);
 }
 
 extern "C" __global__ void tdm_gq4_dequant_cols_bf16(const unsigned char* src, bf16* dst, long recordBytes, long minsOffset,
@@ -1173,12 +1185,14 @@ __device__ bool gq4Refit(const T* x, int n, __half& mn16, __half& sc16) {
     return true;
 }
 
+// Records come in runs of perSeq (a sequence's slots x heads), run s read from src + s * srcStride (perSeq = outer,
+// srcStride = 0: one plain run).
 template <typename T>
-__device__ void gq4QuantRows(const T* src, unsigned char* dst, Gq4 l, int groups, long n) {
+__device__ void gq4QuantRows(const T* src, unsigned char* dst, Gq4 l, int groups, long n, long perSeq, long srcStride) {
     for (long g = blockIdx.x * (long) blockDim.x + threadIdx.x; g < n; g += (long) gridDim.x * blockDim.x) {
-        long o = g / groups;
+        long o = g / groups, s = o / perSeq;
         int k = (int) (g - o * groups), j0 = k * 64, rows = min(64, l.len - j0);
-        const T* x = src + o * l.len + j0;
+        const T* x = src + s * srcStride + (o - s * perSeq) * l.len + j0;
         float lo = load(x), hi = lo;
         for (int j = 1; j < rows; j++) {
             float v = load(x + j);
@@ -1217,10 +1231,20 @@ __device__ void gq4QuantRows(const T* src, unsigned char* dst, Gq4 l, int groups
 
 extern "C" __global__ void tdm_gq4_quant_rows_f32(const float* src, unsigned char* dst, long recordBytes, long minsOffset,
                                                   long scalesOffset, int len, int groups, long n) {
-    gq4QuantRows(src, dst, Gq4{recordBytes, minsOffset, scalesOffset, len, 1}, groups, n);
+    gq4QuantRows(src, dst, Gq4{recordBytes, minsOffset, scalesOffset, len, 1}, groups, n, n / groups, 0);
 }
 
 extern "C" __global__ void tdm_gq4_quant_rows_bf16(const bf16* src, unsigned char* dst, long recordBytes, long minsOffset,
                                                    long scalesOffset, int len, int groups, long n) {
-    gq4QuantRows(src, dst, Gq4{recordBytes, minsOffset, scalesOffset, len, 1}, groups, n);
+    gq4QuantRows(src, dst, Gq4{recordBytes, minsOffset, scalesOffset, len, 1}, groups, n, n / groups, 0);
+}
+
+extern "C" __global__ void tdm_gq4_quant_seqs_bf16(const bf16* src, unsigned char* dst, long recordBytes, long minsOffset,
+                                                  long scalesOffset, int len, int groups, long n, long perSeq, long srcStride) {
+    gq4QuantRows(src, dst, Gq4{recordBytes, minsOffset, scalesOffset, len, 1}, groups, n, perSeq, srcStride);
+}
+
+extern "C" __global__ void tdm_gq4_quant_seqs_f32(const float* src, unsigned char* dst, long recordBytes, long minsOffset,
+                                                  long scalesOffset, int len, int groups, long n, long perSeq, long srcStride) {
+    gq4QuantRows(src, dst, Gq4{recordBytes, minsOffset, scalesOffset, len, 1}, groups, n, perSeq, srcStride);
 }

@@ -103,10 +103,17 @@ public final class CublasLt implements AutoCloseable {
         workspaceSegment = MemorySegment.ofAddress(workspace);
     }
 
-    /** Descriptors, layouts and the chosen algorithm of one product shape, made once and reused. */
     /** How many of the heuristic's algorithms are timed on the first product of a shape (the fastest is kept). */
     private static final int CANDIDATES = 16;
+    /**
+     * Products of up to this many rows (decode batches, where the heuristic's first choice is often not the fastest) are
+     * timed; larger ones take the heuristic's choice. A server meets almost every row count up to its step budget once
+     * (prompt chunks of any length), and timing 16 candidates on a 1,000-row product costs 100+ ms: a new shape would
+     * stall the step that meets it (TANDEM_GEMM_TUNE_ROWS overrides).
+     */
+    static final int TUNE_MAX_ROWS = Integer.parseInt(System.getenv().getOrDefault("TANDEM_GEMM_TUNE_ROWS", "256"));
 
+    /** Descriptors, layouts and the chosen algorithm of one product shape, made once and reused. */
     private static final class Plan {
         final MemorySegment desc, wl, xl, ol;
         final MemorySegment[] candidates;
@@ -141,7 +148,7 @@ public final class CublasLt implements AutoCloseable {
     public void matmul(long w, int wType, long x, int xType, long out, int outType, int n, int rows, int cols, MemorySegment stream) {
         Shape shape = new Shape(n, rows, cols, wType, xType, outType);
         Plan p = plans.computeIfAbsent(shape, this::plan);
-        if (p.algo == null) p.algo = fastest(p, shape, w, x, out, stream);
+        if (p.algo == null) p.algo = n <= TUNE_MAX_ROWS ? fastest(p, shape, w, x, out, stream) : p.candidates[0];
         run(p, p.algo, w, x, out, stream, n, rows, cols);
     }
 

@@ -34,7 +34,7 @@ public final class CudaDriver {
             cuMemHostAlloc, cuMemFreeHost, cuEventCreate, cuEventRecord, cuEventSynchronize, cuEventElapsedTime, cuEventDestroy,
             cuStreamCreate, cuStreamDestroy, cuStreamSynchronize, cuMemcpyHtoDAsync, cuMemcpyDtoHAsync, cuMemcpyDtoDAsync,
             cuMemsetD8Async, cuStreamBeginCapture, cuStreamEndCapture, cuGraphInstantiate, cuGraphLaunch, cuGraphExecDestroy,
-            cuGraphDestroy, cuFuncSetAttribute, cuMemGetInfo, cuDeviceGetPCIBusId, cuStreamWaitEvent, cuEventQuery;
+            cuGraphDestroy, cuFuncSetAttribute, cuMemGetInfo, cuDeviceGetPCIBusId, cuStreamWaitEvent, cuEventQuery, cuMemcpy2DAsync;
 
     private CudaDriver(SymbolLookup lib) {
         MethodHandle getProc = procAddressLookup(lib);
@@ -83,6 +83,7 @@ public final class CudaDriver {
         cuDeviceGetPCIBusId = fn(getProc, "cuDeviceGetPCIBusId", ADDRESS, JAVA_INT, JAVA_INT);
         cuStreamWaitEvent = fn(getProc, "cuStreamWaitEvent", ADDRESS, ADDRESS, JAVA_INT);
         cuEventQuery = fn(getProc, "cuEventQuery", ADDRESS);
+        cuMemcpy2DAsync = fn(getProc, "cuMemcpy2DAsync", ADDRESS, ADDRESS);
         check("cuInit", invoke(cuInit, 0));
     }
 
@@ -337,6 +338,43 @@ public final class CudaDriver {
     public void copyDeviceAsync(long dst, long src, long bytes, MemorySegment stream) {
         call("cuMemcpyDtoDAsync", cuMemcpyDtoDAsync, dst, src, bytes, stream);
     }
+
+    /**
+     * A strided copy on {@code stream}: {@code height} rows of {@code width} bytes, row i from {@code src + i * srcPitch}
+     * to {@code dst + i * dstPitch}. Each side is a device pointer or, where its segment is given (non-null), host memory
+     * (pinned, for the copy to be asynchronous); the pointer argument of a host side is ignored. One call gathers or
+     * scatters the same slot range of many sequences (the offload executor's per-sequence KV rows).
+     */
+    public void copy2DAsync(MemorySegment srcHost, long srcDevice, long srcPitch, MemorySegment dstHost, long dstDevice, long dstPitch,
+                            long width, long height, MemorySegment stream) {
+        if (width > srcPitch || width > dstPitch) {
+            throw new IllegalArgumentException("a 2D copy's rows (" + width + " bytes) must fit its pitches (" + srcPitch + ", " + dstPitch + ")");
+        }
+        if (height == 0 || width == 0) return;
+        try (Arena a = Arena.ofConfined()) {
+            // CUDA_MEMCPY2D (cuda.h): size_t and pointer fields, the two CUmemorytype enums padded to 8 bytes.
+            MemorySegment p = a.allocate(128, 8);
+            p.set(JAVA_LONG, 0, 0);                                                 // srcXInBytes
+            p.set(JAVA_LONG, 8, 0);                                                 // srcY
+            p.set(JAVA_INT, 16, srcHost != null ? MEMORY_HOST : MEMORY_DEVICE);
+            p.set(JAVA_LONG, 24, srcHost != null ? srcHost.address() : 0);          // srcHost
+            p.set(JAVA_LONG, 32, srcHost != null ? 0 : srcDevice);                  // srcDevice
+            p.set(JAVA_LONG, 40, 0);                                                // srcArray
+            p.set(JAVA_LONG, 48, srcPitch);
+            p.set(JAVA_LONG, 56, 0);                                                // dstXInBytes
+            p.set(JAVA_LONG, 64, 0);                                                // dstY
+            p.set(JAVA_INT, 72, dstHost != null ? MEMORY_HOST : MEMORY_DEVICE);
+            p.set(JAVA_LONG, 80, dstHost != null ? dstHost.address() : 0);          // dstHost
+            p.set(JAVA_LONG, 88, dstHost != null ? 0 : dstDevice);                  // dstDevice
+            p.set(JAVA_LONG, 96, 0);                                                // dstArray
+            p.set(JAVA_LONG, 104, dstPitch);
+            p.set(JAVA_LONG, 112, width);
+            p.set(JAVA_LONG, 120, height);
+            call("cuMemcpy2DAsync", cuMemcpy2DAsync, p, stream);
+        }
+    }
+
+    private static final int MEMORY_HOST = 1, MEMORY_DEVICE = 2;
 
     public void memsetAsync(long dst, byte value, long bytes, MemorySegment stream) {
         call("cuMemsetD8Async", cuMemsetD8Async, dst, value, bytes, stream);

@@ -55,6 +55,39 @@ public final class CudaGq4 {
                 l.scalesOffset(), l.len(), l.groups(), n);
     }
 
+    /**
+     * {@code sequences} runs of the KV layout {@code perSequence} (grouped along rows: a sequence's slots x heads x
+     * head_dim), packed one after the other at {@code packed}, decompressed to run s at {@code dst + s * dstStride}
+     * elements: a GPU batch's cache layer, whose sequences sit {@code dstStride} elements apart, in one launch.
+     */
+    public void dequantizeSequences(long packed, Gq4Layout perSequence, int sequences, long dst, long dstStride, DType type) {
+        Gq4Layout l = rowsLayout(perSequence);
+        long perSeq = l.elements(), n = perSeq * sequences;
+        backend.launchOnStream("tdm_gq4_dequant_seqs_" + suffix(type, l), grid(n), 1, THREADS, packed, dst, l.recordBytes(), l.minsOffset(),
+                l.scalesOffset(), l.len(), n, perSeq, dstStride);
+    }
+
+    /** The inverse of {@link #dequantizeSequences}: run s read from {@code src + s * srcStride} elements, packed one after the other. */
+    public void quantizeSequences(long src, long srcStride, DType type, Gq4Layout perSequence, int sequences, long packed) {
+        Gq4Layout l = rowsLayout(perSequence);
+        long n = l.outer() * l.groups() * sequences;
+        backend.launchOnStream("tdm_gq4_quant_seqs_" + suffix(type, l), grid(n), 1, THREADS, src, packed, l.recordBytes(), l.minsOffset(),
+                l.scalesOffset(), l.len(), l.groups(), n, l.outer(), srcStride);
+    }
+
+    private static Gq4Layout rowsLayout(Gq4Layout l) {
+        if (l.inner() != 1) throw new IllegalArgumentException(l + ": sequences of a KV layout must be grouped along their last dimension");
+        return l;
+    }
+
+    private static String suffix(DType type, Gq4Layout l) {
+        return switch (type) {
+            case BF16 -> "bf16";
+            case F32 -> "f32";
+            default -> throw new IllegalArgumentException(l + ": the GPU (de)compresses bf16 or f32, not " + type);
+        };
+    }
+
     private static int grid(long n) { return (int) Math.max(1, Math.min(Math.ceilDiv(n, THREADS), 65535L * 16)); }
 
     private static long ceil32(long n) { return (n + 31) / 32 * 32; }

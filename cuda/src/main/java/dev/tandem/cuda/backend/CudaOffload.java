@@ -147,6 +147,23 @@ public final class CudaOffload implements AutoCloseable {
         cuda.copyToDeviceAsync(dst, host.asSlice(offset, bytes), bytes, backend.computeStream());
     }
 
+    /**
+     * {@code rows} runs of {@code width} bytes from host memory (run i at {@code offset + i * hostPitch}) to the device
+     * (run i at {@code dst + i * dstPitch}), on the compute stream, in one call.
+     */
+    public void fromHost2DAsync(MemorySegment host, long offset, long hostPitch, long dst, long dstPitch, long width, int rows) {
+        if (rows == 0) return;
+        cuda.copy2DAsync(host.asSlice(offset, (rows - 1) * hostPitch + width), 0, hostPitch, null, dst, dstPitch, width, rows,
+                backend.computeStream());
+    }
+
+    /** The inverse of {@link #fromHost2DAsync}: device runs at {@code src + i * srcPitch} to host runs at {@code offset + i * hostPitch}. */
+    public void toHost2DAsync(long src, long srcPitch, MemorySegment host, long offset, long hostPitch, long width, int rows) {
+        if (rows == 0) return;
+        cuda.copy2DAsync(null, src, srcPitch, host.asSlice(offset, (rows - 1) * hostPitch + width), 0, hostPitch, width, rows,
+                backend.computeStream());
+    }
+
     /** Host to device, on the copy stream (compressed weights land in a staging buffer first). */
     public void loadBytesAsync(MemorySegment host, long offset, long dst, long bytes) {
         cuda.copyToDeviceAsync(dst, host.asSlice(offset, bytes), bytes, copyStream);

@@ -200,6 +200,48 @@ public final class CudaOffloadDevice implements OffloadDevice {
         gq4.dequantize(staging + bytes, l, offload.kvAddress(kv, layer, firstSlot, true), type);
     }
 
+    @Override
+    public void kvFromHost(HostKvCache cache, int cacheLayer, int first, int sequences, int count, KvStorage kv, int layer) {
+        if (sequences == 0 || count == 0) return;
+        long pitch = cache.capacity() * cache.slotBytes(), width = count * cache.slotBytes(), at = cache.offset(first, 0);
+        long firstSlot = (long) first * cache.capacity();
+        if (cache.format() != HostKvCache.Format.GQ4) {
+            long devicePitch = (long) cache.capacity() * cache.kvDim() * offload.kvElementBytes(kv);
+            offload.fromHost2DAsync(cache.keys(cacheLayer), at, pitch, offload.kvAddress(kv, layer, firstSlot, false), devicePitch, width, sequences);
+            offload.fromHost2DAsync(cache.values(cacheLayer), at, pitch, offload.kvAddress(kv, layer, firstSlot, true), devicePitch, width, sequences);
+            return;
+        }
+        // Only the compressed bytes cross PCIe, packed sequence after sequence; one launch per K and V decompresses them
+        // into the sequences' slots.
+        dev.tandem.core.quant.Gq4Layout l = HostKvCache.slotLayout(count, cache.kvHeads(), cache.headDim());
+        long bytes = width * sequences, staging = kvStaging(2 * bytes), stride = (long) cache.capacity() * cache.kvDim();
+        DType type = offload.kvElementBytes(kv) == 2 ? DType.BF16 : DType.F32;
+        offload.fromHost2DAsync(cache.keys(cacheLayer), at, pitch, staging, width, width, sequences);
+        offload.fromHost2DAsync(cache.values(cacheLayer), at, pitch, staging + bytes, width, width, sequences);
+        gq4.dequantizeSequences(staging, l, sequences, offload.kvAddress(kv, layer, firstSlot, false), stride, type);
+        gq4.dequantizeSequences(staging + bytes, l, sequences, offload.kvAddress(kv, layer, firstSlot, true), stride, type);
+    }
+
+    @Override
+    public void kvToHost(KvStorage kv, int layer, int first, int sequences, int position, int count, HostKvCache cache, int cacheLayer) {
+        if (sequences == 0 || count == 0) return;
+        long pitch = cache.capacity() * cache.slotBytes(), width = count * cache.slotBytes(), at = cache.offset(first, position);
+        long firstSlot = (long) first * cache.capacity() + position;
+        if (cache.format() != HostKvCache.Format.GQ4) {
+            long devicePitch = (long) cache.capacity() * cache.kvDim() * offload.kvElementBytes(kv);
+            offload.toHost2DAsync(offload.kvAddress(kv, layer, firstSlot, false), devicePitch, cache.keys(cacheLayer), at, pitch, width, sequences);
+            offload.toHost2DAsync(offload.kvAddress(kv, layer, firstSlot, true), devicePitch, cache.values(cacheLayer), at, pitch, width, sequences);
+            return;
+        }
+        dev.tandem.core.quant.Gq4Layout l = HostKvCache.slotLayout(count, cache.kvHeads(), cache.headDim());
+        long bytes = width * sequences, staging = kvStaging(2 * bytes), stride = (long) cache.capacity() * cache.kvDim();
+        DType type = offload.kvElementBytes(kv) == 2 ? DType.BF16 : DType.F32;
+        gq4.quantizeSequences(offload.kvAddress(kv, layer, firstSlot, false), stride, type, l, sequences, staging);
+        gq4.quantizeSequences(offload.kvAddress(kv, layer, firstSlot, true), stride, type, l, sequences, staging + bytes);
+        offload.toHost2DAsync(staging, width, cache.keys(cacheLayer), at, pitch, width, sequences);
+        offload.toHost2DAsync(staging + bytes, width, cache.values(cacheLayer), at, pitch, width, sequences);
+    }
+
     /** Staging is only reused by work later on the same stream, so one buffer serves every sequence in turn. */
     private long kvStaging(long bytes) {
         if (bytes > kvPackedBytes) {

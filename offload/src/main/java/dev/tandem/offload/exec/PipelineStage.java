@@ -53,6 +53,9 @@ final class PipelineStage implements AutoCloseable {
     /** Where a stage's time went over a run. */
     record Timing(double busySeconds, double idleSeconds, double weightWaitSeconds, double hostAttentionSeconds, double deviceWaitSeconds) {}
 
+    /** Whether a segment of consecutive same-length sequences moves its host cache in one transfer (tests turn it off to compare). */
+    static volatile boolean batchKvTransfers = true;
+
     final int first, layers;
     private final boolean embeds, head;
     private final LayerProgram program;
@@ -303,17 +306,30 @@ final class PipelineStage implements AutoCloseable {
             /** The host cache's layer on the device for this step: earlier positions copied in, new ones copied back out. */
             void deviceAttention(Segment sg, int hl, Activation qN, Activation kN, Activation vN, Activation attN) {
                 HostKvCache cache = hostCaches[sg.batch];
+                // A segment of consecutive sequences of one length (FlexGen's batch jobs: every prompt padded to one
+                // length) moves in one strided transfer each way instead of one per sequence.
+                int first = sg.seqs[0], n = sg.seqs.length, len0 = mb.length(sg.batch, first);
+                boolean together = n > 1 && batchKvTransfers;
+                for (int i = 1; i < n && together; i++) together = sg.seqs[i] == first + i && mb.length(sg.batch, sg.seqs[i]) == len0;
                 if (!prefill) {
-                    for (int s : sg.seqs) {
-                        int before = mb.length(sg.batch, s) - 1;
-                        if (before > 0) device.kvFromHost(cache, hl, s, 0, before, tempKv, 0, (long) s * capacity);
+                    if (together) {
+                        device.kvFromHost(cache, hl, first, n, len0 - 1, tempKv, 0);
+                    } else {
+                        for (int s : sg.seqs) {
+                            int before = mb.length(sg.batch, s) - 1;
+                            if (before > 0) device.kvFromHost(cache, hl, s, 0, before, tempKv, 0, (long) s * capacity);
+                        }
                     }
                 }
                 writeKv(qN, kN, vN, tempKv, 0, sg.positions, sg.slots);
                 b.attention(qN, tempKv, 0, sg.ab, attN);
-                for (int s : sg.seqs) {
-                    int len = mb.length(sg.batch, s), start = prefill ? 0 : len - 1, count = prefill ? len : 1;
-                    device.kvToHost(tempKv, 0, (long) s * capacity + start, count, cache, hl, s, start);
+                if (together) {
+                    device.kvToHost(tempKv, 0, first, n, prefill ? 0 : len0 - 1, prefill ? len0 : 1, cache, hl);
+                } else {
+                    for (int s : sg.seqs) {
+                        int len = mb.length(sg.batch, s), start = prefill ? 0 : len - 1, count = prefill ? len : 1;
+                        device.kvToHost(tempKv, 0, (long) s * capacity + start, count, cache, hl, s, start);
+                    }
                 }
             }
 

@@ -46,6 +46,32 @@ class OffloadedGeneratorCudaTest {
                 "GQ4 cache attended on the GPU vs on the CPU");
     }
 
+    /**
+     * Prompts of one length (FlexGen's batch jobs) move a GPU batch's host cache layer in one strided copy each way
+     * (GQ4: one (de)compression launch for all its sequences); that gives the tokens of the cache kept on the GPU
+     * (f32: the same values), and compressed, the very tokens of the sequence-by-sequence transfers (the same bits).
+     */
+    @org.junit.jupiter.api.Test
+    void batchedCacheTransfersGiveTheSequenceBySequenceTokens() throws Exception {
+        String why = CudaDriver.unavailableReason();
+        assumeTrue(why == null, "no CUDA GPU here (" + why + ")");
+        List<int[]> prompts = prompts();
+        int len = prompts.stream().mapToInt(p -> p.length).min().orElseThrow();
+        List<int[]> same = new ArrayList<>(); // two GPU batches of three
+        for (int[] p : prompts) same.add(Arrays.copyOf(p, len));
+        for (int[] p : prompts) same.add(Arrays.copyOfRange(p, p.length - len, p.length));
+        assertArrayEquals(flatten(run("3 2 100 0 100 0 100 0", same, 24)), flatten(run("3 2 0 100 0 100 0 100", same, 24)),
+                "f32 cache on the GPU vs in host memory, moved per GPU batch");
+        List<int[]> batched = run("3 2 0 100 0 100 0 100 compress-cache", same, 24), perSequence;
+        PipelineStage.batchKvTransfers = false;
+        try {
+            perSequence = run("3 2 0 100 0 100 0 100 compress-cache", same, 24);
+        } finally {
+            PipelineStage.batchKvTransfers = true;
+        }
+        assertArrayEquals(flatten(perSequence), flatten(batched), "GQ4 cache moved per GPU batch vs per sequence");
+    }
+
     private static int[] flatten(List<int[]> out) { return out.stream().flatMapToInt(java.util.Arrays::stream).toArray(); }
 
     private List<int[]> run(String policy) throws Exception { return run(policy, prompts(), 24); }
