@@ -11,6 +11,9 @@ request by request: TTFT p50 by prompt length and by arrival time.
 """
 import csv, json, os, statistics, subprocess, sys, tempfile
 
+# run-folder design names with a sim/configs/h200-llama3-8b-<design>.yaml (splitwise8b: 2 GPUs; splitwise4gpu: 4)
+DESIGNS = ("mixed", "split", "mixed512", "mixed4", "splitpool4")
+
 def simulate(run_dir, design, out):
     cfg = f"sim/configs/h200-llama3-8b-{design}.yaml"
     subprocess.run(["./tandem", "simulate", "--config", cfg, "--trace", os.path.join(run_dir, "requests.csv"),
@@ -26,7 +29,7 @@ def table(runs_dir):
     for name in sorted(os.listdir(runs_dir)):
         run = os.path.join(runs_dir, name)
         design = name.rsplit("-", 1)[-1]
-        if not os.path.isdir(run) or design not in ("mixed", "split", "mixed512"):
+        if not os.path.isdir(run) or design not in DESIGNS:
             continue
         with tempfile.TemporaryDirectory() as out:
             s = simulate(run, design, out)
