@@ -57,7 +57,8 @@ import java.util.List;
  *   disk:        wi l wn + hb s bls hn + kv (s+n) bls l cn
  * </pre>
  * (e = bytes per element.) What FlexGen's model leaves out, this one does too: embeddings and the LM head, the
- * dequantization time of compressed tensors, and the CPU's own work moving data.
+ * dequantization time of compressed tensors, and the CPU's own work moving data. (Tandem's schedule, below, charges
+ * a compressed cache's GPU (de)compression as device-memory traffic.)
  *
  * <p>Under {@link HardwareProfile.Schedule#TANDEM} the same quantities are put together as Tandem's
  * {@code OffloadedGenerator} runs them (read from its code), which the overlap rules above do not describe:
@@ -235,8 +236,10 @@ public final class CostModel {
         Placement wOff = Placement.offGpu(WG), hOff = Placement.offGpu(HG), cOff = Placement.offGpu(CG);
         Placement ctog = wOff.times(wi / hw.cpuToGpu()), dtoc = Placement.onDisk(WG).times(wi / hw.diskToCpu());
         double residual = 4 * h1 * s * bls * (l - 1) / l;  // f32 rows; the first layer does not read them, the last does not write
+        // The new K and V of layers whose cache is on the CPU go out, compressed first where the cache is.
+        double codec = p.compressCache() ? s * bls * (m.kvBytesPerToken() + kv) / hw.gpuMemoryBandwidth() : 0;
         Placement copies = hOff.times(residual / hw.cpuToGpu() + residual / hw.gpuToCpuHidden())
-                .plus(cOff.times(kv * s * bls / hw.gpuToCpuCache()));
+                .plus(cOff.times(kv * s * bls / hw.gpuToCpuCache() + codec));
         double matmul = 2 * m.layerParameters() * s * bls / hw.gpuMatmulPrefill(), attention = 4 * (double) s * s * h1 * bls / hw.gpuBmmPrefill();
         Placement comp = copies.plus(matmul + attention);
         Placement queued = ctog.plus(hOff.times(matmul + attention)).plus(copies);
@@ -269,9 +272,12 @@ public final class CostModel {
             offGpuWork = cOff.times(mm + attnWork / rate);
             queuedShare = 1 - 1 / nb;
         } else {
-            attention = Placement.of(attnWork / hw.gpuBmmDecode());
+            // A compressed cache is decompressed on the GPU before attention reads it (the packed bytes read, the
+            // uncompressed ones written), and the new K and V compressed before they go back: device-memory traffic.
+            double codec = p.compressCache() ? (ctx + 1) * bls * (m.kvBytesPerToken() + kv) / hw.gpuMemoryBandwidth() : 0;
+            attention = Placement.of(attnWork / hw.gpuBmmDecode()).plus(cOff.times(codec));
             copies = cOff.times(kv * ctx * bls / hw.cpuToGpu() + kv * bls / hw.gpuToCpuCache());
-            offGpuWork = cOff.times(mm + attnWork / hw.gpuBmmDecode());
+            offGpuWork = cOff.times(mm + attnWork / hw.gpuBmmDecode() + codec);
             queuedShare = 1;
         }
         Placement comp = matmul.plus(attention).plus(copies);
