@@ -124,6 +124,12 @@ for s in $steps; do
       python3 scripts/device/check_random_hf.py --help >/dev/null 2>&1; python3 scripts/device/check_random_hf.py /tmp/llama3-8b-random 2>&1 | tail -15 ;;
     bench8b)
       tandem bench steps --model /tmp/llama3-8b-random --device cuda --decode-batches 1,64 --prefill 2048,8192 --context 128 --steps 64 -r 3 ;;
+    chunkctx8b)
+      # Prefill chunks on top of cached context (a chunked prompt's later chunks, which the simulator's profile of whole
+      # prompts does not time): the 8B shape, chunks of 512 and 2048 tokens after 0 to 6144 cached tokens.
+      [ -f /tmp/llama3-8b-random/config.json ] || tandem init-random --config llama3-8b --dtype bf16 --seed 1 --out /tmp/llama3-8b-random 2>&1 | grep -v WARNING
+      tandem bench steps --model /tmp/llama3-8b-random --device cuda --decode-batches 1 --steps 8 --prefill 256,512,1024,2048 \
+        --prefill-context ${CHUNK_CONTEXTS:-0,1024,2048,4096,6144} -r 3 2>&1 | grep -v WARNING ;;
     variants8b)
       for v in "TANDEM_GEMV=0"; do
         echo "--- $v"; env $v bash -c "$(declare -f tandem); JAVA='$JAVA'; CP='$CP'; tandem bench steps --model /tmp/llama3-8b-random --device cuda --decode-batches 1,64 --prefill 2048 --context 128 --steps 32 -r 3" 2>&1 | grep '^|'

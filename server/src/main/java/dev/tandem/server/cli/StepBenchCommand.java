@@ -29,6 +29,7 @@ final class StepBenchCommand {
             "model", "model folder or file",
             "decode-batches", "comma-separated decode batch sizes (default 1,64); empty to skip",
             "prefill", "comma-separated prefill lengths (default 2048); empty to skip",
+            "prefill-context", "comma-separated tokens already cached before each timed prefill (default 0): a chunked prompt's later chunks",
             "context", "tokens already in each sequence's cache when decode steps are timed (default 128)",
             "steps", "decode steps timed per batch size (default 64)",
             "r", "prefill repetitions, the median is reported (default 5)",
@@ -37,23 +38,33 @@ final class StepBenchCommand {
     static final Map<String, String> FLAGS = Args.options("help", "show options");
     /** Untimed decode steps first: past graph recording and the JIT's compilation of the step's host path. */
     private static final int WARM_STEPS = 16;
-    private static final String USAGE = "bench steps --model PATH [--device cuda] [--decode-batches 1,64] [--prefill 2048,8192] [--context 128] [--steps 64]";
+    private static final String USAGE = "bench steps --model PATH [--device cuda] [--decode-batches 1,64] [--prefill 2048,8192] [--prefill-context 0,4096] [--context 128] [--steps 64]";
 
     int run(String[] argv) {
         Args args = new Args("bench steps", argv, VALUED, FLAGS);
         if (args.flag("help")) return Help.print(USAGE, VALUED, FLAGS);
         int[] batches = args.positiveIntegers("decode-batches", "1,64");
         int[] prefills = args.positiveIntegers("prefill", "2048");
+        int[] contexts = Arrays.stream(args.string("prefill-context", "0").split(",")).map(String::trim).mapToInt(v -> {
+            try {
+                int x = Integer.parseInt(v);
+                if (x >= 0) return x;
+            } catch (NumberFormatException ignored) {
+                // named below
+            }
+            throw args.usage("--prefill-context takes non-negative token counts, got '" + v + "'");
+        }).toArray();
         int context = args.integer("context", 128), steps = args.integer("steps", 64), reps = args.integer("r", 5);
         if (context < 1 || steps < 1 || reps < 1) throw args.usage("--context, --steps and -r must be positive");
         try (Backend backend = BackendOptions.open(args); Model model = ModelLoader.load(Path.of(args.required("model")), null)) {
             ModelConfig c = model.config();
             int maxBatch = Arrays.stream(batches).max().orElse(1), maxPrefill = Arrays.stream(prefills).max().orElse(1);
-            if (context + WARM_STEPS + steps + 1 > c.contextLength() || maxPrefill > c.contextLength()) {
-                throw args.usage("--context + --steps and --prefill must fit the model's context of " + c.contextLength());
+            int maxCached = Arrays.stream(contexts).max().orElse(0);
+            if (context + WARM_STEPS + steps + 1 > c.contextLength() || maxPrefill + maxCached > c.contextLength()) {
+                throw args.usage("--context + --steps and --prefill + --prefill-context must fit the model's context of " + c.contextLength());
             }
             int bs = KvLayout.DEFAULT_BLOCK_SIZE;
-            int blocks = Math.max(maxBatch * Math.ceilDiv(context + WARM_STEPS + steps + 1, bs), Math.ceilDiv(maxPrefill, bs)) + 1;
+            int blocks = Math.max(maxBatch * Math.ceilDiv(context + WARM_STEPS + steps + 1, bs), Math.ceilDiv(maxPrefill + maxCached, bs)) + 1;
             DecoderModel decoder = DecoderModel.create(c, model.weights(), backend, Math.max(maxPrefill, maxBatch), maxBatch);
             KvStorage kv = backend.allocateKv(new KvLayout(c.layers(), blocks, bs, c.kvHeads(), c.headDim()));
             BlockPool pool = new BlockPool(blocks, bs);
@@ -69,18 +80,22 @@ final class StepBenchCommand {
                         weightBytes / (ms / 1000) / 1e9);
                 System.out.flush();
             }
-            for (int len : prefills) {
-                double[] t = new double[reps];
-                for (int i = 0; i < reps + 1; i++) {
-                    if (i == 1 && backend instanceof dev.tandem.cuda.backend.CudaBackend cuda) cuda.resetProfile();
-                    double ms = prefill(decoder, kv, pool, len, rnd);
-                    if (i > 0) t[i - 1] = ms; // the first run picks GEMM algorithms and warms up
+            for (int cached : contexts) {
+                for (int len : prefills) {
+                    double[] t = new double[reps];
+                    for (int i = 0; i < reps + 1; i++) {
+                        if (i == 1 && backend instanceof dev.tandem.cuda.backend.CudaBackend cuda) cuda.resetProfile();
+                        double ms = prefill(decoder, kv, pool, len, cached, rnd);
+                        if (i > 0) t[i - 1] = ms; // the first run picks GEMM algorithms and warms up
+                    }
+                    Arrays.sort(t);
+                    double ms = t[reps / 2];
+                    // Causal attention: each new token attends to the cached ones and, on average, half the new ones.
+                    double flops = 2.0 * c.matrixParameters() * len + 4.0 * c.layers() * c.heads() * c.headDim() * (double) len * (cached + len / 2.0);
+                    System.out.printf("| prefill %d%s | %.2f | %.0f | %.0f TFLOP/s |%n", len, cached == 0 ? "" : " after " + cached + " cached",
+                            ms, len * 1000 / ms, flops / (ms / 1000) / 1e12);
+                    System.out.flush();
                 }
-                Arrays.sort(t);
-                double ms = t[reps / 2];
-                double flops = 2.0 * c.matrixParameters() * len + 2.0 * c.layers() * c.heads() * c.headDim() * (double) len * len;
-                System.out.printf("| prefill %d | %.2f | %.0f | %.0f TFLOP/s |%n", len, ms, len * 1000 / ms, flops / (ms / 1000) / 1e12);
-                System.out.flush();
             }
         }
         return 0;
@@ -121,14 +136,22 @@ final class StepBenchCommand {
         }
     }
 
-    /** ms of one prefill of {@code len} random tokens in a single step, through the first sampled token. */
-    private static double prefill(DecoderModel decoder, KvStorage kv, BlockPool pool, int len, SplittableRandom rnd) {
-        int[] prompt = rnd.ints(len, 0, decoder.config().vocabSize()).toArray();
+    /**
+     * ms of one prefill step of {@code len} random tokens, through the first sampled token, on top of {@code cached}
+     * tokens already in the sequence's cache (written untimed, in steps as large as the decoder takes).
+     */
+    private static double prefill(DecoderModel decoder, KvStorage kv, BlockPool pool, int len, int cached, SplittableRandom rnd) {
+        int[] prompt = rnd.ints(cached + len, 0, decoder.config().vocabSize()).toArray();
         BlockTable t = new BlockTable(pool);
         try {
-            t.ensureCapacity(len);
+            t.ensureCapacity(cached + len);
+            for (int start = 0; start < cached; ) {
+                int n = Math.min(decoder.maxTokens(), cached - start);
+                decoder.backend().argmax(decoder.forward(StepBatch.ofSequence(prompt, start, n, t, n - 1), kv), new int[1]);
+                start += n;
+            }
             long t0 = System.nanoTime();
-            Activation logits = decoder.forward(StepBatch.ofSequence(prompt, 0, len, t, len - 1), kv);
+            Activation logits = decoder.forward(StepBatch.ofSequence(prompt, cached, len, t, len - 1), kv);
             decoder.backend().argmax(logits, new int[1]);
             return (System.nanoTime() - t0) / 1e6;
         } finally {
