@@ -220,6 +220,7 @@ final class RoutedRequest {
         a.abandon();
         ahead.clear();
         lastFailure = e;
+        router.reservationExpired();
         router.recomputed();
         Attempt b = new Attempt(t, t, 0);
         attempt = b;

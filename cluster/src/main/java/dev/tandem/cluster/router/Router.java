@@ -91,7 +91,8 @@ public final class Router implements GenerationService {
     private final ConcurrentLinkedQueue<RoutedRequest> pending = new ConcurrentLinkedQueue<>();
     private final Set<RoutedRequest> active = ConcurrentHashMap.newKeySet();
     private final AtomicLong ids = new AtomicLong();
-    private final AtomicLong roleChanges = new AtomicLong(), recomputes = new AtomicLong(), failovers = new AtomicLong();
+    private final AtomicLong roleChanges = new AtomicLong(), recomputes = new AtomicLong(), failovers = new AtomicLong(),
+            reservationsExpired = new AtomicLong();
     private final Thread thread;
     private volatile boolean accepting = true, closed;
     private volatile java.util.function.Supplier<String> degraded = () -> null;
@@ -226,6 +227,9 @@ public final class Router implements GenerationService {
 
     void recomputed() { recomputes.incrementAndGet(); }
 
+    /** A token worker gave up waiting for a hand-over's KV (its reservation ran out before the sender failed). */
+    void reservationExpired() { reservationsExpired.incrementAndGet(); }
+
     void failedOver() { failovers.incrementAndGet(); }
 
     /** Counters of the cluster for /metrics. */
@@ -253,7 +257,8 @@ public final class Router implements GenerationService {
             failures += s.failures();
             seconds += s.latencySecondsSum();
         }
-        return new RouterStats(prompt, token, mixed, down, roleChanges.get(), bytes, transfers, seconds, failures, recomputes.get(), failovers.get());
+        return new RouterStats(prompt, token, mixed, down, roleChanges.get(), bytes, transfers, seconds, failures, reservationsExpired.get(),
+                recomputes.get(), failovers.get());
     }
 
     @Override
@@ -269,6 +274,7 @@ public final class Router implements GenerationService {
                 new Metric("tandem:kv_transfers_total", "Sequences handed over from prompt to token workers.", true, s.kvTransfers()),
                 new Metric("tandem:kv_transfer_seconds_total", "Sum over hand-overs of the time from the first token to the hand-over sent (transfer not hidden by compute).", true, s.kvTransferSecondsSum()),
                 new Metric("tandem:kv_transfer_failures_total", "KV transfers that failed or passed their deadline.", true, s.kvTransferFailures()),
+                new Metric("tandem:kv_reservations_expired_total", "Hand-overs whose token worker gave up waiting for the KV before the sender failed (the sender was then cancelled).", true, s.kvReservationsExpired()),
                 new Metric("tandem:kv_recomputes_total", "Hand-overs whose KV the token worker recomputed after a failed transfer.", true, s.recomputes()),
                 new Metric("tandem:failovers_total", "Requests moved to another worker after one failed.", true, s.failovers()));
     }
@@ -328,5 +334,5 @@ public final class Router implements GenerationService {
     /** Pool sizes (healthy workers by current role), role changes, KV transfers and recoveries. */
     public record RouterStats(int promptWorkers, int tokenWorkers, int mixedWorkers, int downWorkers, long roleChanges,
                               long kvBytesSent, long kvTransfers, double kvTransferSecondsSum, long kvTransferFailures,
-                              long recomputes, long failovers) {}
+                              long kvReservationsExpired, long recomputes, long failovers) {}
 }

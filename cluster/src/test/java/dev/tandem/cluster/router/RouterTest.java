@@ -256,6 +256,7 @@ class RouterTest {
             }
             Router.RouterStats s = c.router().routerStats();
             assertEquals(4, s.recomputes(), "each request was recomputed on the token worker");
+            assertEquals(4, s.kvReservationsExpired(), "each after its reservation ran out");
             assertEquals(0, s.failovers(), "no worker was given up on");
         }
     }
