@@ -130,6 +130,14 @@ for s in $steps; do
       [ -f /tmp/llama3-8b-random/config.json ] || tandem init-random --config llama3-8b --dtype bf16 --seed 1 --out /tmp/llama3-8b-random 2>&1 | grep -v WARNING
       tandem bench steps --model /tmp/llama3-8b-random --device cuda --decode-batches 1 --steps 8 --prefill 256,512,1024,2048 \
         --prefill-context ${CHUNK_CONTEXTS:-0,1024,2048,4096,6144} -r 3 2>&1 | grep -v WARNING ;;
+    mixed8b)
+      # Mixed steps (decode rows and a new prompt in one forward pass, as chunked prefill runs them) beside the pure
+      # prefill and decode steps of the same sizes; then one mixed case with the per-op profile (every op synchronised).
+      [ -f /tmp/llama3-8b-random/config.json ] || tandem init-random --config llama3-8b --dtype bf16 --seed 1 --out /tmp/llama3-8b-random 2>&1 | grep -v WARNING
+      tandem bench steps --model /tmp/llama3-8b-random --device cuda --decode-batches 8,32 --steps 16 --prefill 256,512,1024 \
+        --mixed-decodes 8,32 --context 1024 -r 5 2>&1 | grep -v WARNING
+      TANDEM_CUDA_PROFILE=1 bash -c "$(declare -f tandem); JAVA='$JAVA'; CP='$CP'; tandem bench steps --model /tmp/llama3-8b-random --device cuda \
+        --decode-batches 32 --steps 8 --prefill 512 --mixed-decodes 32 --context 1024 -r 3" 2>&1 | grep -v WARNING | tail -45 ;;
     variants8b)
       for v in "TANDEM_GEMV=0"; do
         echo "--- $v"; env $v bash -c "$(declare -f tandem); JAVA='$JAVA'; CP='$CP'; tandem bench steps --model /tmp/llama3-8b-random --device cuda --decode-batches 1,64 --prefill 2048 --context 128 --steps 32 -r 3" 2>&1 | grep '^|'

@@ -29,6 +29,7 @@ final class StepBenchCommand {
             "model", "model folder or file",
             "decode-batches", "comma-separated decode batch sizes (default 1,64); empty to skip",
             "prefill", "comma-separated prefill lengths (default 2048); empty to skip",
+            "mixed-decodes", "comma-separated decode batch sizes that each prefill length is also timed with, in one step (the mixed steps of chunked prefill); default none",
             "prefill-context", "comma-separated tokens already cached before each timed prefill (default 0): a chunked prompt's later chunks",
             "context", "tokens already in each sequence's cache when decode steps are timed (default 128)",
             "steps", "decode steps timed per batch size (default 64)",
@@ -54,18 +55,21 @@ final class StepBenchCommand {
             }
             throw args.usage("--prefill-context takes non-negative token counts, got '" + v + "'");
         }).toArray();
+        int[] mixed = args.has("mixed-decodes") ? args.positiveIntegers("mixed-decodes", "1") : new int[0];
         int context = args.integer("context", 128), steps = args.integer("steps", 64), reps = args.integer("r", 5);
         if (context < 1 || steps < 1 || reps < 1) throw args.usage("--context, --steps and -r must be positive");
         try (Backend backend = BackendOptions.open(args); Model model = ModelLoader.load(Path.of(args.required("model")), null)) {
             ModelConfig c = model.config();
-            int maxBatch = Arrays.stream(batches).max().orElse(1), maxPrefill = Arrays.stream(prefills).max().orElse(1);
+            int maxBatch = Math.max(Arrays.stream(batches).max().orElse(1), Arrays.stream(mixed).max().orElse(1)), maxPrefill = Arrays.stream(prefills).max().orElse(1);
             int maxCached = Arrays.stream(contexts).max().orElse(0);
             if (context + WARM_STEPS + steps + 1 > c.contextLength() || maxPrefill + maxCached > c.contextLength()) {
                 throw args.usage("--context + --steps and --prefill + --prefill-context must fit the model's context of " + c.contextLength());
             }
             int bs = KvLayout.DEFAULT_BLOCK_SIZE;
-            int blocks = Math.max(maxBatch * Math.ceilDiv(context + WARM_STEPS + steps + 1, bs), Math.ceilDiv(maxPrefill + maxCached, bs)) + 1;
-            DecoderModel decoder = DecoderModel.create(c, model.weights(), backend, Math.max(maxPrefill, maxBatch), maxBatch);
+            int blocks = Math.max(maxBatch * Math.ceilDiv(context + WARM_STEPS + steps + 1, bs), Math.ceilDiv(maxPrefill + maxCached, bs))
+                    + (mixed.length == 0 ? 0 : maxBatch * Math.ceilDiv(context + reps + 2, bs) + Math.ceilDiv(maxPrefill, bs)) + 1;
+            int maxMixed = Arrays.stream(mixed).max().orElse(0);
+            DecoderModel decoder = DecoderModel.create(c, model.weights(), backend, Math.max(maxPrefill + maxMixed, maxBatch), Math.max(maxBatch, maxMixed + 1));
             KvStorage kv = backend.allocateKv(new KvLayout(c.layers(), blocks, bs, c.kvHeads(), c.headDim()));
             BlockPool pool = new BlockPool(blocks, bs);
             long weightBytes = weightBytes(model);
@@ -94,6 +98,15 @@ final class StepBenchCommand {
                     double flops = 2.0 * c.matrixParameters() * len + 4.0 * c.layers() * c.heads() * c.headDim() * (double) len * (cached + len / 2.0);
                     System.out.printf("| prefill %d%s | %.2f | %.0f | %.0f TFLOP/s |%n", len, cached == 0 ? "" : " after " + cached + " cached",
                             ms, len * 1000 / ms, flops / (ms / 1000) / 1e12);
+                    System.out.flush();
+                }
+            }
+            for (int d : mixed) {
+                for (int len : prefills) {
+                    double ms = mixedStep(decoder, kv, pool, len, d, context, reps, rnd);
+                    double flops = 2.0 * c.matrixParameters() * (len + d) + 2.0 * c.layers() * c.heads() * c.headDim() * (double) len * len;
+                    System.out.printf("| mixed: prefill %d + %d decodes (context %d) | %.2f | %.0f | %.0f TFLOP/s |%n", len, d, context, ms,
+                            (len + d) * 1000 / ms, flops / (ms / 1000) / 1e12);
                     System.out.flush();
                 }
             }
@@ -156,6 +169,64 @@ final class StepBenchCommand {
             return (System.nanoTime() - t0) / 1e6;
         } finally {
             t.release();
+        }
+    }
+
+    /**
+     * Median ms of {@code reps} steps that each hold {@code decodes} decode rows (sequences of {@code context} cached
+     * tokens, one more each step) and, after them, a new prompt of {@code len} tokens: one forward pass, as the serving
+     * engine's chunked prefill runs it. A first, untimed step picks GEMM algorithms.
+     */
+    private static double mixedStep(DecoderModel decoder, KvStorage kv, BlockPool pool, int len, int decodes, int context, int reps,
+                                    SplittableRandom rnd) {
+        ModelConfig c = decoder.config();
+        List<BlockTable> tables = new ArrayList<>();
+        try {
+            for (int s = 0; s < decodes; s++) {
+                BlockTable t = new BlockTable(pool);
+                tables.add(t);
+                int[] prompt = rnd.ints(context, 0, c.vocabSize()).toArray();
+                for (int start = 0; start < context; start += decoder.maxTokens()) {
+                    int n = Math.min(decoder.maxTokens(), context - start);
+                    t.ensureCapacity(start + n);
+                    decoder.forward(StepBatch.ofSequence(prompt, start, n, t, n - 1), kv);
+                }
+            }
+            double[] times = new double[reps];
+            for (int i = 0; i < reps + 1; i++) {
+                int pos = context + i, n = decodes + len;
+                int[] tokens = rnd.ints(n, 0, c.vocabSize()).toArray(), positions = new int[n], slots = new int[n], rows = new int[decodes + 1];
+                List<dev.tandem.core.backend.AttentionBatch.Seq> seqs = new ArrayList<>();
+                for (int s = 0; s < decodes; s++) {
+                    BlockTable t = tables.get(s);
+                    if (!t.ensureCapacity(pos + 1)) throw new IllegalStateException("KV cache too small for the benchmark");
+                    positions[s] = pos;
+                    slots[s] = t.slot(pos);
+                    rows[s] = s;
+                    seqs.add(new dev.tandem.core.backend.AttentionBatch.Seq(s, 1, pos + 1, t.blocks()));
+                }
+                BlockTable p = new BlockTable(pool);
+                try {
+                    p.ensureCapacity(len);
+                    for (int j = 0; j < len; j++) {
+                        positions[decodes + j] = j;
+                        slots[decodes + j] = p.slot(j);
+                    }
+                    seqs.add(new dev.tandem.core.backend.AttentionBatch.Seq(decodes, len, len, p.blocks()));
+                    rows[decodes] = n - 1;
+                    if (i == 1 && decoder.backend() instanceof dev.tandem.cuda.backend.CudaBackend cuda) cuda.resetProfile();
+                    long t0 = System.nanoTime();
+                    Activation logits = decoder.forward(new StepBatch(tokens, positions, slots, seqs, rows), kv);
+                    decoder.backend().argmax(logits, new int[decodes + 1]);
+                    if (i > 0) times[i - 1] = (System.nanoTime() - t0) / 1e6;
+                } finally {
+                    p.release();
+                }
+            }
+            Arrays.sort(times);
+            return times[reps / 2];
+        } finally {
+            tables.forEach(BlockTable::release);
         }
     }
 
