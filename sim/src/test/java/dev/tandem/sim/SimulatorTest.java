@@ -157,7 +157,7 @@ class SimulatorTest {
     void everyExampleConfigLoadsAndRuns() throws Exception {
         try (var files = Files.list(Path.of("configs"))) {
             var list = files.sorted().toList();
-            assertEquals(10, list.size()); // the six designs, a fixed-pool JSON one, and three H200 configs on a measured profile
+            assertEquals(12, list.size()); // the six designs, a fixed-pool JSON one, and five H200 configs on a measured profile
             for (Path f : list) {
                 SimConfig c = ConfigLoader.load(f);
                 SimResult r = Simulation.run(c.withWorkload(new WorkloadSpec(c.workload().trace(), 10, 10, 0, 1)));
