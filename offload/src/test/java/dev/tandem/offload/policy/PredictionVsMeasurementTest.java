@@ -52,6 +52,16 @@ class PredictionVsMeasurementTest {
     }
 
     @Test
+    void opt66bOnTheTwoGpuHost() {
+        // bench offload --model opt-66b --offload "24 3 4.4 95.5 0 100 0 100" --gpu-mem 16GiB --cpu-mem 230GiB --chunk-rows 2048
+        // (session 6; the policy plan-offload picks for that host): prefill 15.51 s, decode 127.97 s, 16.06 tokens/s.
+        Estimate e = predict("h200x2-tandem-measured.json", "opt-66b", "24 3 4.4 95.5 0 100 0 100", 16L << 30, 230L << 30);
+        near(16.06, e.tokensPerSecond(), 0.20, "OPT-66B 24x3 tokens/s");
+        near(15.51, e.prefillSeconds(), 0.20, "OPT-66B prefill s");
+        near(127.97, e.decodeSeconds(), 0.20, "OPT-66B decode s");
+    }
+
+    @Test
     void llama8bPoliciesOnOneGpu() {
         String p = "h200-tandem-measured.json";
         long cap = 8L << 30, cpu = 100L << 30;
