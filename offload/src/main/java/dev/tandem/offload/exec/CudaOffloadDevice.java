@@ -182,6 +182,9 @@ public final class CudaOffloadDevice implements OffloadDevice {
         gq4.quantize(offload.kvAddress(kv, layer, firstSlot, true), type, l, staging + bytes);
         offload.toHostAsync(staging, cache.keys(cacheLayer), at, bytes);
         offload.toHostAsync(staging + bytes, cache.values(cacheLayer), at, bytes);
+        // The device slots take the stored values back, so that attention over them sees what the cache holds.
+        gq4.dequantize(staging, l, offload.kvAddress(kv, layer, firstSlot, false), type);
+        gq4.dequantize(staging + bytes, l, offload.kvAddress(kv, layer, firstSlot, true), type);
     }
 
     @Override
@@ -240,6 +243,8 @@ public final class CudaOffloadDevice implements OffloadDevice {
         gq4.quantizeSequences(offload.kvAddress(kv, layer, firstSlot, true), stride, type, l, sequences, staging + bytes);
         offload.toHost2DAsync(staging, width, cache.keys(cacheLayer), at, pitch, width, sequences);
         offload.toHost2DAsync(staging + bytes, width, cache.values(cacheLayer), at, pitch, width, sequences);
+        gq4.dequantizeSequences(staging, l, sequences, offload.kvAddress(kv, layer, firstSlot, false), stride, type);
+        gq4.dequantizeSequences(staging + bytes, l, sequences, offload.kvAddress(kv, layer, firstSlot, true), stride, type);
     }
 
     /** Staging is only reused by work later on the same stream, so one buffer serves every sequence in turn. */

@@ -88,7 +88,11 @@ public interface OffloadDevice extends AutoCloseable {
     /** Copies f32 rows from host memory into a whole activation. */
     void fromHost(MemorySegment src, long offset, Activation x, int rows);
 
-    /** Copies cache slots of a device KV layer to host memory (same element type); visible after {@link #synchronize()}. */
+    /**
+     * Copies cache slots of a device KV layer to host memory; visible after {@link #synchronize()}. Into a compressed
+     * cache the slots are compressed on the way, and the device slots then hold the decompressed values (what a later
+     * step reads back), so that attention over them matches attention over the host cache.
+     */
     void kvToHost(KvStorage kv, int layer, long firstSlot, int count, HostKvCache cache, int cacheLayer, int sequence, int position);
 
     /** Copies cache slots from host memory into a device KV layer. */

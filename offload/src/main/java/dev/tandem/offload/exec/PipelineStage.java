@@ -322,7 +322,8 @@ final class PipelineStage implements AutoCloseable {
                     }
                 }
                 writeKv(qN, kN, vN, tempKv, 0, sg.positions, sg.slots);
-                b.attention(qN, tempKv, 0, sg.ab, attN);
+                // Stored before attention: a compressed cache's new rows are attended as stored (as the CPU path
+                // attends them), not at full precision for one step only.
                 if (together) {
                     device.kvToHost(tempKv, 0, first, n, prefill ? 0 : len0 - 1, prefill ? len0 : 1, cache, hl);
                 } else {
@@ -331,6 +332,7 @@ final class PipelineStage implements AutoCloseable {
                         device.kvToHost(tempKv, 0, (long) s * capacity + start, count, cache, hl, s, start);
                     }
                 }
+                b.attention(qN, tempKv, 0, sg.ab, attN);
             }
 
             /** Attention on the CPU over the host cache: q, k, v come to the host, the result goes back. */
