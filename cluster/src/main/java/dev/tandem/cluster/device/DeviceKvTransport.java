@@ -12,14 +12,19 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * A prompt worker's {@link KvTransport} when its KV cache is on a GPU: each layer's blocks leave the cache as soon
  * as the forward pass queued their write, over NCCL to a token worker on another GPU, or by a device copy to one on
- * the same GPU. One channel per token worker; a channel whose path failed is replaced (a new communicator) at the
- * next hand-over.
+ * the same GPU. One channel per token worker, made at start-up ({@link #connect}). A channel whose path failed is
+ * replaced by a new one (a new communicator) on a thread of its own: {@link #open} runs on the caller's thread (the
+ * router's, placing requests), which must not wait seconds for NCCL; until the new path is up, hand-overs to that
+ * worker are refused at once and the router places them again.
  */
 public final class DeviceKvTransport implements KvTransport {
     private final CudaBackend backend;
     private final DeviceKvHub hub;
     private final Map<String, DeviceChannel> channels = new ConcurrentHashMap<>();
+    /** Paths being rebuilt after a failure, by address. */
+    private final Map<String, Thread> rebuilding = new ConcurrentHashMap<>();
     private final KvTransferStats stats = new KvTransferStats();
+    private volatile boolean closed;
 
     /** @param backend the prompt worker's backend, whose cache the hand-overs send from */
     public DeviceKvTransport(CudaBackend backend, DeviceKvHub hub) {
@@ -32,7 +37,32 @@ public final class DeviceKvTransport implements KvTransport {
 
     @Override
     public KvStream open(String address, long reservation, KvStorage source, long deadlineNanos) {
-        return channel(address, blockBytes(source)).stream(reservation, source, deadlineNanos);
+        long blockBytes = blockBytes(source);
+        DeviceChannel c = channel(address, blockBytes);
+        if (!c.usable()) {
+            rebuild(address, c, blockBytes);
+            throw new IllegalStateException("the device KV path to " + address + " failed and is being rebuilt; the hand-over is refused "
+                    + "until it is up");
+        }
+        return c.stream(reservation, source, deadlineNanos);
+    }
+
+    /** Replaces a failed channel on a thread of its own (once at a time per address). */
+    private void rebuild(String address, DeviceChannel failed, long blockBytes) {
+        Thread t = Thread.ofPlatform().daemon().name("tandem-kv-path-rebuild-" + address).unstarted(() -> {
+            try {
+                failed.close();
+                if (closed) return;
+                DeviceChannel fresh = new DeviceChannel(address, backend, hub.connect(backend, address, blockBytes), stats);
+                if (!channels.replace(address, failed, fresh) || closed) fresh.close();
+            } catch (RuntimeException e) {
+                java.util.logging.Logger.getLogger(DeviceKvTransport.class.getName()).warning("rebuilding the device KV path to " + address
+                        + " failed (the next hand-over tries again): " + e.getMessage());
+            } finally {
+                rebuilding.remove(address, Thread.currentThread());
+            }
+        });
+        if (rebuilding.putIfAbsent(address, t) == null) t.start();
     }
 
     private long blockBytes(KvStorage source) {
@@ -44,12 +74,9 @@ public final class DeviceKvTransport implements KvTransport {
         }
     }
 
+    /** The channel to {@code address}, made on first use (a failed one stays until {@link #rebuild} replaces it). */
     private DeviceChannel channel(String address, long blockBytes) {
-        return channels.compute(address, (a, old) -> {
-            if (old != null && old.usable()) return old;
-            if (old != null) old.close();
-            return new DeviceChannel(a, backend, hub.connect(backend, a, blockBytes), stats);
-        });
+        return channels.computeIfAbsent(address, a -> new DeviceChannel(a, backend, hub.connect(backend, a, blockBytes), stats));
     }
 
     @Override
@@ -58,6 +85,15 @@ public final class DeviceKvTransport implements KvTransport {
     /** Closes every channel and waits (a few seconds at most) for their queued messages and paths to finish. */
     @Override
     public void close() {
+        closed = true;
+        for (Thread t : rebuilding.values()) {
+            try {
+                t.join(10_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
         channels.values().forEach(DeviceChannel::close);
         for (DeviceChannel c : channels.values()) {
             try {
