@@ -224,6 +224,22 @@ class SimulatorTest {
         assertEquals(a100.promptSeconds(100) - 0.001 + chunksBesideADecode, split.ttftS()[1], 1e-12);
     }
 
+    /**
+     * prefill_context_ns_per_pair: each later chunk of a prompt also pays for its attention over the earlier chunks,
+     * chunk x earlier tokens x the measured time per pair (the 5,000-token prompt: 2,048 x 2,048 and 904 x 4,096 pairs).
+     */
+    @Test
+    void laterChunksPayForTheirAttentionOverTheEarlierOnes() {
+        SimConfig c = design(Design.BASELINE_A100, 1, 0, CONV);
+        SimConfig chunked = new SimConfig(c.name(), c.model(), c.perfModel(), c.pools(), c.router(), c.kvLink(),
+                new InstanceSpec(2048, 512, 16, 0.9, 0, true, 4.0), c.power(), c.workload());
+        PhaseTimes a100 = times("a100-80gb");
+        double threeChunks = a100.iterationSeconds(2048, 0) + a100.iterationSeconds(2048, 0) + a100.iterationSeconds(904, 0);
+        double context = (2048.0 * 2048 + 904.0 * 4096) * 4e-9;
+        assertEquals(threeChunks + context, Simulation.run(chunked, one(5000, 2)).ttftS()[0], 1e-12);
+        assertThrows(IllegalArgumentException.class, () -> new InstanceSpec(2048, 512, 16, 0.9, 0, true, -1));
+    }
+
     @Test
     void energyIsBusyTimeByPhaseAtItsPowerPlusIdleTime() {
         SimResult r = Simulation.run(design(Design.BASELINE_A100, 2, 0, CONV), one(1000, 51));

@@ -11,13 +11,21 @@ package dev.tandem.sim.config;
  * @param chunkedPrefill    false: SplitwiseSim's scheduler (whole prompts; maxBatchTokens bounds the prompt tokens an
  *                          iteration starts, a longer prompt runs alone); true: Tandem's engine (running decodes first,
  *                          then prompt chunks filling what is left of maxBatchTokens, a prompt over several iterations)
+ * @param contextNsPerPair  chunked prefill: seconds x 1e9 that a later chunk of a prompt adds per (new token, earlier
+ *                          token) pair, its attention over the prompt's earlier chunks, which a profile of whole prompts
+ *                          does not contain (Tandem measures it with `bench steps --prefill-context`); 0: not charged
  */
 public record InstanceSpec(int maxBatchTokens, int maxBatchSize, int blockSize, double memoryUtilisation, long kvCapacityTokens,
-                           boolean chunkedPrefill) {
-    public static final InstanceSpec DEFAULT = new InstanceSpec(2048, 512, 16, 0.9, 0, false);
+                           boolean chunkedPrefill, double contextNsPerPair) {
+    public static final InstanceSpec DEFAULT = new InstanceSpec(2048, 512, 16, 0.9, 0, false, 0);
 
     public InstanceSpec(int maxBatchTokens, int maxBatchSize, int blockSize, double memoryUtilisation, long kvCapacityTokens) {
-        this(maxBatchTokens, maxBatchSize, blockSize, memoryUtilisation, kvCapacityTokens, false);
+        this(maxBatchTokens, maxBatchSize, blockSize, memoryUtilisation, kvCapacityTokens, false, 0);
+    }
+
+    public InstanceSpec(int maxBatchTokens, int maxBatchSize, int blockSize, double memoryUtilisation, long kvCapacityTokens,
+                        boolean chunkedPrefill) {
+        this(maxBatchTokens, maxBatchSize, blockSize, memoryUtilisation, kvCapacityTokens, chunkedPrefill, 0);
     }
 
     public InstanceSpec {
@@ -26,6 +34,9 @@ public record InstanceSpec(int maxBatchTokens, int maxBatchSize, int blockSize, 
         }
         if (!(memoryUtilisation > 0 && memoryUtilisation <= 1)) {
             throw new IllegalArgumentException("instance: memory_utilisation must be in (0, 1], got " + memoryUtilisation);
+        }
+        if (!(contextNsPerPair >= 0) || Double.isInfinite(contextNsPerPair)) {
+            throw new IllegalArgumentException("instance: prefill_context_ns_per_pair must be a finite number >= 0, got " + contextNsPerPair);
         }
     }
 

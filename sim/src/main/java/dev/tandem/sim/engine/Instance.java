@@ -27,6 +27,7 @@ final class Instance implements WorkerState {
     private final int blockShift;                 // log2(blockSize) when a power of two, else -1
     final int maxBatchTokens, maxBatchSize;
     final boolean chunkedPrefill;
+    final double contextSecondsPerPair;           // chunked prefill: a later chunk's attention over the earlier ones
     int[] stepChunk = new int[16];           // prompt tokens each of stepBatch's requests prefills this iteration
 
     final IntDeque queue = new IntDeque();       // waiting to prefill (new prompts; preempted ones in front)
@@ -56,7 +57,7 @@ final class Instance implements WorkerState {
     long iterations;
 
     Instance(int id, int pool, Role role, PhaseTimes times, long kvCapacity, int blockSize, int maxBatchTokens, int maxBatchSize,
-             boolean chunkedPrefill, double[] clock) {
+             boolean chunkedPrefill, double contextSecondsPerPair, double[] clock) {
         this.id = id;
         this.clock = clock;
         this.pool = pool;
@@ -69,6 +70,7 @@ final class Instance implements WorkerState {
         this.maxBatchTokens = maxBatchTokens;
         this.maxBatchSize = maxBatchSize;
         this.chunkedPrefill = chunkedPrefill;
+        this.contextSecondsPerPair = contextSecondsPerPair;
     }
 
     /** The simulation clock, for reading KV use in the middle of a multi-iteration step. */

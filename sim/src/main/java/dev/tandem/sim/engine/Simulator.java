@@ -68,7 +68,8 @@ public final class Simulator {
             largest = Math.max(largest, cap);
             for (int i = 0; i < ps.instances(); i++) {
                 list.add(new Instance(list.size(), p, ps.role(), times, cap, config.instance().blockSize(),
-                        config.instance().maxBatchTokens(), config.instance().maxBatchSize(), config.instance().chunkedPrefill(), clock));
+                        config.instance().maxBatchTokens(), config.instance().maxBatchSize(), config.instance().chunkedPrefill(),
+                        config.instance().contextNsPerPair() * 1e-9, clock));
                 roleCounts[ps.role().ordinal()]++;
             }
         }
@@ -222,9 +223,11 @@ public final class Simulator {
         int decodes = in.running;
         long promptTokens = 0;
         int prefills = 0;
+        double contextSeconds = 0;
         if (in.partial >= 0) { // chunked prefill: the prompt part way through goes on first (its memory is held)
             int r = in.partial;
             int chunk = (int) Math.min(rq.context[r] - rq.prefilled[r], Math.max(1, in.maxBatchTokens - decodes));
+            contextSeconds = (double) chunk * rq.prefilled[r] * in.contextSecondsPerPair; // attends to its earlier chunks
             in.partial = -1;
             in.stepChunk[0] = chunk;
             in.stepBatch[prefills++] = r;
@@ -277,7 +280,7 @@ public final class Simulator {
         in.stepPrefills = prefills;
         in.stepPromptTokens = promptTokens;
         in.stepIterations = k;
-        in.stepSeconds = in.times.iterationSeconds(promptTokens, decodes);
+        in.stepSeconds = in.times.iterationSeconds(promptTokens, decodes) + contextSeconds;
         in.stepEndAt = k == 1 ? now + in.stepSeconds : now + k * in.stepSeconds;
         in.stepChanged();
         events.push(in.stepEndAt, EventQueue.STEP_END, in.id);
