@@ -287,7 +287,7 @@ public final class Engine implements GenerationService {
         long t0 = System.nanoTime();
         List<ModelRunner.Sampled> sampled = runner.execute(work, drafts);
         steps++;
-        if (stepLog != null) stepLog.step(stepPrompt, stepDecodes, System.nanoTime() - t0);
+        if (stepLog != null) stepLog.step(stepPrompt, stepDecodes, System.nanoTime() - t0, runner.lastForwardCallNanos());
         if (speculator != null) {
             long nanos = System.nanoTime() - t0;
             int tokens = 0;

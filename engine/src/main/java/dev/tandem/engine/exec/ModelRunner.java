@@ -61,7 +61,15 @@ public final class ModelRunner {
     /** Bytes of KV cache one token takes in all layers (f32 keys and values). */
     public static long kvBytesPerToken(ModelConfig c) { return 2L * c.layers() * c.kvDim() * Float.BYTES; }
 
+    private long lastForwardCallNanos;
+
     public List<Sampled> execute(List<Scheduler.Scheduled> step) { return execute(step, null); }
+
+    /**
+     * Host time of the last step's forward call: the whole pass on the CPU; on a GPU the host's side of it (the launches,
+     * and any copy that waits for the device), the device's remaining work then showing in the sampling that follows.
+     */
+    public long lastForwardCallNanos() { return lastForwardCallNanos; }
 
     /** @param drafts per scheduled entry (aligned with {@code step}), its draft tokens; null when nobody speculates */
     public List<Sampled> execute(List<Scheduler.Scheduled> step, List<Draft> drafts) {
@@ -102,8 +110,10 @@ public final class ModelRunner {
             row += len;
         }
         // A prompt worker's hand-overs stream each layer's blocks as soon as the layer wrote them.
+        long f0 = System.nanoTime();
         Activation out = model.forward(new StepBatch(tokens, positions, slots, seqs, Arrays.copyOf(logitRows, r)), kv,
                 LayerStreamer.forStep(step, blocks.blockSize()));
+        lastForwardCallNanos = System.nanoTime() - f0;
         for (Scheduler.Scheduled s : step) {
             s.seq().setNumComputed(s.start() + s.count());
             blocks.registerFullBlocks(s.seq(), s.seq().numComputed());
