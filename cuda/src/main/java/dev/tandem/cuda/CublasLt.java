@@ -106,12 +106,22 @@ public final class CublasLt implements AutoCloseable {
     /** How many of the heuristic's algorithms are timed on the first product of a shape (the fastest is kept). */
     private static final int CANDIDATES = 16;
     /**
-     * Products of up to this many rows (decode batches, where the heuristic's first choice is often not the fastest) are
-     * timed; larger ones take the heuristic's choice. A server meets almost every row count up to its step budget once
+     * Products of up to this many rows (decode batches up to 256 sequences, where the heuristic's first choice is often
+     * not the fastest) are timed; larger ones take the heuristic's choice. A server meets almost every row count up to its step budget once
      * (prompt chunks of any length), and timing 16 candidates on a 1,000-row product costs 100+ ms: a new shape would
      * stall the step that meets it (TANDEM_GEMM_TUNE_ROWS overrides).
      */
-    static final int TUNE_MAX_ROWS = Integer.parseInt(System.getenv().getOrDefault("TANDEM_GEMM_TUNE_ROWS", "256"));
+    static final int TUNE_MAX_ROWS = tuneMaxRows(System.getenv("TANDEM_GEMM_TUNE_ROWS"));
+
+    private static int tuneMaxRows(String v) {
+        if (v == null || v.isBlank()) return 256;
+        try {
+            return Integer.parseInt(v.strip());
+        } catch (NumberFormatException e) {
+            System.err.println("TANDEM_GEMM_TUNE_ROWS must be a whole number of rows, got '" + v + "': using 256");
+            return 256;
+        }
+    }
 
     /** Descriptors, layouts and the chosen algorithm of one product shape, made once and reused. */
     private static final class Plan {

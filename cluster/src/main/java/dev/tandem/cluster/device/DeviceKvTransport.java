@@ -12,8 +12,9 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * A prompt worker's {@link KvTransport} when its KV cache is on a GPU: each layer's blocks leave the cache as soon
  * as the forward pass queued their write, over NCCL to a token worker on another GPU, or by a device copy to one on
- * the same GPU. One channel per token worker, made at start-up ({@link #connect}). A channel whose path failed is
- * replaced by a new one (a new communicator) on a thread of its own: {@link #open} runs on the caller's thread (the
+ * the same GPU. One channel per token worker, made by {@link #connect} where the cluster sets its paths up front
+ * (EmbeddedCluster), else by the first hand-over to that worker (on the caller's thread). A channel whose path failed
+ * is replaced by a new one (a new communicator) on a thread of its own: {@link #open} runs on the caller's thread (the
  * router's, placing requests), which must not wait seconds for NCCL; until the new path is up, hand-overs to that
  * worker are refused at once and the router places them again.
  */
@@ -49,8 +50,10 @@ public final class DeviceKvTransport implements KvTransport {
 
     /** Replaces a failed channel on a thread of its own (once at a time per address). */
     private void rebuild(String address, DeviceChannel failed, long blockBytes) {
+        if (channels.get(address) != failed) return; // replaced already
         Thread t = Thread.ofPlatform().daemon().name("tandem-kv-path-rebuild-" + address).unstarted(() -> {
             try {
+                if (closed || channels.get(address) != failed) return; // another rebuild got there first
                 failed.close();
                 if (closed) return;
                 DeviceChannel fresh = new DeviceChannel(address, backend, hub.connect(backend, address, blockBytes), stats);

@@ -181,12 +181,14 @@ final class RoutedRequest {
                 }
                 if (count > a.base + 1) return; // the token worker is decoding already: its hand-over arrived
                 // The first token went out but the KV did not arrive: the token worker computes it itself.
-                router.recomputed();
                 try {
                     int[] sent = remainder().promptTokens();
                     a.reservation.recompute(sent);
+                    router.recomputed();
                 } catch (RuntimeException gone) {
-                    failover(a.token, gone);
+                    // The reservation ran out meanwhile (its expiry is on its way): a new one on the same worker.
+                    if (a.token.healthy()) recomputeOnTokenWorker(a, gone);
+                    else failover(a.token, gone);
                 }
             }
         };
@@ -229,7 +231,16 @@ final class RoutedRequest {
             b.reservation = t.reserve(before, whole(b), router.config().reservationTimeout());
             b.reservation.recompute(remainder().promptTokens());
         } catch (RuntimeException gone) {
-            failover(t, gone);
+            if (!t.healthy()) {
+                failover(t, gone);
+                return;
+            }
+            // No room on the token worker just now (a full cache): placed again shortly, nobody blamed.
+            b.abandon();
+            attempt = null;
+            ahead.clear();
+            lastFailure = gone;
+            router.enqueue(this);
         }
     }
 

@@ -43,16 +43,13 @@ public final class Router implements GenerationService {
     private static final int BLOCK = KvLayout.DEFAULT_BLOCK_SIZE;
 
     /**
-     * @param transferTimeout  deadline of a hand-over, from the prefill's start to its commit; the token worker keeps
-     *                         the reservation twice as long (plus a second), so that the router can still have it
-     *                         recompute the KV when the transfer fails
-     * @param placementTimeout how long a request may wait for a worker with room before it fails
-     * @param maxAttempts      failures of one request's workers before it fails
-     * @param maxQueue         requests waiting for a placement before new ones are refused (the server answers 429)
-     */
-    /**
+     * @param transferTimeout    deadline of a hand-over, from the prefill's start to its commit
+     * @param placementTimeout   how long a request may wait for a worker with room before it fails
+     * @param maxAttempts        failures of one request's workers before it fails
+     * @param maxQueue           requests waiting for a placement before new ones are refused (the server answers 429)
      * @param reservationTimeout how long a token worker holds a reservation without its hand-over; null: twice the
      *                           transfer timeout and a second, so that the prompt side's failure normally comes first
+     *                           and the router can still have the token worker recompute the KV
      */
     public record Config(ClusterDesign design, Duration transferTimeout, Duration placementTimeout, int maxAttempts, Duration rebalanceEvery,
                          int maxQueue, Duration reservationTimeout) {

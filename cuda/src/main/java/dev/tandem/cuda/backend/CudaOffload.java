@@ -137,6 +137,12 @@ public final class CudaOffload implements AutoCloseable {
         return backend.allocate(bytes);
     }
 
+    /** Frees a {@link #deviceBuffer} (the caller makes sure no queued work still uses it). */
+    public void freeDeviceBuffer(long ptr) {
+        backend.makeCurrent();
+        backend.free(ptr);
+    }
+
     /** Device to host, on the compute stream. */
     public void toHostAsync(long src, MemorySegment host, long offset, long bytes) {
         cuda.copyToHostAsync(host.asSlice(offset, bytes), src, bytes, backend.computeStream());

@@ -247,11 +247,18 @@ public final class CudaOffloadDevice implements OffloadDevice {
         gq4.dequantizeSequences(staging + bytes, l, sequences, offload.kvAddress(kv, layer, firstSlot, true), stride, type);
     }
 
-    /** Staging is only reused by work later on the same stream, so one buffer serves every sequence in turn. */
+    /**
+     * Staging is only reused by work later on the same stream, so one buffer serves every sequence in turn. It grows to
+     * what is asked and an eighth more (a GPU batch's layer at decode: 2 x batch x context x slot bytes), the old one
+     * freed once the stream is past it.
+     */
     private long kvStaging(long bytes) {
         if (bytes > kvPackedBytes) {
             offload.synchronize();
-            long size = Math.max(bytes, 2 * kvPackedBytes);
+            if (kvPacked != 0) offload.freeDeviceBuffer(kvPacked);
+            kvPacked = 0;
+            kvPackedBytes = 0;
+            long size = bytes + bytes / 8; // decode asks for one slot more per sequence each step
             kvPacked = offload.deviceBuffer(size);
             kvPackedBytes = size;
             checkCap("compressed KV staging");

@@ -236,8 +236,10 @@ public final class CostModel {
         Placement wOff = Placement.offGpu(WG), hOff = Placement.offGpu(HG), cOff = Placement.offGpu(CG);
         Placement ctog = wOff.times(wi / hw.cpuToGpu()), dtoc = Placement.onDisk(WG).times(wi / hw.diskToCpu());
         double residual = 4 * h1 * s * bls * (l - 1) / l;  // f32 rows; the first layer does not read them, the last does not write
-        // The new K and V of layers whose cache is on the CPU go out, compressed first where the cache is.
-        double codec = p.compressCache() ? s * bls * (m.kvBytesPerToken() + kv) / hw.gpuMemoryBandwidth() : 0;
+        // The new K and V of layers whose cache is on the CPU go out, compressed first where the cache is, then
+        // decompressed back into the GPU's slots (prefill attends on the GPU whatever the policy), so that attention
+        // sees what the cache holds.
+        double codec = p.compressCache() ? 2 * s * bls * (m.kvBytesPerToken() + kv) / hw.gpuMemoryBandwidth() : 0;
         Placement copies = hOff.times(residual / hw.cpuToGpu() + residual / hw.gpuToCpuHidden())
                 .plus(cOff.times(kv * s * bls / hw.gpuToCpuCache() + codec));
         double matmul = 2 * m.layerParameters() * s * bls / hw.gpuMatmulPrefill(), attention = 4 * (double) s * s * h1 * bls / hw.gpuBmmPrefill();

@@ -39,7 +39,7 @@ final class StepBenchCommand {
     static final Map<String, String> FLAGS = Args.options("help", "show options");
     /** Untimed decode steps first: past graph recording and the JIT's compilation of the step's host path. */
     private static final int WARM_STEPS = 16;
-    private static final String USAGE = "bench steps --model PATH [--device cuda] [--decode-batches 1,64] [--prefill 2048,8192] [--prefill-context 0,4096] [--context 128] [--steps 64]";
+    private static final String USAGE = "bench steps --model PATH [--device cuda] [--decode-batches 1,64] [--prefill 2048,8192] [--prefill-context 0,4096] [--mixed-decodes 8,32] [--context 128] [--steps 64]";
 
     int run(String[] argv) {
         Args args = new Args("bench steps", argv, VALUED, FLAGS);
