@@ -47,8 +47,9 @@ for s in $steps; do
       # The single-GPU tests (no NCCL, no split across GPUs).
       cuda_tests --exclude-classname '.*NcclTest' --exclude-package dev.tandem.cluster.device ;;
     tests2)
-      # The two-GPU tests: NCCL and the split design's hand-over between GPUs.
-      cuda_tests --include-classname '.*(NcclTest|KvCopyTest)' --include-classname 'dev.tandem.cluster.device.*' ;;
+      # The two-GPU tests: NCCL and the split design's hand-over between GPUs (the 3m model: any pack has it).
+      junit junit --select-package dev.tandem.cuda --select-package dev.tandem.cluster.device \
+        --include-classname '.*(NcclTest|KvCopyTest)' --include-classname 'dev.tandem.cluster.device.*' ;;
     gq4)
       $JAVA -jar .device/junit-platform-console-standalone-1.13.4.jar execute \
         --class-path "$CP:.device/cp/core-test:.device/cp/cuda-test" --select-class dev.tandem.cuda.backend.CudaGq4Test \
