@@ -104,27 +104,6 @@ public final class CudaOffload implements AutoCloseable {
     /** Bytes per element of a KV cache this backend allocated (2 for bf16, 4 for f32). */
     public int kvElementBytes(KvStorage kv) { return ((CudaBackend.CudaKv) kv).elementBytes(); }
 
-    /**
-     * Copies {@code count} consecutive slots of one layer's keys and values to host memory, on the compute stream: the
-     * host side must hold the same element type.
-     */
-    public void kvToHostAsync(KvStorage kv, int layer, long firstSlot, int count, MemorySegment keys, long keysOffset,
-                              MemorySegment values, long valuesOffset) {
-        CudaBackend.CudaKv c = (CudaBackend.CudaKv) kv;
-        long row = (long) c.layout().kvDim() * c.elementBytes(), bytes = row * count;
-        cuda.copyToHostAsync(keys.asSlice(keysOffset, bytes), c.keys(layer) + firstSlot * row, bytes, backend.computeStream());
-        cuda.copyToHostAsync(values.asSlice(valuesOffset, bytes), c.values(layer) + firstSlot * row, bytes, backend.computeStream());
-    }
-
-    /** The inverse of {@link #kvToHostAsync}. */
-    public void kvFromHostAsync(MemorySegment keys, long keysOffset, MemorySegment values, long valuesOffset, KvStorage kv, int layer,
-                                long firstSlot, int count) {
-        CudaBackend.CudaKv c = (CudaBackend.CudaKv) kv;
-        long row = (long) c.layout().kvDim() * c.elementBytes(), bytes = row * count;
-        cuda.copyToDeviceAsync(c.keys(layer) + firstSlot * row, keys.asSlice(keysOffset, bytes), bytes, backend.computeStream());
-        cuda.copyToDeviceAsync(c.values(layer) + firstSlot * row, values.asSlice(valuesOffset, bytes), bytes, backend.computeStream());
-    }
-
     /** Device address of a KV slot's keys (or values) in a cache this backend allocated. */
     public long kvAddress(KvStorage kv, int layer, long slot, boolean values) {
         CudaBackend.CudaKv c = (CudaBackend.CudaKv) kv;

@@ -130,12 +130,12 @@ public final class CpuOffloadDevice implements OffloadDevice {
     }
 
     @Override
-    public void kvToHost(KvStorage kv, int layer, long firstSlot, int count, HostKvCache cache, int cacheLayer, int sequence, int position) {
+    public void kvToHost(KvStorage kv, int layer, int first, int sequences, int position, int count, HostKvCache cache, int cacheLayer) {
         throw new UnsupportedOperationException("the CPU path keeps its KV cache on the host");
     }
 
     @Override
-    public void kvFromHost(HostKvCache cache, int cacheLayer, int sequence, int position, int count, KvStorage kv, int layer, long firstSlot) {
+    public void kvFromHost(HostKvCache cache, int cacheLayer, int first, int sequences, int count, KvStorage kv, int layer) {
         throw new UnsupportedOperationException("the CPU path keeps its KV cache on the host");
     }
 

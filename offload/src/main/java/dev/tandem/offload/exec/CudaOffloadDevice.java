@@ -168,42 +168,6 @@ public final class CudaOffloadDevice implements OffloadDevice {
     public void fromHost(MemorySegment src, long offset, Activation x, int rows) { offload.fromHostAsync(src, offset, x, rows); }
 
     @Override
-    public void kvToHost(KvStorage kv, int layer, long firstSlot, int count, HostKvCache cache, int cacheLayer, int sequence, int position) {
-        long at = cache.offset(sequence, position);
-        if (cache.format() != HostKvCache.Format.GQ4) {
-            offload.kvToHostAsync(kv, layer, firstSlot, count, cache.keys(cacheLayer), at, cache.values(cacheLayer), at);
-            return;
-        }
-        // Compressed on the GPU, then only the compressed bytes cross PCIe.
-        dev.tandem.core.quant.Gq4Layout l = HostKvCache.slotLayout(count, cache.kvHeads(), cache.headDim());
-        long bytes = l.packedBytes(), staging = kvStaging(2 * bytes);
-        DType type = offload.kvElementBytes(kv) == 2 ? DType.BF16 : DType.F32;
-        gq4.quantize(offload.kvAddress(kv, layer, firstSlot, false), type, l, staging);
-        gq4.quantize(offload.kvAddress(kv, layer, firstSlot, true), type, l, staging + bytes);
-        offload.toHostAsync(staging, cache.keys(cacheLayer), at, bytes);
-        offload.toHostAsync(staging + bytes, cache.values(cacheLayer), at, bytes);
-        // The device slots take the stored values back, so that attention over them sees what the cache holds.
-        gq4.dequantize(staging, l, offload.kvAddress(kv, layer, firstSlot, false), type);
-        gq4.dequantize(staging + bytes, l, offload.kvAddress(kv, layer, firstSlot, true), type);
-    }
-
-    @Override
-    public void kvFromHost(HostKvCache cache, int cacheLayer, int sequence, int position, int count, KvStorage kv, int layer, long firstSlot) {
-        long at = cache.offset(sequence, position);
-        if (cache.format() != HostKvCache.Format.GQ4) {
-            offload.kvFromHostAsync(cache.keys(cacheLayer), at, cache.values(cacheLayer), at, kv, layer, firstSlot, count);
-            return;
-        }
-        dev.tandem.core.quant.Gq4Layout l = HostKvCache.slotLayout(count, cache.kvHeads(), cache.headDim());
-        long bytes = l.packedBytes(), staging = kvStaging(2 * bytes);
-        DType type = offload.kvElementBytes(kv) == 2 ? DType.BF16 : DType.F32;
-        offload.fromHostAsync(cache.keys(cacheLayer), at, staging, bytes);
-        offload.fromHostAsync(cache.values(cacheLayer), at, staging + bytes, bytes);
-        gq4.dequantize(staging, l, offload.kvAddress(kv, layer, firstSlot, false), type);
-        gq4.dequantize(staging + bytes, l, offload.kvAddress(kv, layer, firstSlot, true), type);
-    }
-
-    @Override
     public void kvFromHost(HostKvCache cache, int cacheLayer, int first, int sequences, int count, KvStorage kv, int layer) {
         if (sequences == 0 || count == 0) return;
         long pitch = cache.capacity() * cache.slotBytes(), width = count * cache.slotBytes(), at = cache.offset(first, 0);
@@ -239,6 +203,8 @@ public final class CudaOffloadDevice implements OffloadDevice {
         dev.tandem.core.quant.Gq4Layout l = HostKvCache.slotLayout(count, cache.kvHeads(), cache.headDim());
         long bytes = width * sequences, staging = kvStaging(2 * bytes), stride = (long) cache.capacity() * cache.kvDim();
         DType type = offload.kvElementBytes(kv) == 2 ? DType.BF16 : DType.F32;
+        // Compressed on the GPU, then only the compressed bytes cross PCIe; the device slots take the stored values
+        // back, so that attention over them sees what the cache holds.
         gq4.quantizeSequences(offload.kvAddress(kv, layer, firstSlot, false), stride, type, l, sequences, staging);
         gq4.quantizeSequences(offload.kvAddress(kv, layer, firstSlot, true), stride, type, l, sequences, staging + bytes);
         offload.toHost2DAsync(staging, width, cache.keys(cacheLayer), at, pitch, width, sequences);
@@ -248,7 +214,7 @@ public final class CudaOffloadDevice implements OffloadDevice {
     }
 
     /**
-     * Staging is only reused by work later on the same stream, so one buffer serves every sequence in turn. It grows to
+     * Staging is only reused by work later on the same stream, so one buffer serves every transfer in turn. It grows to
      * what is asked and an eighth more (a GPU batch's layer at decode: 2 x batch x context x slot bytes), the old one
      * freed once the stream is past it.
      */

@@ -89,30 +89,19 @@ public interface OffloadDevice extends AutoCloseable {
     void fromHost(MemorySegment src, long offset, Activation x, int rows);
 
     /**
-     * Copies cache slots of a device KV layer to host memory; visible after {@link #synchronize()}. Into a compressed
-     * cache the slots are compressed on the way, and the device slots then hold the decompressed values (what a later
-     * step reads back), so that attention over them matches attention over the host cache.
+     * Positions [0, count) of sequences {@code first} .. {@code first + sequences - 1} of a host cache layer into a device
+     * KV layer, sequence s's position p at slot {@code s * cache.capacity() + p}: a GPU batch's layer for one decode step
+     * (or one sequence's, with {@code sequences} 1), in one strided copy.
      */
-    void kvToHost(KvStorage kv, int layer, long firstSlot, int count, HostKvCache cache, int cacheLayer, int sequence, int position);
-
-    /** Copies cache slots from host memory into a device KV layer. */
-    void kvFromHost(HostKvCache cache, int cacheLayer, int sequence, int position, int count, KvStorage kv, int layer, long firstSlot);
+    void kvFromHost(HostKvCache cache, int cacheLayer, int first, int sequences, int count, KvStorage kv, int layer);
 
     /**
-     * Positions [0, count) of sequences {@code first} .. {@code first + sequences - 1} of a host cache layer into a device
-     * KV layer, sequence s's position p at slot {@code s * cache.capacity() + p}: a GPU batch's layer for one decode step.
-     * A device that can moves them in one strided copy; this default copies sequence by sequence.
+     * The inverse of {@link #kvFromHost}: positions [position, position + count) of each sequence back to the host;
+     * visible after {@link #synchronize()}. Into a compressed cache the slots are compressed on the way, and the device
+     * slots then hold the decompressed values (what a later step reads back), so that attention over them matches
+     * attention over the host cache.
      */
-    default void kvFromHost(HostKvCache cache, int cacheLayer, int first, int sequences, int count, KvStorage kv, int layer) {
-        for (int s = first; s < first + sequences; s++) kvFromHost(cache, cacheLayer, s, 0, count, kv, layer, (long) s * cache.capacity());
-    }
-
-    /** The inverse of the batched {@link #kvFromHost}: positions [position, position + count) of each sequence back to the host. */
-    default void kvToHost(KvStorage kv, int layer, int first, int sequences, int position, int count, HostKvCache cache, int cacheLayer) {
-        for (int s = first; s < first + sequences; s++) {
-            kvToHost(kv, layer, (long) s * cache.capacity() + position, count, cache, cacheLayer, s, position);
-        }
-    }
+    void kvToHost(KvStorage kv, int layer, int first, int sequences, int position, int count, HostKvCache cache, int cacheLayer);
 
     /** Bytes per KV element the device's caches use. */
     int kvElementBytes();

@@ -309,16 +309,13 @@ final class PipelineStage implements AutoCloseable {
                 // A segment of consecutive sequences of one length (FlexGen's batch jobs: every prompt padded to one
                 // length) moves in one strided transfer each way instead of one per sequence.
                 int first = sg.seqs[0], n = sg.seqs.length, len0 = mb.length(sg.batch, first);
-                boolean together = n > 1 && batchKvTransfers;
+                boolean together = batchKvTransfers;
                 for (int i = 1; i < n && together; i++) together = sg.seqs[i] == first + i && mb.length(sg.batch, sg.seqs[i]) == len0;
                 if (!prefill) {
                     if (together) {
                         device.kvFromHost(cache, hl, first, n, len0 - 1, tempKv, 0);
                     } else {
-                        for (int s : sg.seqs) {
-                            int before = mb.length(sg.batch, s) - 1;
-                            if (before > 0) device.kvFromHost(cache, hl, s, 0, before, tempKv, 0, (long) s * capacity);
-                        }
+                        for (int s : sg.seqs) device.kvFromHost(cache, hl, s, 1, mb.length(sg.batch, s) - 1, tempKv, 0);
                     }
                 }
                 writeKv(qN, kN, vN, tempKv, 0, sg.positions, sg.slots);
@@ -328,8 +325,8 @@ final class PipelineStage implements AutoCloseable {
                     device.kvToHost(tempKv, 0, first, n, prefill ? 0 : len0 - 1, prefill ? len0 : 1, cache, hl);
                 } else {
                     for (int s : sg.seqs) {
-                        int len = mb.length(sg.batch, s), start = prefill ? 0 : len - 1, count = prefill ? len : 1;
-                        device.kvToHost(tempKv, 0, (long) s * capacity + start, count, cache, hl, s, start);
+                        int len = mb.length(sg.batch, s);
+                        device.kvToHost(tempKv, 0, s, 1, prefill ? 0 : len - 1, prefill ? len : 1, cache, hl);
                     }
                 }
                 b.attention(qN, tempKv, 0, sg.ab, attN);

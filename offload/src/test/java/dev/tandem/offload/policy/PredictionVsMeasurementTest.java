@@ -28,15 +28,20 @@ class PredictionVsMeasurementTest {
         assertEquals(measured, predicted, within * measured, what);
     }
 
+    /** A run's throughput and both phases, each within {@code within} of the measured one. */
+    static void nearRun(Estimate e, double tokensPerSecond, double prefillSeconds, double decodeSeconds, double within, String run) {
+        near(tokensPerSecond, e.tokensPerSecond(), within, run + " tokens/s");
+        near(prefillSeconds, e.prefillSeconds(), within, run + " prefill s");
+        near(decodeSeconds, e.decodeSeconds(), within, run + " decode s");
+    }
+
     @Test
     void opt30bFlexGensPolicyOnTheTwoGpuHost() {
         // bench offload --model opt-30b --offload "48 3 20 80 0 100 0 100 cpu-cache-compute" --gpu-mem 16GiB --cpu-mem 220GiB
         // --chunk-rows 2048: prefill 16.18 s, decode 72.71 s, 51.84 tokens/s.
         Estimate e = predict("h200x2-tandem-measured.json", "opt-30b", "48 3 20 80 0 100 0 100 cpu-cache-compute", 16L << 30, 220L << 30);
         System.out.print(e.table());
-        near(51.84, e.tokensPerSecond(), 0.20, "OPT-30B 48x3 tokens/s");
-        near(16.18, e.prefillSeconds(), 0.20, "OPT-30B prefill s");
-        near(72.71, e.decodeSeconds(), 0.20, "OPT-30B decode s");
+        nearRun(e, 51.84, 16.18, 72.71, 0.20, "OPT-30B 48x3");
     }
 
     @Test
@@ -46,9 +51,7 @@ class PredictionVsMeasurementTest {
         // both phases, outside the 20%: the decode is PCIe-bound (2.2 GB of 4-bit cache and 1.2 GB of weights
         // per layer and block in 91 ms: 37 GB/s, where the profile's pinned-copy probe gave 55 GB/s).
         Estimate e = predict("h200x2-tandem-measured.json", "opt-30b", "64 8 0 100 0 100 0 100 compress-cache", 16L << 30, 220L << 30);
-        near(84.21, e.tokensPerSecond(), 0.30, "OPT-30B 64x8 compress-cache tokens/s");
-        near(59.17, e.prefillSeconds(), 0.30, "OPT-30B compressed prefill s");
-        near(135.40, e.decodeSeconds(), 0.30, "OPT-30B compressed decode s");
+        nearRun(e, 84.21, 59.17, 135.40, 0.30, "OPT-30B 64x8 compress-cache");
     }
 
     @Test
@@ -56,9 +59,7 @@ class PredictionVsMeasurementTest {
         // bench offload --model opt-66b --offload "24 3 4.4 95.5 0 100 0 100" --gpu-mem 16GiB --cpu-mem 230GiB --chunk-rows 2048
         // (session 6; the policy plan-offload picks for that host): prefill 15.51 s, decode 127.97 s, 16.06 tokens/s.
         Estimate e = predict("h200x2-tandem-measured.json", "opt-66b", "24 3 4.4 95.5 0 100 0 100", 16L << 30, 230L << 30);
-        near(16.06, e.tokensPerSecond(), 0.20, "OPT-66B 24x3 tokens/s");
-        near(15.51, e.prefillSeconds(), 0.20, "OPT-66B prefill s");
-        near(127.97, e.decodeSeconds(), 0.20, "OPT-66B decode s");
+        nearRun(e, 16.06, 15.51, 127.97, 0.20, "OPT-66B 24x3");
     }
 
     @Test

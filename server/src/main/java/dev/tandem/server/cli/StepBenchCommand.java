@@ -119,16 +119,7 @@ final class StepBenchCommand {
         ModelConfig c = decoder.config();
         List<BlockTable> tables = new ArrayList<>();
         try {
-            for (int s = 0; s < batch; s++) {
-                BlockTable t = new BlockTable(pool);
-                tables.add(t);
-                int[] prompt = rnd.ints(context, 0, c.vocabSize()).toArray();
-                for (int start = 0; start < context; start += decoder.maxTokens()) {
-                    int n = Math.min(decoder.maxTokens(), context - start);
-                    t.ensureCapacity(start + n);
-                    decoder.forward(StepBatch.ofSequence(prompt, start, n, t, n - 1), kv);
-                }
-            }
+            cachedSequences(decoder, kv, pool, batch, context, rnd, tables);
             int[] next = rnd.ints(batch, 0, c.vocabSize()).toArray();
             long t0 = 0;
             for (int i = 0; i < WARM_STEPS + steps; i++) {
@@ -158,11 +149,8 @@ final class StepBenchCommand {
         BlockTable t = new BlockTable(pool);
         try {
             t.ensureCapacity(cached + len);
-            for (int start = 0; start < cached; ) {
-                int n = Math.min(decoder.maxTokens(), cached - start);
-                decoder.backend().argmax(decoder.forward(StepBatch.ofSequence(prompt, start, n, t, n - 1), kv), new int[1]);
-                start += n;
-            }
+            Activation filled = fill(decoder, kv, t, prompt, cached);
+            if (filled != null) decoder.backend().argmax(filled, new int[1]); // the cached tokens are written before the clock starts
             long t0 = System.nanoTime();
             Activation logits = decoder.forward(StepBatch.ofSequence(prompt, cached, len, t, len - 1), kv);
             decoder.backend().argmax(logits, new int[1]);
@@ -182,16 +170,7 @@ final class StepBenchCommand {
         ModelConfig c = decoder.config();
         List<BlockTable> tables = new ArrayList<>();
         try {
-            for (int s = 0; s < decodes; s++) {
-                BlockTable t = new BlockTable(pool);
-                tables.add(t);
-                int[] prompt = rnd.ints(context, 0, c.vocabSize()).toArray();
-                for (int start = 0; start < context; start += decoder.maxTokens()) {
-                    int n = Math.min(decoder.maxTokens(), context - start);
-                    t.ensureCapacity(start + n);
-                    decoder.forward(StepBatch.ofSequence(prompt, start, n, t, n - 1), kv);
-                }
-            }
+            cachedSequences(decoder, kv, pool, decodes, context, rnd, tables);
             double[] times = new double[reps];
             for (int i = 0; i < reps + 1; i++) {
                 int pos = context + i, n = decodes + len;
@@ -228,6 +207,30 @@ final class StepBenchCommand {
         } finally {
             tables.forEach(BlockTable::release);
         }
+    }
+
+    /** Adds {@code batch} sequences to {@code tables}, each with {@code context} random tokens in its cache. */
+    private static void cachedSequences(DecoderModel decoder, KvStorage kv, BlockPool pool, int batch, int context, SplittableRandom rnd,
+                                        List<BlockTable> tables) {
+        for (int s = 0; s < batch; s++) {
+            BlockTable t = new BlockTable(pool);
+            tables.add(t);
+            fill(decoder, kv, t, rnd.ints(context, 0, decoder.config().vocabSize()).toArray(), context);
+        }
+    }
+
+    /**
+     * Writes positions [0, count) of {@code tokens} into {@code t}'s cache, in steps as large as the decoder takes;
+     * returns the last step's logits (null when count is 0), not waited for.
+     */
+    private static Activation fill(DecoderModel decoder, KvStorage kv, BlockTable t, int[] tokens, int count) {
+        Activation last = null;
+        for (int start = 0; start < count; start += decoder.maxTokens()) {
+            int n = Math.min(decoder.maxTokens(), count - start);
+            t.ensureCapacity(start + n);
+            last = decoder.forward(StepBatch.ofSequence(tokens, start, n, t, n - 1), kv);
+        }
+        return last;
     }
 
     /** Bytes a decode step reads: every layer's matrices and the output head (the embedding is only gathered). */
