@@ -121,6 +121,9 @@ public final class EmbeddedCluster implements AutoCloseable {
     /** The GPU workers' receiving ends (fault injection in tests: {@link DeviceKvHub#stallDeliveries}). */
     public DeviceKvHub deviceHub() { return deviceHub; }
 
+    /** The GPU prompt workers' KV transports (empty on CPU workers). */
+    public List<DeviceKvTransport> deviceTransports() { return List.copyOf(deviceTransports); }
+
     @Override
     public void close() {
         router.close();

@@ -76,6 +76,8 @@ public final class DeviceKvServer implements AutoCloseable {
             out.writeByte(0);
             out.flush();
             receiver = new NcclReceiver(end, peer, hub, NcclReceiver.join(end.backend(), id, NcclReceiver.RECEIVER));
+            // A receive that failed here ends the connection: the sender's next message fails, and it rebuilds the path.
+            receiver.onFailure(reason -> closeQuietly(s));
             while (true) {
                 byte type;
                 try {

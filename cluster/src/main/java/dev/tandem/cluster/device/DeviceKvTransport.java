@@ -25,6 +25,7 @@ public final class DeviceKvTransport implements KvTransport {
     /** Paths being rebuilt after a failure, by address. */
     private final Map<String, Thread> rebuilding = new ConcurrentHashMap<>();
     private final KvTransferStats stats = new KvTransferStats();
+    private final java.util.concurrent.atomic.AtomicLong pathsRebuilt = new java.util.concurrent.atomic.AtomicLong();
     private volatile boolean closed;
 
     /** @param backend the prompt worker's backend, whose cache the hand-overs send from */
@@ -57,7 +58,11 @@ public final class DeviceKvTransport implements KvTransport {
                 failed.close();
                 if (closed) return;
                 DeviceChannel fresh = new DeviceChannel(address, backend, hub.connect(backend, address, blockBytes), stats);
-                if (!channels.replace(address, failed, fresh) || closed) fresh.close();
+                if (!channels.replace(address, failed, fresh) || closed) {
+                    fresh.close();
+                } else {
+                    pathsRebuilt.incrementAndGet();
+                }
             } catch (RuntimeException e) {
                 java.util.logging.Logger.getLogger(DeviceKvTransport.class.getName()).warning("rebuilding the device KV path to " + address
                         + " failed (the next hand-over tries again): " + e.getMessage());
@@ -84,6 +89,9 @@ public final class DeviceKvTransport implements KvTransport {
 
     @Override
     public KvTransferStats stats() { return stats; }
+
+    /** Failed paths replaced by new ones so far. */
+    public long pathsRebuilt() { return pathsRebuilt.get(); }
 
     /** Closes every channel and waits (a few seconds at most) for their queued messages and paths to finish. */
     @Override

@@ -69,7 +69,9 @@ final class NcclPath implements DevicePath {
         CompletableFuture<MemorySegment[]> rank1 = rank(() -> NcclReceiver.join(end.backend(), id, NcclReceiver.RECEIVER));
         MemorySegment[] mine = await(rank0, setupTimeout, what);
         NcclReceiver r = new NcclReceiver(end, "cuda:" + sender.ordinal(), hub, await(rank1, setupTimeout, what));
-        return new NcclPath(end.address(), mine, new LocalDeliveries(end.address(), r));
+        NcclPath path = new NcclPath(end.address(), mine, new LocalDeliveries(end.address(), r));
+        r.onFailure(path::fail);
+        return path;
     }
 
     /** Runs one rank's set-up on a thread of its own (ncclCommInitRank blocks until every rank joined). */
@@ -110,6 +112,7 @@ final class NcclPath implements DevicePath {
         try {
             to.layer(reservation, layer, firstIndex, n, bytes, deadlineNanos);
         } catch (IOException e) {
+            fail("KV header to " + receiver + ": " + e.getMessage()); // the receiving rank is gone: so is this path
             throw new UncheckedIOException("KV header to " + receiver + ": " + e.getMessage(), e);
         }
         comm.send(staging, bytes, NcclReceiver.RECEIVER, stream);
@@ -126,6 +129,7 @@ final class NcclPath implements DevicePath {
         try {
             to.commit(reservation, tokens);
         } catch (IOException e) {
+            fail("KV commit to " + receiver + ": " + e.getMessage());
             throw new UncheckedIOException("KV commit to " + receiver + ": " + e.getMessage(), e);
         }
     }

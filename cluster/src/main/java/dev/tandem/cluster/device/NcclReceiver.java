@@ -26,6 +26,8 @@ final class NcclReceiver {
     private final GuardedComm comm;
     private final MemorySegment stream;
     private Staging staging;
+    /** Told when this rank aborts first, so that the sending rank stops sending into a dead communicator. */
+    private volatile java.util.function.Consumer<String> onFailure = reason -> {};
 
     /** @param half this rank's communicator and stream (from {@link #join}) */
     NcclReceiver(ReceivingEnd end, String peer, DeviceKvHub hub, MemorySegment[] half) {
@@ -109,8 +111,17 @@ final class NcclReceiver {
         }
     }
 
-    /** Aborts the communicator (from any thread): a receive stuck on it ends, later calls fail at once. */
-    void fail(String reason) { comm.abort(reason); }
+    /**
+     * Aborts the communicator (from any thread): a receive stuck on it ends, later calls fail at once. A failure found
+     * here first (a receive past its deadline) is passed on: the sending rank would otherwise see a healthy path and
+     * send the next hand-overs into the aborted communicator.
+     */
+    void fail(String reason) {
+        if (comm.abort(reason)) onFailure.accept("the receiving rank failed: " + reason);
+    }
+
+    /** Where a failure of this rank is passed to the sender (in this process its path, across processes the connection). */
+    void onFailure(java.util.function.Consumer<String> hook) { this.onFailure = hook; }
 
     /** On the receiving thread, once no message is left: frees this rank (after a failure the stream may be stuck: left alone). */
     void close() {

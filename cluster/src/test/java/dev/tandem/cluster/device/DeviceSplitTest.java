@@ -210,11 +210,22 @@ class DeviceSplitTest {
             for (long end = System.nanoTime() + 15_000_000_000L; failedOnEitherSide(c) < 1 && System.nanoTime() < end; ) Thread.sleep(50);
             assertTrue(failedOnEitherSide(c) >= 1, "the stuck transfer was counted as failed (sender) or expired (token worker)");
             for (int i = 0; i < stuck.length; i++) assertArrayEquals(expected[i], stuck[i], "recomputed request " + i);
-            // The aborted path is replaced (a new communicator between the GPUs) and hand-overs work again.
+            // The aborted path is replaced (a new communicator between the GPUs) and hand-overs work again. Hand-overs queued
+            // behind the stalled layers may still fail (and be recomputed) when the receiving rank gives up on its late
+            // layer, which can come after the stall ends; the rebuild follows that failure, so a later round goes through.
             c.deviceHub().stallDeliveries(Duration.ZERO);
-            long before = c.router().routerStats().kvTransfers();
-            assertColocatedTokens(run(c, 8));
-            assertEquals(before + 8, c.router().routerStats().kvTransfers(), "hand-overs after the failure went over the rebuilt path");
+            Router.RouterStats after = null;
+            boolean through = false;
+            for (int round = 0; round < 5 && !through; round++) {
+                long before = c.router().routerStats().kvTransfers();
+                assertColocatedTokens(run(c, 8));
+                after = c.router().routerStats();
+                through = after.kvTransfers() == before + 8;
+            }
+            assertTrue(through, "a round of 8 hand-overs after the failure all went over the path (" + after + ")");
+            if (tokenGpu != 0) {
+                assertTrue(c.deviceTransports().get(0).pathsRebuilt() >= 1, "the aborted NCCL path was rebuilt (" + after + ")");
+            }
         }
     }
 }
