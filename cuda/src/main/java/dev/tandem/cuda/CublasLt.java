@@ -141,6 +141,23 @@ public final class CublasLt implements AutoCloseable {
 
     private record Shape(int n, int rows, int cols, int wType, int xType, int outType) {}
 
+    /** Row counts whose products are timed (up to TUNE_MAX_ROWS); null: every count up to it. */
+    private java.util.BitSet tunedRows;
+
+    /**
+     * Times candidates only for products of these row counts: the decode batch sizes a backend pads its steps to, met
+     * again and again. Other row counts (prompt chunks and mixed steps, which take almost every count below the step
+     * budget once each) take the heuristic's choice: timing 16 candidates for each new count cost that step 30-100 ms
+     * at an 8B model's shapes, which the first short prompt of each new length paid in its time to first token.
+     */
+    public void tuneOnly(int... rowCounts) {
+        java.util.BitSet b = new java.util.BitSet();
+        for (int n : rowCounts) b.set(n);
+        tunedRows = b;
+    }
+
+    private boolean tunes(int n) { return n <= TUNE_MAX_ROWS && (tunedRows == null || tunedRows.get(n)); }
+
     private final java.util.Map<Shape, Plan> plans = new java.util.HashMap<>();
     /** Plans live as long as the handle; alpha and beta are constants. */
     private final Arena planArena = Arena.ofShared();
@@ -158,7 +175,7 @@ public final class CublasLt implements AutoCloseable {
     public void matmul(long w, int wType, long x, int xType, long out, int outType, int n, int rows, int cols, MemorySegment stream) {
         Shape shape = new Shape(n, rows, cols, wType, xType, outType);
         Plan p = plans.computeIfAbsent(shape, this::plan);
-        if (p.algo == null) p.algo = n <= TUNE_MAX_ROWS ? fastest(p, shape, w, x, out, stream) : p.candidates[0];
+        if (p.algo == null) p.algo = tunes(n) ? fastest(p, shape, w, x, out, stream) : p.candidates[0];
         run(p, p.algo, w, x, out, stream, n, rows, cols);
     }
 

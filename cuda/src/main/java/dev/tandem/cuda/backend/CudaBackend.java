@@ -108,6 +108,7 @@ public final class CudaBackend implements Backend {
         this.stream = cuda.createStream();
         this.recordings = new StepGraphs(cuda, stream);
         this.blas = new CublasLt(cuda);
+        blas.tuneOnly(GRAPH_SIZES); // decode steps are padded to these; other row counts take the heuristic's choice
         this.kernels = new CudaKernels(cuda, this.device);
         this.smCount = cuda.deviceAttribute(16 /* MULTIPROCESSOR_COUNT */, this.device);
         for (String f : new String[] {"tdm_flash2_prefill_64", "tdm_flash2_prefill_128"}) {
