@@ -132,6 +132,15 @@ for s in $steps; do
       [ -f /tmp/llama3-8b-random/config.json ] || tandem init-random --config llama3-8b --dtype bf16 --seed 1 --out /tmp/llama3-8b-random 2>&1 | grep -v WARNING
       tandem bench steps --model /tmp/llama3-8b-random --device cuda --decode-batches 1 --steps 8 --prefill 256,512,1024,2048 \
         --prefill-context ${CHUNK_CONTEXTS:-0,1024,2048,4096,6144} -r 3 2>&1 | grep -v WARNING ;;
+    profsteps8b)
+      # The profile's prompt times beside bench steps' for the same prefill lengths (issue 6: the profile's came out ~10%
+      # under the engine's): the profile times each prefill after a decode phase (token size 64, then 1), bench steps back to back.
+      [ -f /tmp/llama3-8b-random/config.json ] || tandem init-random --config llama3-8b --dtype bf16 --seed 1 --out /tmp/llama3-8b-random 2>&1 | grep -v WARNING
+      for ts in 64 1; do
+        tandem profile --model /tmp/llama3-8b-random --device cuda --out "$OUT/prof-ts$ts.csv" --model-name llama3-8b \
+          --prompt-sizes 512,1024,2048 --batch-sizes 1 --token-size $ts -r 3 --power-seconds 1 2>&1 | grep -v WARNING
+      done
+      tandem bench steps --model /tmp/llama3-8b-random --device cuda --decode-batches "" --prefill 512,1024,2048 -r 5 2>&1 | grep -v WARNING ;;
     oddrows8b)
       # Prefill steps of the odd token counts serving makes (several prompts' chunks in one step) beside round ones:
       # whether cuBLASLt's heuristic choice for an unaligned row count costs more than its share (issue 6).

@@ -18,6 +18,7 @@ import java.util.Arrays;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
@@ -32,18 +33,81 @@ class OffloadedGeneratorCudaTest {
     Path tmp;
 
     /**
-     * Compression on the GPU path agrees with itself across placements: weights streamed 4-bit and decompressed by the
-     * GPU kernel equal weights rounded on the host and kept resident; a GQ4 cache attended on the CPU equals the same
-     * cache decompressed into the GPU's for attention there.
+     * Weight compression on the GPU path agrees with itself across placements: weights streamed 4-bit and decompressed
+     * by the GPU kernel equal weights rounded on the host and kept resident (the same values, the same GEMMs).
      */
     @org.junit.jupiter.api.Test
-    void compressionGivesTheSameTokensWhereverItIsUndone() throws Exception {
+    void compressedWeightsGiveTheSameTokensWhereverTheyAreUndone() throws Exception {
         String why = CudaDriver.unavailableReason();
         assumeTrue(why == null, "no CUDA GPU here (" + why + ")");
         assertArrayEquals(flatten(run("3 2 100 0 100 0 100 0 compress-weight")), flatten(run("3 2 0 60 100 0 100 0 compress-weight")),
                 "weights resident (rounded on the host) vs streamed (decompressed on the GPU)");
-        assertArrayEquals(flatten(run("3 2 0 100 0 100 0 100 compress-cache")), flatten(run("3 2 0 100 0 100 0 100 compress-cache cpu-cache-compute")),
-                "GQ4 cache attended on the GPU vs on the CPU");
+    }
+
+    /**
+     * A GQ4 host cache attended on the CPU (decompressed position by position, {@link HostAttention}) and on the GPU
+     * (decompressed into the device's cache by the batched transfer, then the GPU's attention kernel) gives the same
+     * attention up to float rounding. The two sum in different orders, so greedy tokens over the two may part at a
+     * near-tie after many steps (they did: the 17th token of one of six sequences), which is why this compares the
+     * attention itself, within a bound, rather than tokens.
+     */
+    @org.junit.jupiter.api.Test
+    void aGq4CacheGivesTheSameAttentionOnTheGpuAsOnTheCpu() {
+        String why = CudaDriver.unavailableReason();
+        assumeTrue(why == null, "no CUDA GPU here (" + why + ")");
+        int heads = 8, kvHeads = 4, hd = 56, capacity = 128, bs = dev.tandem.core.backend.KvLayout.DEFAULT_BLOCK_SIZE; // the 25m model's heads
+        int[] lens = {37, 64, 101};
+        int n = lens.length, qDim = heads * hd, kvDim = kvHeads * hd;
+        float scale = (float) (1.0 / Math.sqrt(hd));
+        java.util.Random rnd = new java.util.Random(7);
+        try (CudaBackend backend = new CudaBackend(0, CudaBackend.Precision.F32, false);
+             CudaOffloadDevice device = new CudaOffloadDevice(backend, 1L << 28, 1L << 28);
+             dev.tandem.core.backend.cpu.CpuThreadPool pool = new dev.tandem.core.backend.cpu.CpuThreadPool(2, 0)) {
+            HostKvCache cache = new HostKvCache(device.host(), 1, n, capacity, kvHeads, hd, HostKvCache.Format.GQ4);
+            java.lang.foreign.MemorySegment row = device.host().allocate(4L * kvDim);
+            float[] scratch = new float[kvDim];
+            for (int s = 0; s < n; s++) {
+                for (int p = 0; p < lens[s]; p++) {
+                    for (java.lang.foreign.MemorySegment part : new java.lang.foreign.MemorySegment[] {cache.keys(0), cache.values(0)}) {
+                        for (int i = 0; i < kvDim; i++) row.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, (float) rnd.nextGaussian());
+                        cache.store(row, 0, part, cache.offset(s, p), scratch);
+                    }
+                }
+            }
+            java.lang.foreign.MemorySegment q = device.host().allocate(4L * n * qDim), onCpu = device.host().allocate(4L * n * qDim),
+                    onGpu = device.host().allocate(4L * n * qDim);
+            for (long i = 0; i < (long) n * qDim; i++) q.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, (float) rnd.nextGaussian());
+            int[] seqs = new int[n], positions = new int[n], slots = new int[n], tokens = new int[n];
+            List<dev.tandem.core.backend.AttentionBatch.Seq> abSeqs = new ArrayList<>();
+            for (int s = 0; s < n; s++) {
+                seqs[s] = s;
+                positions[s] = lens[s] - 1;
+                slots[s] = s * capacity + lens[s] - 1;
+                int[] table = new int[capacity / bs];
+                for (int b = 0; b < table.length; b++) table[b] = s * table.length + b;
+                abSeqs.add(new dev.tandem.core.backend.AttentionBatch.Seq(s, 1, lens[s], table));
+            }
+            HostAttention.run(pool, q, 0, qDim, cache, 0, seqs, positions, heads, kvHeads, hd, scale, onCpu);
+
+            dev.tandem.core.backend.KvStorage kv = backend.allocateKv(new dev.tandem.core.backend.KvLayout(1, n * capacity / bs, bs, kvHeads, hd));
+            device.kvFromHost(cache, 0, 0, n, capacity, kv, 0); // every slot: one strided transfer, one decompression launch each for K and V
+            dev.tandem.core.backend.AttentionBatch ab = new dev.tandem.core.backend.AttentionBatch(abSeqs, heads, kvHeads, hd, scale);
+            backend.beginStep(tokens, positions, slots, ab, capacity / bs);
+            dev.tandem.core.backend.Activation qa = backend.allocate(n, qDim), out = backend.allocate(n, qDim);
+            device.fromHost(q, 0, qa, n);
+            backend.attention(qa, kv, 0, ab, out);
+            device.toHost(out, n, onGpu, 0);
+            device.synchronize();
+            double worst = 0, norm = 0;
+            for (long i = 0; i < (long) n * qDim; i++) {
+                float c = onCpu.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i), g = onGpu.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i);
+                worst = Math.max(worst, Math.abs(c - g));
+                norm = Math.max(norm, Math.abs(c));
+            }
+            System.out.printf("GQ4 attention, GPU vs CPU: max |difference| %.3g, max |value| %.3g%n", worst, norm);
+            assertTrue(norm > 0.05, "the attention is not all zeros (max |value| " + norm + ")");
+            assertTrue(worst <= 1e-5 * Math.max(1, norm) * 10, "GPU and CPU attention over one GQ4 cache differ by " + worst + " (max |value| " + norm + ")");
+        }
     }
 
     /**
