@@ -240,6 +240,25 @@ class SimulatorTest {
         assertThrows(IllegalArgumentException.class, () -> new InstanceSpec(2048, 512, 16, 0.9, 0, true, -1));
     }
 
+    /**
+     * decode_context_ns_per_token: each decode iteration also pays for reading its sequences' cached K and V beyond the
+     * base the profile held (one request: 1,000 prompt tokens, then 50 decode iterations over 1,000..1,049 cached tokens).
+     */
+    @Test
+    void decodeStepsPayForTheKvTheyReadBeyondTheProfilesContext() {
+        SimConfig c = design(Design.BASELINE_A100, 1, 0, CONV);
+        SimConfig charged = new SimConfig(c.name(), c.model(), c.perfModel(), c.pools(), c.router(), c.kvLink(),
+                new InstanceSpec(2048, 512, 16, 0.9, 0, true, 0, 50.0, 128), c.power(), c.workload());
+        SimConfig plain = new SimConfig(c.name(), c.model(), c.perfModel(), c.pools(), c.router(), c.kvLink(),
+                new InstanceSpec(2048, 512, 16, 0.9, 0, true, 0), c.power(), c.workload());
+        SimResult with = Simulation.run(charged, one(1000, 51)), without = Simulation.run(plain, one(1000, 51));
+        assertEquals(without.ttftS()[0], with.ttftS()[0], 1e-12, "the prefill does not read a decode's context");
+        double kv = 0;
+        for (int j = 0; j < 50; j++) kv += (1000 + j - 128) * 50e-9;
+        assertEquals(without.e2eS()[0] + kv, with.e2eS()[0], 1e-9);
+        assertThrows(IllegalArgumentException.class, () -> new InstanceSpec(2048, 512, 16, 0.9, 0, true, 0, -1, 128));
+    }
+
     @Test
     void energyIsBusyTimeByPhaseAtItsPowerPlusIdleTime() {
         SimResult r = Simulation.run(design(Design.BASELINE_A100, 2, 0, CONV), one(1000, 51));

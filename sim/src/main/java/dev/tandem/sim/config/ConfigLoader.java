@@ -66,11 +66,13 @@ public final class ConfigLoader {
         if (n.has("instance")) {
             Node k = n.child("instance");
             k.only("max_batch_tokens", "max_batch_size", "block_size", "memory_utilisation", "kv_capacity_tokens", "chunked_prefill",
-                    "prefill_context_ns_per_pair");
+                    "prefill_context_ns_per_pair", "decode_context_ns_per_token", "decode_context_base_tokens");
             inst = new InstanceSpec((int) k.integer("max_batch_tokens", inst.maxBatchTokens()), (int) k.integer("max_batch_size", inst.maxBatchSize()),
                     (int) k.integer("block_size", inst.blockSize()), k.number("memory_utilisation", inst.memoryUtilisation()),
                     k.integer("kv_capacity_tokens", 0), k.bool("chunked_prefill", inst.chunkedPrefill()),
-                    k.number("prefill_context_ns_per_pair", inst.contextNsPerPair()));
+                    k.number("prefill_context_ns_per_pair", inst.contextNsPerPair()),
+                    k.number("decode_context_ns_per_token", inst.decodeContextNsPerToken()),
+                    k.integer("decode_context_base_tokens", inst.decodeContextBaseTokens()));
         }
         PowerSpec power = PowerSpec.DEFAULT;
         if (n.has("power_model")) {

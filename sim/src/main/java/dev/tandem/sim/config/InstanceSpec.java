@@ -14,10 +14,20 @@ package dev.tandem.sim.config;
  * @param contextNsPerPair  chunked prefill: seconds x 1e9 that a later chunk of a prompt adds per (new token, earlier
  *                          token) pair, its attention over the prompt's earlier chunks, which a profile of whole prompts
  *                          does not contain (Tandem measures it with `bench steps --prefill-context`); 0: not charged
+ * @param decodeContextNsPerToken seconds x 1e9 that a step with decoding sequences adds per token of their cached
+ *                          context beyond {@code decodeContextBaseTokens} each: the decode attention reads every cached
+ *                          token's K and V, while a profile's token curve is indexed by batch size alone (Tandem measures
+ *                          it with `bench steps --context`); 0: not charged
+ * @param decodeContextBaseTokens the context per sequence that the profile's token rows already held (their prompt size)
  */
 public record InstanceSpec(int maxBatchTokens, int maxBatchSize, int blockSize, double memoryUtilisation, long kvCapacityTokens,
-                           boolean chunkedPrefill, double contextNsPerPair) {
+                           boolean chunkedPrefill, double contextNsPerPair, double decodeContextNsPerToken, long decodeContextBaseTokens) {
     public static final InstanceSpec DEFAULT = new InstanceSpec(2048, 512, 16, 0.9, 0, false, 0);
+
+    public InstanceSpec(int maxBatchTokens, int maxBatchSize, int blockSize, double memoryUtilisation, long kvCapacityTokens,
+                        boolean chunkedPrefill, double contextNsPerPair) {
+        this(maxBatchTokens, maxBatchSize, blockSize, memoryUtilisation, kvCapacityTokens, chunkedPrefill, contextNsPerPair, 0, 0);
+    }
 
     public InstanceSpec(int maxBatchTokens, int maxBatchSize, int blockSize, double memoryUtilisation, long kvCapacityTokens) {
         this(maxBatchTokens, maxBatchSize, blockSize, memoryUtilisation, kvCapacityTokens, false, 0);
@@ -37,6 +47,12 @@ public record InstanceSpec(int maxBatchTokens, int maxBatchSize, int blockSize, 
         }
         if (!(contextNsPerPair >= 0) || Double.isInfinite(contextNsPerPair)) {
             throw new IllegalArgumentException("instance: prefill_context_ns_per_pair must be a finite number >= 0, got " + contextNsPerPair);
+        }
+        if (!(decodeContextNsPerToken >= 0) || Double.isInfinite(decodeContextNsPerToken)) {
+            throw new IllegalArgumentException("instance: decode_context_ns_per_token must be a finite number >= 0, got " + decodeContextNsPerToken);
+        }
+        if (decodeContextBaseTokens < 0) {
+            throw new IllegalArgumentException("instance: decode_context_base_tokens must be >= 0, got " + decodeContextBaseTokens);
         }
     }
 

@@ -28,6 +28,8 @@ final class Instance implements WorkerState {
     final int maxBatchTokens, maxBatchSize;
     final boolean chunkedPrefill;
     final double contextSecondsPerPair;           // chunked prefill: a later chunk's attention over the earlier ones
+    final double decodeSecondsPerToken;          // a decode step's read of its sequences' cached K and V, per token
+    final long decodeBaseTokens;                 // ... beyond this many per sequence (what the profile's rows held)
     int[] stepChunk = new int[16];           // prompt tokens each of stepBatch's requests prefills this iteration
 
     final IntDeque queue = new IntDeque();       // waiting to prefill (new prompts; preempted ones in front)
@@ -57,7 +59,7 @@ final class Instance implements WorkerState {
     long iterations;
 
     Instance(int id, int pool, Role role, PhaseTimes times, long kvCapacity, int blockSize, int maxBatchTokens, int maxBatchSize,
-             boolean chunkedPrefill, double contextSecondsPerPair, double[] clock) {
+             boolean chunkedPrefill, double contextSecondsPerPair, double decodeSecondsPerToken, long decodeBaseTokens, double[] clock) {
         this.id = id;
         this.clock = clock;
         this.pool = pool;
@@ -71,7 +73,12 @@ final class Instance implements WorkerState {
         this.maxBatchSize = maxBatchSize;
         this.chunkedPrefill = chunkedPrefill;
         this.contextSecondsPerPair = contextSecondsPerPair;
+        this.decodeSecondsPerToken = decodeSecondsPerToken;
+        this.decodeBaseTokens = decodeBaseTokens;
     }
+
+    /** Cached tokens of the decoding sequences at the start of the current iteration. */
+    long runningContext() { return contextBase + (long) running * iteration; }
 
     /** The simulation clock, for reading KV use in the middle of a multi-iteration step. */
     private final double[] clock;

@@ -69,7 +69,8 @@ public final class Simulator {
             for (int i = 0; i < ps.instances(); i++) {
                 list.add(new Instance(list.size(), p, ps.role(), times, cap, config.instance().blockSize(),
                         config.instance().maxBatchTokens(), config.instance().maxBatchSize(), config.instance().chunkedPrefill(),
-                        config.instance().contextNsPerPair() * 1e-9, clock));
+                        config.instance().contextNsPerPair() * 1e-9, config.instance().decodeContextNsPerToken() * 1e-9,
+                        config.instance().decodeContextBaseTokens(), clock));
                 roleCounts[ps.role().ordinal()]++;
             }
         }
@@ -280,6 +281,12 @@ public final class Simulator {
         in.stepPrefills = prefills;
         in.stepPromptTokens = promptTokens;
         in.stepIterations = k;
+        if (decodes > 0 && in.decodeSecondsPerToken > 0) {
+            // The decode rows read every cached token's K and V; over k iterations each sequence grows by k - 1 tokens,
+            // charged at their mean (one step time serves all k).
+            double cached = in.runningContext() + decodes * (k - 1) / 2.0 - (double) decodes * in.decodeBaseTokens;
+            contextSeconds += Math.max(0, cached) * in.decodeSecondsPerToken;
+        }
         in.stepSeconds = in.times.iterationSeconds(promptTokens, decodes) + contextSeconds;
         in.stepEndAt = k == 1 ? now + in.stepSeconds : now + k * in.stepSeconds;
         in.stepChanged();
