@@ -109,7 +109,7 @@ public final class CublasLt implements AutoCloseable {
      * Products of up to this many rows (decode batches up to 256 sequences, where the heuristic's first choice is often
      * not the fastest) are timed; larger ones take the heuristic's choice. A server meets almost every row count up to its step budget once
      * (prompt chunks of any length), and timing 16 candidates on a 1,000-row product costs 100+ ms: a new shape would
-     * stall the step that meets it (TANDEM_GEMM_TUNE_ROWS overrides).
+     * stall the step that meets it (TANDEM_GEMM_TUNE_ROWS overrides; with {@link #tuneOnly} only the listed counts up to it).
      */
     static final int TUNE_MAX_ROWS = tuneMaxRows(System.getenv("TANDEM_GEMM_TUNE_ROWS"));
 

@@ -27,6 +27,31 @@ class ProfileReaderTest {
         assertEquals(0.076, bloomH100.promptSeconds(512), 0.0005);
     }
 
+    /**
+     * Tandem's H200 profile of the 8B shape: rows of one batch-token count differ by their prompts' attention (one
+     * 4,096-token prompt against 32 of 128); with each row's causal pairs taken out at the 4 ns per pair that bench
+     * steps --prefill-context measured, they agree to within 4% (they were 9%, 19% and 33% apart), so the rest is the part that grows with the tokens.
+     */
+    @Test
+    void theH200ProfilesPromptRowsAgreeOnceTheirAttentionIsTakenOut() {
+        PhaseTimes h200 = ProfileReader.read(Path.of("profiles/h200-llama3-8b.csv")).get("llama3-8b", "h200", 1);
+        for (double tokens : new double[] {1024, 2048, 4096}) {
+            double lo = Double.MAX_VALUE, hi = 0, rawLo = Double.MAX_VALUE, rawHi = 0;
+            for (double[] r : h200.promptRows()) {
+                if (r[0] * r[1] != tokens) continue;
+                double t = r[2] - r[1] * r[0] * (r[0] + 1) / 2 * 4e-9;
+                lo = Math.min(lo, t);
+                hi = Math.max(hi, t);
+                rawLo = Math.min(rawLo, r[2]);
+                rawHi = Math.max(rawHi, r[2]);
+            }
+            assertTrue(hi / lo < 1.04, tokens + " batch tokens: " + lo + ".." + hi + " s without attention");
+            assertTrue(rawHi / rawLo > 1.08, tokens + " batch tokens: the rows differ before (" + rawLo + ".." + rawHi + ")");
+            PhaseTimes linear = h200.withoutPromptAttention(4e-9, 1e-4);
+            assertTrue(linear.promptSeconds((long) tokens) >= lo - 1e-12 && linear.promptSeconds((long) tokens) <= hi + 1e-12);
+        }
+    }
+
     @Test
     void interpolatesLinearlyBetweenPointsAndExtrapolatesPastTheEnds() {
         PhaseTimes t = ProfileReader.read(PROFILE).get("llama2-70b", "a100-80gb", 8);

@@ -226,17 +226,19 @@ class SimulatorTest {
 
     /**
      * prefill_context_ns_per_pair: each later chunk of a prompt also pays for its attention over the earlier chunks,
-     * chunk x earlier tokens x the measured time per pair (the 5,000-token prompt: 2,048 x 2,048 and 904 x 4,096 pairs).
+     * chunk x earlier tokens x the measured time per pair (the 5,000-token prompt: 2,048 x 2,048 and 904 x 4,096 pairs),
+     * and every chunk for its causal pairs within itself, on the prompt curve without the profile rows' own attention.
      */
     @Test
     void laterChunksPayForTheirAttentionOverTheEarlierOnes() {
         SimConfig c = design(Design.BASELINE_A100, 1, 0, CONV);
         SimConfig chunked = new SimConfig(c.name(), c.model(), c.perfModel(), c.pools(), c.router(), c.kvLink(),
                 new InstanceSpec(2048, 512, 16, 0.9, 0, true, 4.0), c.power(), c.workload());
-        PhaseTimes a100 = times("a100-80gb");
+        // With a cost per pair the prompt curve loses its rows' own attention, and each chunk pays its causal pairs too.
+        PhaseTimes a100 = times("a100-80gb").withoutPromptAttention(4e-9, 1e-4);
         double threeChunks = a100.iterationSeconds(2048, 0) + a100.iterationSeconds(2048, 0) + a100.iterationSeconds(904, 0);
-        double context = (2048.0 * 2048 + 904.0 * 4096) * 4e-9;
-        assertEquals(threeChunks + context, Simulation.run(chunked, one(5000, 2)).ttftS()[0], 1e-12);
+        double context = (2048.0 * 2048 + 904.0 * 4096) * 4e-9, within = (2 * 2048.0 * 2049 / 2 + 904.0 * 905 / 2) * 4e-9;
+        assertEquals(threeChunks + context + within, Simulation.run(chunked, one(5000, 2)).ttftS()[0], 1e-12);
         assertThrows(IllegalArgumentException.class, () -> new InstanceSpec(2048, 512, 16, 0.9, 0, true, -1));
     }
 

@@ -77,7 +77,14 @@ public final class DeviceKvServer implements AutoCloseable {
             out.flush();
             receiver = new NcclReceiver(end, peer, hub, NcclReceiver.join(end.backend(), id, NcclReceiver.RECEIVER));
             // A receive that failed here ends the connection: the sender's next message fails, and it rebuilds the path.
-            receiver.onFailure(reason -> closeQuietly(s));
+            receiver.onFailure(reason -> {
+                try {
+                    s.setSoLinger(true, 0); // a reset, not an orderly close: the sender's very next write fails
+                } catch (IOException ignored) {
+                    // closing anyway
+                }
+                closeQuietly(s);
+            });
             while (true) {
                 byte type;
                 try {

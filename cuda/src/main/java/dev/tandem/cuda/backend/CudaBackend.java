@@ -108,7 +108,9 @@ public final class CudaBackend implements Backend {
         this.stream = cuda.createStream();
         this.recordings = new StepGraphs(cuda, stream);
         this.blas = new CublasLt(cuda);
-        blas.tuneOnly(GRAPH_SIZES); // decode steps are padded to these; other row counts take the heuristic's choice
+        // Decode steps are padded to these with graphs on; other row counts take the heuristic's choice. Without graphs
+        // (calibration, per-op profiles) decode batches are not padded, and every count up to TUNE_MAX_ROWS is timed.
+        if (graphs) blas.tuneOnly(GRAPH_SIZES);
         this.kernels = new CudaKernels(cuda, this.device);
         this.smCount = cuda.deviceAttribute(16 /* MULTIPROCESSOR_COUNT */, this.device);
         for (String f : new String[] {"tdm_flash2_prefill_64", "tdm_flash2_prefill_128"}) {

@@ -14,10 +14,11 @@ package dev.tandem.sim.config;
  * @param contextNsPerPair  chunked prefill: seconds x 1e9 that a later chunk of a prompt adds per (new token, earlier
  *                          token) pair, its attention over the prompt's earlier chunks, which a profile of whole prompts
  *                          does not contain (Tandem measures it with `bench steps --prefill-context`); 0: not charged
- * @param decodeContextNsPerToken seconds x 1e9 that a step with decoding sequences adds per token of their cached
- *                          context beyond {@code decodeContextBaseTokens} each: the decode attention reads every cached
- *                          token's K and V, while a profile's token curve is indexed by batch size alone (Tandem measures
- *                          it with `bench steps --context`); 0: not charged
+ * @param decodeContextNsPerToken seconds x 1e9 that a step with decoding sequences adds per cached token of the batch
+ *                          beyond {@code decodeContextBaseTokens} per sequence (in total: the batch's cached tokens minus
+ *                          sequences x base): the decode attention reads every cached token's K and V, while a profile's
+ *                          token curve is indexed by batch size alone (Tandem measures it with `bench steps --context`);
+ *                          0: not charged. Steps then run one iteration each (no multi-iteration decode steps)
  * @param decodeContextBaseTokens the context per sequence that the profile's token rows already held (their prompt size)
  */
 public record InstanceSpec(int maxBatchTokens, int maxBatchSize, int blockSize, double memoryUtilisation, long kvCapacityTokens,

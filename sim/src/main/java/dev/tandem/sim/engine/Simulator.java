@@ -64,6 +64,9 @@ public final class Simulator {
         for (int p = 0; p < config.pools().size(); p++) {
             PoolSpec ps = config.pools().get(p);
             PhaseTimes times = perf.get(config.model().name(), ps.machine().hardware(), ps.tensorParallel());
+            // With a measured cost per attention pair, steps pay their chunks' causal attention themselves, on a prompt
+            // curve from which the profile rows' own attention was taken out.
+            if (config.instance().contextNsPerPair() > 0) times = times.withoutPromptAttention(config.instance().contextNsPerPair() * 1e-9, 1e-4);
             long cap = config.instance().kvTokens(config.model(), ps.machine(), ps.tensorParallel());
             largest = Math.max(largest, cap);
             for (int i = 0; i < ps.instances(); i++) {
@@ -228,7 +231,8 @@ public final class Simulator {
         if (in.partial >= 0) { // chunked prefill: the prompt part way through goes on first (its memory is held)
             int r = in.partial;
             int chunk = (int) Math.min(rq.context[r] - rq.prefilled[r], Math.max(1, in.maxBatchTokens - decodes));
-            contextSeconds = (double) chunk * rq.prefilled[r] * in.contextSecondsPerPair; // attends to its earlier chunks
+            // attends to its earlier chunks, and causally within itself
+            contextSeconds = ((double) chunk * rq.prefilled[r] + chunk * (chunk + 1.0) / 2) * in.contextSecondsPerPair;
             in.partial = -1;
             in.stepChunk[0] = chunk;
             in.stepBatch[prefills++] = r;
@@ -264,13 +268,16 @@ public final class Simulator {
             in.stepChunk[prefills] = chunk;
             in.stepBatch[prefills++] = r;
             promptTokens += chunk;
+            contextSeconds += chunk * (chunk + 1.0) / 2 * in.contextSecondsPerPair; // its causal attention within the chunk
             in.hold(len);
         }
         if (decodes == 0 && prefills == 0) return;
         // Decode-only iterations with nothing waiting repeat identically until a sequence finishes or memory runs
         // short: they run as one step of k iterations (one event instead of k), cut short if work arrives.
         int k = 1;
-        if (multiIterationSteps && prefills == 0 && in.queue.isEmpty()) {
+        // Not with the decode context term: each iteration then costs more than the last, and a step cut short at an
+        // iteration boundary (shorten) would keep the wrong length for the iterations it ran.
+        if (multiIterationSteps && prefills == 0 && in.queue.isEmpty() && in.decodeSecondsPerToken == 0) {
             long untilFinish = (in.finishing.peek() >>> 32) - in.iteration;
             long untilFull = (in.kvCapacity - in.usedTokens()) / decodes;
             k = (int) Math.max(1, Math.min(Integer.MAX_VALUE, Math.min(untilFinish, untilFull)));
@@ -281,10 +288,9 @@ public final class Simulator {
         in.stepPrefills = prefills;
         in.stepPromptTokens = promptTokens;
         in.stepIterations = k;
-        if (decodes > 0 && in.decodeSecondsPerToken > 0) {
-            // The decode rows read every cached token's K and V; over k iterations each sequence grows by k - 1 tokens,
-            // charged at their mean (one step time serves all k).
-            double cached = in.runningContext() + decodes * (k - 1) / 2.0 - (double) decodes * in.decodeBaseTokens;
+        if (decodes > 0 && in.decodeSecondsPerToken > 0) { // (then k = 1)
+            // The decode rows read every cached token's K and V: the batch's cached tokens beyond the base per sequence.
+            double cached = in.runningContext() - (double) decodes * in.decodeBaseTokens;
             contextSeconds += Math.max(0, cached) * in.decodeSecondsPerToken;
         }
         in.stepSeconds = in.times.iterationSeconds(promptTokens, decodes) + contextSeconds;

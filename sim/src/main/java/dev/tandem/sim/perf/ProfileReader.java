@@ -25,7 +25,7 @@ import java.util.TreeMap;
 public final class ProfileReader {
     private static final String[] REQUIRED = {"model", "hardware", "prompt_size", "batch_size", "prompt_time", "token_time", "tensor_parallel"};
     /** Iteration times are never taken below 0.1 ms, however a curve extrapolates. */
-    private static final double FLOOR_S = 1e-4;
+    static final double FLOOR_S = 1e-4;
 
     private ProfileReader() {}
 
@@ -59,6 +59,7 @@ public final class ProfileReader {
                 Group g = groups.computeIfAbsent(PerfModel.key(model, hw, tp), k -> new Group(model, hw, tp));
                 double x = prompt * batch;
                 g.prompt.computeIfAbsent(x, k -> new ArrayList<>()).add(pt / 1000);
+                g.promptRows.add(new double[] {prompt, batch, pt / 1000});
                 g.token.computeIfAbsent(x, k -> new ArrayList<>()).add(tt / 1000);
                 if (col.containsKey("prompt_power_w")) g.promptWatts.add(number(c, col, "prompt_power_w", file, lineNo));
                 if (col.containsKey("token_power_w")) g.tokenWatts.add(number(c, col, "token_power_w", file, lineNo));
@@ -88,6 +89,7 @@ public final class ProfileReader {
         final int tp;
         final TreeMap<Double, List<Double>> prompt = new TreeMap<>(), token = new TreeMap<>();
         final List<Double> promptWatts = new ArrayList<>(), tokenWatts = new ArrayList<>();
+        final List<double[]> promptRows = new ArrayList<>();
 
         Group(String model, String hardware, int tp) {
             this.model = model;
@@ -96,7 +98,8 @@ public final class ProfileReader {
         }
 
         PhaseTimes build() {
-            return new PhaseTimes(model, hardware, tp, curve(prompt), curve(token), measuredWatts(promptWatts), measuredWatts(tokenWatts));
+            return new PhaseTimes(model, hardware, tp, curve(prompt), curve(token), measuredWatts(promptWatts), measuredWatts(tokenWatts),
+                    promptRows.toArray(new double[0][]));
         }
 
         private static Curve curve(TreeMap<Double, List<Double>> points) {

@@ -41,6 +41,30 @@ class MultiIterationStepTest {
         assertTrue(changes > 10, changes + " pool changes");
     }
 
+    /**
+     * With the decode context term each iteration costs more than the last, so a step of several iterations cut short
+     * would keep the wrong length: steps then run one iteration each, and both modes give the very same run.
+     */
+    @Test
+    void theDecodeContextTermRunsOneIterationPerStep() {
+        SimConfig c = Design.BASELINE_A100.config(ModelSpec.LLAMA2_70B, SimConfig.defaultPerfModel(), 2, 0,
+                new WorkloadSpec("conv", 6, 30, 0, 5));
+        c = new SimConfig(c.name(), c.model(), c.perfModel(), c.pools(), c.router(), c.kvLink(),
+                new InstanceSpec(2048, 512, 16, 0.9, 0, true, 4.0, 50.0, 160), c.power(), c.workload());
+        var perf = Simulation.profile(c.perfModel());
+        var w = Workloads.build(c.workload());
+        SimResult fast = new Simulator(c, perf, w, true).run(), exact = new Simulator(c, perf, w, false).run();
+        assertEquals(exact.summary().events(), fast.summary().events());
+        assertArrayEquals(exact.ttftS(), fast.ttftS());
+        assertArrayEquals(exact.e2eS(), fast.e2eS());
+        SimConfig plain = new SimConfig(c.name(), c.model(), c.perfModel(), c.pools(), c.router(), c.kvLink(),
+                new InstanceSpec(2048, 512, 16, 0.9, 0, true, 4.0), c.power(), c.workload());
+        double slower = 0;
+        SimResult without = new Simulator(plain, perf, w, false).run();
+        for (int i = 0; i < w.size(); i++) slower += exact.e2eS()[i] - without.e2eS()[i];
+        assertTrue(slower > 0, "reading the cached KV made the run slower (" + slower + " s over all requests)");
+    }
+
     @Test
     void baselineUnderMemoryPressure() {
         SimConfig c = Design.BASELINE_A100.config(ModelSpec.LLAMA2_70B, SimConfig.defaultPerfModel(), 3, 0,
