@@ -277,7 +277,10 @@ public final class Engine implements GenerationService {
         int stepDecodes = 0;
         for (Scheduler.Scheduled w : work) {
             // A request counts against the queue bound until it first runs.
-            if (w.seq().markAdmitted()) pending.decrementAndGet();
+            if (w.seq().markAdmitted()) {
+                pending.decrementAndGet();
+                w.seq().listener().onScheduled();
+            }
             long p = Math.max(0, Math.min(w.count(), w.seq().promptLength() - w.start()));
             promptTokens += p;
             stepPrompt += p;

@@ -12,4 +12,10 @@ public interface TokenListener {
     void onFinish(FinishReason reason, int promptTokens, int generatedTokens, int cachedPromptTokens);
 
     default void onError(Throwable error) { onFinish(FinishReason.ABORTED, 0, 0, 0); }
+
+    /**
+     * The request's prompt entered a step for the first time (its prefill starts now); at most once, before its first
+     * token. Splits the time to first token into waiting and prefill (vLLM's request_queue_time / request_prefill_time).
+     */
+    default void onScheduled() {}
 }

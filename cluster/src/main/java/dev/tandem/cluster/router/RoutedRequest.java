@@ -42,6 +42,7 @@ final class RoutedRequest {
     private int failures;
     private Throwable lastFailure;
     private boolean done;
+    private boolean scheduled; // the client was told the first prefill started
 
     RoutedRequest(Router router, long id, GenerationRequest request, TokenListener client, long placementDeadline) {
         this.router = router;
@@ -275,6 +276,20 @@ final class RoutedRequest {
         public final void onError(Throwable e) {
             synchronized (RoutedRequest.this) {
                 if (!done && attempt == a) failed(e);
+            }
+        }
+
+        /** The first prefill of the request's first attempt (a failover's later prefill is not a new start). */
+        @Override
+        public final void onScheduled() {
+            synchronized (RoutedRequest.this) {
+                if (done || attempt != a || scheduled) return;
+                scheduled = true;
+            }
+            try {
+                client.onScheduled();
+            } catch (RuntimeException ignored) {
+                // a client's failure must not stop the request's bookkeeping
             }
         }
     }

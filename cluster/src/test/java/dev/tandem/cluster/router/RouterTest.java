@@ -125,6 +125,32 @@ class RouterTest {
      * Speculative decoding on the split design's token workers (issue 8): n-gram drafts and a draft model that catches
      * up on handed-over sequences in its own cache; greedy output stays the colocated, non-speculative one.
      */
+    /** The client hears once that the prompt entered the prompt worker's step, before its first token. */
+    @Test
+    void theClientHearsOnceWhenThePromptFirstRunsBeforeItsFirstToken() throws Exception {
+        try (EmbeddedCluster c = cluster(ClusterDesign.SPLIT, 1, 1, Router.Config.of(ClusterDesign.SPLIT))) {
+            java.util.concurrent.atomic.AtomicInteger scheduled = new java.util.concurrent.atomic.AtomicInteger(), early = new java.util.concurrent.atomic.AtomicInteger();
+            CompletableFuture<Integer> tokens = new CompletableFuture<>();
+            c.router().submit(request(0, 8), new TokenListener() {
+                int n;
+
+                public void onScheduled() { scheduled.incrementAndGet(); }
+
+                public void onToken(TokenEvent t) {
+                    if (scheduled.get() == 0) early.incrementAndGet();
+                    n++;
+                }
+
+                public void onFinish(FinishReason reason, int p, int g, int cached) { tokens.complete(n); }
+
+                public void onError(Throwable e) { tokens.completeExceptionally(e); }
+            });
+            assertEquals(8, tokens.get(60, TimeUnit.SECONDS));
+            assertEquals(1, scheduled.get(), "told once");
+            assertEquals(0, early.get(), "before the first token");
+        }
+    }
+
     @Test
     void tokenWorkersSpeculateAndKeepTheColocatedTokens() throws Exception {
         Path draftPath = MODEL.resolveSibling("gutenberg-stories-llama-3m");

@@ -34,6 +34,15 @@ public final class TokenStream implements TokenListener {
     @Override
     public void onError(Throwable error) { queue.add(new Failed(error)); }
 
+    private volatile long scheduledNanos = -1;
+
+    /** Only timestamped: read with the first token (the engine calls this before that token's onToken). */
+    @Override
+    public void onScheduled() { scheduledNanos = System.nanoTime(); }
+
+    /** When the prompt first entered a step (System.nanoTime), or -1 if the engine did not say. */
+    public long scheduledNanos() { return scheduledNanos; }
+
     /** The next event, or null when none came within the timeout. */
     public Event poll(long timeout, TimeUnit unit) throws InterruptedException { return queue.poll(timeout, unit); }
 }

@@ -15,10 +15,15 @@ public final class RequestTimer {
         this.arrival = arrivalNanos;
     }
 
-    public void onToken(long nanos) {
+    /** @param scheduledNanos when the prompt first entered a step (-1: unknown), for the queue / prefill split of the first token */
+    public void onToken(long nanos, long scheduledNanos) {
         String model = metrics.modelName();
         if (last < 0) {
             metrics.timeToFirstToken.labelValues(model).observe(seconds(nanos - arrival));
+            if (scheduledNanos >= 0) {
+                metrics.queueTime.labelValues(model).observe(seconds(scheduledNanos - arrival));
+                metrics.prefillTime.labelValues(model).observe(seconds(nanos - scheduledNanos));
+            }
         } else {
             double gap = seconds(nanos - last);
             metrics.interTokenLatency.labelValues(model).observe(gap);

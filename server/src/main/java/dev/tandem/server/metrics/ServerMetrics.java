@@ -26,6 +26,8 @@ public final class ServerMetrics {
     private final PrometheusTextFormatWriter writer = PrometheusTextFormatWriter.create();
     private final String modelName;
     final Histogram timeToFirstToken;
+    final Histogram queueTime;
+    final Histogram prefillTime;
     final Histogram interTokenLatency;
     final Histogram timePerOutputToken;
     final Histogram e2eLatency;
@@ -40,6 +42,11 @@ public final class ServerMetrics {
         this.modelName = modelName;
         timeToFirstToken = histogram("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.",
                 0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0);
+        double[] phase = {0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0};
+        // From arrival at the server (parsed, tokenized, routed, waiting) to the first step holding the prompt, then to
+        // its first token: where a time to first token goes.
+        queueTime = histogram("vllm:request_queue_time_seconds", "Histogram of time from the request's arrival at the server to the first step that holds its prompt, in seconds.", phase);
+        prefillTime = histogram("vllm:request_prefill_time_seconds", "Histogram of time from the first step that holds the request's prompt to its first token, in seconds.", phase);
         double[] perToken = {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0};
         interTokenLatency = histogram("vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", perToken);
         timePerOutputToken = histogram("vllm:time_per_output_token_seconds", "Histogram of time per output token in seconds.", perToken);

@@ -70,8 +70,10 @@ final class Http {
     }
 
     /** The value of one sample line of /metrics, e.g. metric("vllm:kv_cache_usage_perc"). */
-    static double metric(String url, String name) {
-        String text = get(url, "/metrics").body();
+    static double metric(String url, String name) { return metricIn(get(url, "/metrics").body(), name); }
+
+    /** A value from the text of one /metrics scrape. */
+    static double metricIn(String text, String name) {
         Matcher m = Pattern.compile("(?m)^" + Pattern.quote(name) + "(\\{[^}]*})? ([^ \\n]+)").matcher(text);
         if (!m.find()) throw new AssertionError(name + " not in /metrics:\n" + text);
         return Double.parseDouble(m.group(2));

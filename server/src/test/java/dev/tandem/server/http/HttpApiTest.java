@@ -194,12 +194,20 @@ class HttpApiTest {
                 "vllm:time_per_output_token_seconds_bucket", "vllm:e2e_request_latency_seconds_count",
                 "vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc",
                 "vllm:prompt_tokens_total", "vllm:generation_tokens_total", "vllm:num_preemptions_total",
-                "vllm:prefix_cache_queries_total", "vllm:prefix_cache_hits_total", "vllm:request_success_total")) {
+                "vllm:prefix_cache_queries_total", "vllm:prefix_cache_hits_total", "vllm:request_success_total",
+                "vllm:request_queue_time_seconds_bucket", "vllm:request_prefill_time_seconds_bucket")) {
             assertTrue(r.body().contains("\n" + name + "{"), name + " missing from\n" + r.body());
         }
         assertTrue(r.body().contains("model_name=\"" + TestServer.MODEL + "\""));
         assertTrue(Http.metric(url, "vllm:generation_tokens_total") >= 2);
         assertTrue(Http.metric(url, "vllm:e2e_request_latency_seconds_count") >= 1);
+        // Every first token's time splits into waiting and prefill: the sums add up to the TTFT sum.
+        String text = Http.get(url, "/metrics").body(); // one scrape: a late request of another test cannot land between reads
+        double ttft = Http.metricIn(text, "vllm:time_to_first_token_seconds_sum"), queue = Http.metricIn(text, "vllm:request_queue_time_seconds_sum"),
+                prefill = Http.metricIn(text, "vllm:request_prefill_time_seconds_sum");
+        assertEquals(Http.metricIn(text, "vllm:time_to_first_token_seconds_count"), Http.metricIn(text, "vllm:request_prefill_time_seconds_count"));
+        assertTrue(queue > 0 && prefill > 0, queue + " / " + prefill);
+        assertEquals(ttft, queue + prefill, 1e-6);
     }
 
     @Test
