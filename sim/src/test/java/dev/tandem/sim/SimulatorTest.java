@@ -242,6 +242,21 @@ class SimulatorTest {
         assertThrows(IllegalArgumentException.class, () -> new InstanceSpec(2048, 512, 16, 0.9, 0, true, -1));
     }
 
+    /** router.front_end_s: every token reaches the client that much later, so TTFT and E2E grow by it and TBT does not. */
+    @Test
+    void theFrontEndDelaysTtftAndE2eAlikeAndNotTheGaps() {
+        SimConfig c = design(Design.BASELINE_A100, 1, 0, CONV);
+        RouterSpec r = c.router();
+        SimConfig fronted = new SimConfig(c.name(), c.model(), c.perfModel(), c.pools(),
+                new RouterSpec(r.design(), r.promptThreshold(), r.kvLowWatermark(), r.cells(), r.rebalancePeriodS(), 0.003), c.kvLink(),
+                c.instance(), c.power(), c.workload());
+        SimResult with = Simulation.run(fronted, one(1000, 51)), without = Simulation.run(c, one(1000, 51));
+        assertEquals(without.ttftS()[0] + 0.003, with.ttftS()[0], 1e-12);
+        assertEquals(without.e2eS()[0] + 0.003, with.e2eS()[0], 1e-12);
+        assertEquals(without.tbtS()[0], with.tbtS()[0], 1e-12);
+        assertThrows(IllegalArgumentException.class, () -> new RouterSpec(r.design(), 1, 0.05, 1, 0.02, -1));
+    }
+
     /**
      * decode_context_ns_per_token: each decode iteration also pays for reading its sequences' cached K and V beyond the
      * base the profile held (one request: 1,000 prompt tokens, then 50 decode iterations over 1,000..1,049 cached tokens).

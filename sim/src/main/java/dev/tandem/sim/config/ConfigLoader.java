@@ -44,11 +44,11 @@ public final class ConfigLoader {
         Path perf = n.has("perf_model") ? base.resolve(n.required("perf_model").text()) : SimConfig.defaultPerfModel();
 
         Node r = n.child("router");
-        r.only("design", "prompt_threshold", "kv_low_watermark", "cells", "rebalance_period_s");
+        r.only("design", "prompt_threshold", "kv_low_watermark", "cells", "rebalance_period_s", "front_end_s");
         ClusterDesign design = ClusterDesign.parse(r.required("design").text());
         RouterSpec router = new RouterSpec(design, r.integer("prompt_threshold", ClusterDesign.DEFAULT_PROMPT_THRESHOLD),
                 r.number("kv_low_watermark", ClusterDesign.DEFAULT_KV_LOW_WATERMARK), (int) r.integer("cells", 1),
-                r.number("rebalance_period_s", RouterSpec.DEFAULT_REBALANCE_PERIOD_S));
+                r.number("rebalance_period_s", RouterSpec.DEFAULT_REBALANCE_PERIOD_S), r.number("front_end_s", 0));
 
         List<PoolSpec> pools = new ArrayList<>();
         Node ps = n.required("pools");

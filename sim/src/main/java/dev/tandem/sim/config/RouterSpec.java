@@ -14,13 +14,22 @@ import dev.tandem.cluster.policy.RoutingPolicy;
  *                          cluster, as the real router runs; more model sharded routers.
  * @param rebalancePeriodS  simulated seconds between two calls of the pool policy, as the real router calls it on a
  *                          timer ({@link #DEFAULT_REBALANCE_PERIOD_S}, its default), not after each placement
+ * @param frontEndS         seconds each token spends between the workers and the client (HTTP, streaming, the
+ *                          client's parsing), added to every TTFT and E2E and to their unloaded references; Tandem
+ *                          measures it as the client's TTFT minus the server's own (vllm:time_to_first_token)
  */
-public record RouterSpec(ClusterDesign design, long promptThreshold, double kvLowWatermark, int cells, double rebalancePeriodS) {
+public record RouterSpec(ClusterDesign design, long promptThreshold, double kvLowWatermark, int cells, double rebalancePeriodS,
+                         double frontEndS) {
     /** The real router's default period (Router.Config.of: 20 ms). */
     public static final double DEFAULT_REBALANCE_PERIOD_S = 0.020;
 
+    public RouterSpec(ClusterDesign design, long promptThreshold, double kvLowWatermark, int cells, double rebalancePeriodS) {
+        this(design, promptThreshold, kvLowWatermark, cells, rebalancePeriodS, 0);
+    }
+
     public RouterSpec {
         if (cells < 1) throw new IllegalArgumentException("router: cells must be >= 1, got " + cells);
+        if (!(frontEndS >= 0 && frontEndS < 60)) throw new IllegalArgumentException("router: front_end_s must be in [0, 60) seconds, got " + frontEndS);
         if (!(rebalancePeriodS > 0 && rebalancePeriodS < 3600)) {
             throw new IllegalArgumentException("router: rebalance_period_s must be in (0, 3600) seconds, got " + rebalancePeriodS);
         }
@@ -32,11 +41,11 @@ public record RouterSpec(ClusterDesign design, long promptThreshold, double kvLo
     }
 
     public RouterSpec withCells(int c) {
-        return new RouterSpec(design, promptThreshold, kvLowWatermark, c, rebalancePeriodS);
+        return new RouterSpec(design, promptThreshold, kvLowWatermark, c, rebalancePeriodS, frontEndS);
     }
 
     public RouterSpec withRebalancePeriod(double seconds) {
-        return new RouterSpec(design, promptThreshold, kvLowWatermark, cells, seconds);
+        return new RouterSpec(design, promptThreshold, kvLowWatermark, cells, seconds, frontEndS);
     }
 
     public RoutingPolicy routing(int blockSize) {

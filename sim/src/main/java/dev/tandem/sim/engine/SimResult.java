@@ -61,7 +61,7 @@ public record SimResult(Summary summary, double[] ttftS, double[] tbtS, double[]
         int n = rq.size();
         double[] ttft = new double[n], tbt = new double[n], e2e = new double[n];
         double[] sTtft = new double[n], sTbt = new double[n], sE2e = new double[n];
-        double tbt0 = reference.tokenSeconds(1);
+        double tbt0 = reference.tokenSeconds(1), frontEnd = config.router().frontEndS();
         int completed = 0;
         long outTokens = 0, preempt = 0;
         double first = n > 0 ? rq.arrival[0] : 0, last = first, lastArrival = n > 0 ? rq.arrival[n - 1] : 0;
@@ -77,10 +77,11 @@ public record SimResult(Summary summary, double[] ttftS, double[] tbtS, double[]
             outTokens += rq.output[r];
             last = Math.max(last, rq.finish[r]);
             if (rq.finish[r] <= lastArrival) inWindow++;
-            ttft[r] = rq.firstToken[r] - rq.arrival[r];
-            e2e[r] = rq.finish[r] - rq.arrival[r];
+            // The front end (HTTP, streaming, the client) delays every token alike: TTFT and E2E, not the gaps.
+            ttft[r] = rq.firstToken[r] - rq.arrival[r] + frontEnd;
+            e2e[r] = rq.finish[r] - rq.arrival[r] + frontEnd;
             tbt[r] = rq.output[r] > 1 ? (rq.finish[r] - rq.firstToken[r]) / (rq.output[r] - 1) : Double.NaN;
-            double ttft0 = reference.promptSeconds(rq.prompt[r]);
+            double ttft0 = reference.promptSeconds(rq.prompt[r]) + frontEnd;
             sTtft[r] = ttft[r] / ttft0;
             sTbt[r] = rq.output[r] > 1 ? tbt[r] / tbt0 : Double.NaN;
             sE2e[r] = e2e[r] / (ttft0 + (rq.output[r] - 1) * tbt0);
