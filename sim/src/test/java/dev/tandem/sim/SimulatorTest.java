@@ -242,6 +242,19 @@ class SimulatorTest {
         assertThrows(IllegalArgumentException.class, () -> new InstanceSpec(2048, 512, 16, 0.9, 0, true, -1));
     }
 
+    /**
+     * With the measured terms on (the H200 configs: attention per pair, KV reads per cached token, the front end), a
+     * request alone is its own unloaded reference: TTFT slowdown 1 whatever its length (up to one chunk).
+     */
+    @Test
+    void aRequestAloneOnTheH200ConfigHasATtftSlowdownOfOne() {
+        SimConfig c = ConfigLoader.load(Path.of("configs/h200-llama3-8b-mixed.yaml"));
+        for (int prompt : new int[] {128, 1024, 2000}) {
+            SimResult r = Simulation.run(c, one(prompt, 2));
+            assertEquals(1.0, r.summary().ttftSlowdown().p50(), 1e-9, prompt + " tokens");
+        }
+    }
+
     /** router.front_end_s: every token reaches the client that much later, so TTFT and E2E grow by it and TBT does not. */
     @Test
     void theFrontEndDelaysTtftAndE2eAlikeAndNotTheGaps() {

@@ -282,14 +282,14 @@ final class RoutedRequest {
         /** The first prefill of the request's first attempt (a failover's later prefill is not a new start). */
         @Override
         public final void onScheduled() {
-            synchronized (RoutedRequest.this) {
+            synchronized (RoutedRequest.this) { // under the lock: no other attempt's first token can overtake it
                 if (done || attempt != a || scheduled) return;
                 scheduled = true;
-            }
-            try {
-                client.onScheduled();
-            } catch (RuntimeException ignored) {
-                // a client's failure must not stop the request's bookkeeping
+                try {
+                    client.onScheduled();
+                } catch (RuntimeException ignored) {
+                    // a client's failure must not stop the request's bookkeeping
+                }
             }
         }
     }

@@ -121,10 +121,6 @@ class RouterTest {
         }
     }
 
-    /**
-     * Speculative decoding on the split design's token workers (issue 8): n-gram drafts and a draft model that catches
-     * up on handed-over sequences in its own cache; greedy output stays the colocated, non-speculative one.
-     */
     /** The client hears once that the prompt entered the prompt worker's step, before its first token. */
     @Test
     void theClientHearsOnceWhenThePromptFirstRunsBeforeItsFirstToken() throws Exception {
@@ -151,6 +147,10 @@ class RouterTest {
         }
     }
 
+    /**
+     * Speculative decoding on the split design's token workers (issue 8): n-gram drafts and a draft model that catches
+     * up on handed-over sequences in its own cache; greedy output stays the colocated, non-speculative one.
+     */
     @Test
     void tokenWorkersSpeculateAndKeepTheColocatedTokens() throws Exception {
         Path draftPath = MODEL.resolveSibling("gutenberg-stories-llama-3m");

@@ -48,7 +48,7 @@ public final class GenerationRun implements AutoCloseable {
                 }
                 case TokenStream.Token t -> {
                     if (output.stopped()) continue; // produced before our cancellation reached the engine
-                    timer.onToken(t.nanos(), stream.scheduledNanos());
+                    timer.onToken(t.nanos(), stream.scheduled(), stream.scheduledNanos());
                     OutputAssembler.Delta d = output.accept(t.event());
                     if (output.stopped()) cancel();
                     if (!d.isEmpty()) return new Step(d, null, null);

@@ -34,13 +34,20 @@ public final class TokenStream implements TokenListener {
     @Override
     public void onError(Throwable error) { queue.add(new Failed(error)); }
 
-    private volatile long scheduledNanos = -1;
+    private volatile long scheduledNanos;
+    private volatile boolean scheduled;
 
     /** Only timestamped: read with the first token (the engine calls this before that token's onToken). */
     @Override
-    public void onScheduled() { scheduledNanos = System.nanoTime(); }
+    public void onScheduled() {
+        scheduledNanos = System.nanoTime();
+        scheduled = true;
+    }
 
-    /** When the prompt first entered a step (System.nanoTime), or -1 if the engine did not say. */
+    /** Whether the engine said when the prompt first entered a step (remote gRPC workers do not). */
+    public boolean scheduled() { return scheduled; }
+
+    /** When the prompt first entered a step (System.nanoTime); meaningful once {@link #scheduled}. */
     public long scheduledNanos() { return scheduledNanos; }
 
     /** The next event, or null when none came within the timeout. */

@@ -8,19 +8,22 @@ package dev.tandem.server.metrics;
 public final class RequestTimer {
     private final ServerMetrics metrics;
     private final long arrival;
-    private long last = -1;
+    private long last = -1; // -1 before the first token (a count of tokens would do; nanoTime is positive on HotSpot)
 
     RequestTimer(ServerMetrics metrics, long arrivalNanos) {
         this.metrics = metrics;
         this.arrival = arrivalNanos;
     }
 
-    /** @param scheduledNanos when the prompt first entered a step (-1: unknown), for the queue / prefill split of the first token */
-    public void onToken(long nanos, long scheduledNanos) {
+    /**
+     * @param scheduled      whether the engine said when the prompt first entered a step (remote gRPC workers do not)
+     * @param scheduledNanos when it did, for the queue / prefill split of the first token
+     */
+    public void onToken(long nanos, boolean scheduled, long scheduledNanos) {
         String model = metrics.modelName();
         if (last < 0) {
             metrics.timeToFirstToken.labelValues(model).observe(seconds(nanos - arrival));
-            if (scheduledNanos >= 0) {
+            if (scheduled) {
                 metrics.queueTime.labelValues(model).observe(seconds(scheduledNanos - arrival));
                 metrics.prefillTime.labelValues(model).observe(seconds(nanos - scheduledNanos));
             }

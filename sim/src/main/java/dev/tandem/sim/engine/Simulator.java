@@ -138,7 +138,10 @@ public final class Simulator {
             }
         }
         timeline.record(now, roleCounts);
-        return SimResult.of(config, workload, rq, instances, timeline, reference, rejected, unplaced(), eventCount,
+        // A reference taken from the instances' own times has the prompts' attention out of its curve: the request alone
+        // pays it per pair, as every step does.
+        double referencePair = reference == instances[0].times ? instances[0].contextSecondsPerPair : 0;
+        return SimResult.of(config, workload, rq, instances, timeline, reference, referencePair, rejected, unplaced(), eventCount,
                 (System.nanoTime() - wallStart) / 1e9);
     }
 
