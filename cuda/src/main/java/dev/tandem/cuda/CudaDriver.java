@@ -354,20 +354,8 @@ public final class CudaDriver {
         try (Arena a = Arena.ofConfined()) {
             // CUDA_MEMCPY2D (cuda.h): size_t and pointer fields, the two CUmemorytype enums padded to 8 bytes.
             MemorySegment p = a.allocate(128, 8);
-            p.set(JAVA_LONG, 0, 0);                                                 // srcXInBytes
-            p.set(JAVA_LONG, 8, 0);                                                 // srcY
-            p.set(JAVA_INT, 16, srcHost != null ? MEMORY_HOST : MEMORY_DEVICE);
-            p.set(JAVA_LONG, 24, srcHost != null ? srcHost.address() : 0);          // srcHost
-            p.set(JAVA_LONG, 32, srcHost != null ? 0 : srcDevice);                  // srcDevice
-            p.set(JAVA_LONG, 40, 0);                                                // srcArray
-            p.set(JAVA_LONG, 48, srcPitch);
-            p.set(JAVA_LONG, 56, 0);                                                // dstXInBytes
-            p.set(JAVA_LONG, 64, 0);                                                // dstY
-            p.set(JAVA_INT, 72, dstHost != null ? MEMORY_HOST : MEMORY_DEVICE);
-            p.set(JAVA_LONG, 80, dstHost != null ? dstHost.address() : 0);          // dstHost
-            p.set(JAVA_LONG, 88, dstHost != null ? 0 : dstDevice);                  // dstDevice
-            p.set(JAVA_LONG, 96, 0);                                                // dstArray
-            p.set(JAVA_LONG, 104, dstPitch);
+            copySide(p, 0, srcHost, srcDevice, srcPitch);
+            copySide(p, 56, dstHost, dstDevice, dstPitch);
             p.set(JAVA_LONG, 112, width);
             p.set(JAVA_LONG, 120, height);
             call("cuMemcpy2DAsync", cuMemcpy2DAsync, p, stream);
@@ -375,6 +363,20 @@ public final class CudaDriver {
     }
 
     private static final int MEMORY_HOST = 1, MEMORY_DEVICE = 2;
+
+    /**
+     * One side of a CUDA_MEMCPY2D at {@code at} (0 for the source, 56 for the destination): XInBytes, Y, memoryType
+     * (padded to 8 bytes), host pointer, device pointer, array, pitch.
+     */
+    private static void copySide(MemorySegment p, long at, MemorySegment host, long device, long pitch) {
+        p.set(JAVA_LONG, at, 0);
+        p.set(JAVA_LONG, at + 8, 0);
+        p.set(JAVA_INT, at + 16, host != null ? MEMORY_HOST : MEMORY_DEVICE);
+        p.set(JAVA_LONG, at + 24, host != null ? host.address() : 0);
+        p.set(JAVA_LONG, at + 32, host != null ? 0 : device);
+        p.set(JAVA_LONG, at + 40, 0);
+        p.set(JAVA_LONG, at + 48, pitch);
+    }
 
     public void memsetAsync(long dst, byte value, long bytes, MemorySegment stream) {
         call("cuMemsetD8Async", cuMemsetD8Async, dst, value, bytes, stream);

@@ -235,7 +235,7 @@ class SimulatorTest {
         SimConfig chunked = new SimConfig(c.name(), c.model(), c.perfModel(), c.pools(), c.router(), c.kvLink(),
                 new InstanceSpec(2048, 512, 16, 0.9, 0, true, 4.0), c.power(), c.workload());
         // With a cost per pair the prompt curve loses its rows' own attention, and each chunk pays its causal pairs too.
-        PhaseTimes a100 = times("a100-80gb").withoutPromptAttention(4e-9, 1e-4);
+        PhaseTimes a100 = times("a100-80gb").withoutPromptAttention(4e-9);
         double threeChunks = a100.iterationSeconds(2048, 0) + a100.iterationSeconds(2048, 0) + a100.iterationSeconds(904, 0);
         double context = (2048.0 * 2048 + 904.0 * 4096) * 4e-9, within = (2 * 2048.0 * 2049 / 2 + 904.0 * 905 / 2) * 4e-9;
         assertEquals(threeChunks + context + within, Simulation.run(chunked, one(5000, 2)).ttftS()[0], 1e-12);

@@ -97,23 +97,22 @@ public final class DeviceKvTransport implements KvTransport {
     @Override
     public void close() {
         closed = true;
-        for (Thread t : rebuilding.values()) {
-            try {
-                t.join(10_000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                break;
-            }
-        }
+        awaitEach(rebuilding.values(), t -> t.join(10_000));
         channels.values().forEach(DeviceChannel::close);
-        for (DeviceChannel c : channels.values()) {
-            try {
-                c.join(10_000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                break;
-            }
-        }
+        awaitEach(channels.values(), c -> c.join(10_000));
         channels.clear();
+    }
+
+    private interface Wait<T> {
+        void on(T item) throws InterruptedException;
+    }
+
+    /** Waits on each in turn; an interrupt stops the waiting (and stays set). */
+    private static <T> void awaitEach(Iterable<T> items, Wait<T> wait) {
+        try {
+            for (T item : items) wait.on(item);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 }

@@ -89,7 +89,12 @@ public final class Args {
     }
 
     /** A comma-separated list of positive integers; an empty value is an empty list. */
-    public int[] positiveIntegers(String name, String def) {
+    public int[] positiveIntegers(String name, String def) { return integers(name, def, 1, "positive"); }
+
+    /** A comma-separated list of integers >= 0; an empty value is an empty list. */
+    public int[] nonNegativeIntegers(String name, String def) { return integers(name, def, 0, "non-negative"); }
+
+    private int[] integers(String name, String def, int min, String what) {
         String v = string(name, def).trim();
         if (v.isEmpty()) return new int[0];
         String[] parts = v.split(",");
@@ -97,9 +102,9 @@ public final class Args {
         for (int i = 0; i < parts.length; i++) {
             try {
                 out[i] = Integer.parseInt(parts[i].trim());
-                if (out[i] <= 0) throw new NumberFormatException();
+                if (out[i] < min) throw new NumberFormatException();
             } catch (NumberFormatException e) {
-                throw usage("--" + name + " expects positive integers separated by commas, got '" + v + "'");
+                throw usage("--" + name + " expects " + what + " integers separated by commas, got '" + v + "'");
             }
         }
         return out;

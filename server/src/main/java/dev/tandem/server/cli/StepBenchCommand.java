@@ -46,15 +46,7 @@ final class StepBenchCommand {
         if (args.flag("help")) return Help.print(USAGE, VALUED, FLAGS);
         int[] batches = args.positiveIntegers("decode-batches", "1,64");
         int[] prefills = args.positiveIntegers("prefill", "2048");
-        int[] contexts = Arrays.stream(args.string("prefill-context", "0").split(",")).map(String::trim).mapToInt(v -> {
-            try {
-                int x = Integer.parseInt(v);
-                if (x >= 0) return x;
-            } catch (NumberFormatException ignored) {
-                // named below
-            }
-            throw args.usage("--prefill-context takes non-negative token counts, got '" + v + "'");
-        }).toArray();
+        int[] contexts = args.nonNegativeIntegers("prefill-context", "0");
         int[] mixed = args.has("mixed-decodes") ? args.positiveIntegers("mixed-decodes", "1") : new int[0];
         int context = args.integer("context", 128), steps = args.integer("steps", 64), reps = args.integer("r", 5);
         if (context < 1 || steps < 1 || reps < 1) throw args.usage("--context, --steps and -r must be positive");

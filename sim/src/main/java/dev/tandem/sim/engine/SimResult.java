@@ -56,9 +56,8 @@ public record SimResult(Summary summary, double[] ttftS, double[] tbtS, double[]
                           double costPerHour, double powerUnits, double provisionedWatts, double meanWatts, double energyKWh,
                           List<PoolUse> pools, long events, double wallS, double requestsPerWallS) {}
 
-    /** @param referencePair seconds per causal attention pair that the reference's prompt curve does not hold (0: it does) */
     static SimResult of(SimConfig config, Workload w, Requests rq, Instance[] instances, PoolTimeline timeline, PhaseTimes reference,
-                        double referencePair, int rejected, int unplaced, long events, double wallS) {
+                        int rejected, int unplaced, long events, double wallS) {
         int n = rq.size();
         double[] ttft = new double[n], tbt = new double[n], e2e = new double[n];
         double[] sTtft = new double[n], sTbt = new double[n], sE2e = new double[n];
@@ -82,7 +81,7 @@ public record SimResult(Summary summary, double[] ttftS, double[] tbtS, double[]
             ttft[r] = rq.firstToken[r] - rq.arrival[r] + frontEnd;
             e2e[r] = rq.finish[r] - rq.arrival[r] + frontEnd;
             tbt[r] = rq.output[r] > 1 ? (rq.finish[r] - rq.firstToken[r]) / (rq.output[r] - 1) : Double.NaN;
-            double ttft0 = reference.promptSeconds(rq.prompt[r]) + rq.prompt[r] * (rq.prompt[r] + 1.0) / 2 * referencePair + frontEnd;
+            double ttft0 = reference.promptAloneSeconds(rq.prompt[r]) + frontEnd;
             sTtft[r] = ttft[r] / ttft0;
             sTbt[r] = rq.output[r] > 1 ? tbt[r] / tbt0 : Double.NaN;
             sE2e[r] = e2e[r] / (ttft0 + (rq.output[r] - 1) * tbt0);

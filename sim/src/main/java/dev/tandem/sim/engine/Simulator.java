@@ -66,7 +66,7 @@ public final class Simulator {
             PhaseTimes times = perf.get(config.model().name(), ps.machine().hardware(), ps.tensorParallel());
             // With a measured cost per attention pair, steps pay their chunks' causal attention themselves, on a prompt
             // curve from which the profile rows' own attention was taken out.
-            if (config.instance().contextNsPerPair() > 0) times = times.withoutPromptAttention(config.instance().contextNsPerPair() * 1e-9, 1e-4);
+            if (config.instance().contextNsPerPair() > 0) times = times.withoutPromptAttention(config.instance().contextNsPerPair() * 1e-9);
             long cap = config.instance().kvTokens(config.model(), ps.machine(), ps.tensorParallel());
             largest = Math.max(largest, cap);
             for (int i = 0; i < ps.instances(); i++) {
@@ -138,10 +138,7 @@ public final class Simulator {
             }
         }
         timeline.record(now, roleCounts);
-        // A reference taken from the instances' own times has the prompts' attention out of its curve: the request alone
-        // pays it per pair, as every step does.
-        double referencePair = reference == instances[0].times ? instances[0].contextSecondsPerPair : 0;
-        return SimResult.of(config, workload, rq, instances, timeline, reference, referencePair, rejected, unplaced(), eventCount,
+        return SimResult.of(config, workload, rq, instances, timeline, reference, rejected, unplaced(), eventCount,
                 (System.nanoTime() - wallStart) / 1e9);
     }
 

@@ -23,6 +23,9 @@ public final class Curve {
         this.floor = floor;
     }
 
+    /** The least value {@link #at} returns. */
+    public double floor() { return floor; }
+
     public double at(double x) {
         int n = xs.length;
         if (n == 1) return Math.max(floor, ys[0]);

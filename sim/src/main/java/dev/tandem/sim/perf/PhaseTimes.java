@@ -12,9 +12,10 @@ package dev.tandem.sim.perf;
  * @param promptWatts measured draw of one GPU during the prompt phase (profile column prompt_power_w, NVML), NaN if absent
  * @param tokenWatts  the same during the token phase (token_power_w)
  * @param promptRows  the profile's prompt rows as {prompt_size, batch_size, seconds}, for {@link #withoutPromptAttention}
+ * @param promptPairSeconds seconds per causal attention pair taken out of the prompt curve (0: the curve holds them)
  */
 public record PhaseTimes(String model, String hardware, int tensorParallel, Curve prompt, Curve token,
-                         double promptWatts, double tokenWatts, double[][] promptRows) {
+                         double promptWatts, double tokenWatts, double[][] promptRows, double promptPairSeconds) {
     public static final double MIXED_PENALTY = 1.1;
 
     /**
@@ -25,7 +26,8 @@ public record PhaseTimes(String model, String hardware, int tensorParallel, Curv
      * on the H200 profile of the 8B shape, at 4 ns per pair, the rows of 1,024, 2,048 and 4,096 batch tokens agree to
      * within 4% after the subtraction whatever their prompt sizes (they were 9%, 19% and 33% apart).
      */
-    public PhaseTimes withoutPromptAttention(double secondsPerPair, double floorSeconds) {
+    public PhaseTimes withoutPromptAttention(double secondsPerPair) {
+        double floorSeconds = prompt.floor();
         java.util.TreeMap<Double, java.util.List<Double>> points = new java.util.TreeMap<>();
         for (double[] r : promptRows) {
             double pairs = r[1] * r[0] * (r[0] + 1) / 2;
@@ -37,11 +39,17 @@ public record PhaseTimes(String model, String hardware, int tensorParallel, Curv
             x[i] = e.getKey();
             y[i++] = ProfileReader.median(e.getValue());
         }
-        return new PhaseTimes(model, hardware, tensorParallel, new Curve(x, y, floorSeconds), token, promptWatts, tokenWatts, promptRows);
+        return new PhaseTimes(model, hardware, tensorParallel, new Curve(x, y, floorSeconds), token, promptWatts, tokenWatts, promptRows,
+                secondsPerPair);
     }
 
     public double promptSeconds(long promptTokens) {
         return prompt.at(promptTokens);
+    }
+
+    /** One prompt alone in one iteration: the curve, and its causal attention pairs where the curve does not hold them. */
+    public double promptAloneSeconds(long promptTokens) {
+        return prompt.at(promptTokens) + promptTokens * (promptTokens + 1.0) / 2 * promptPairSeconds;
     }
 
     public double tokenSeconds(int decoding) {

@@ -25,7 +25,7 @@ import java.util.TreeMap;
 public final class ProfileReader {
     private static final String[] REQUIRED = {"model", "hardware", "prompt_size", "batch_size", "prompt_time", "token_time", "tensor_parallel"};
     /** Iteration times are never taken below 0.1 ms, however a curve extrapolates. */
-    static final double FLOOR_S = 1e-4;
+    private static final double FLOOR_S = 1e-4;
 
     private ProfileReader() {}
 
@@ -99,7 +99,7 @@ public final class ProfileReader {
 
         PhaseTimes build() {
             return new PhaseTimes(model, hardware, tp, curve(prompt), curve(token), measuredWatts(promptWatts), measuredWatts(tokenWatts),
-                    promptRows.toArray(new double[0][]));
+                    promptRows.toArray(new double[0][]), 0);
         }
 
         private static Curve curve(TreeMap<Double, List<Double>> points) {
